@@ -1,0 +1,49 @@
+import re
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, Header
+
+from app.activities import service
+from app.activities.models import Activity
+from app.auth.deps import OptionalPrincipal
+from app.db import SessionDep
+from app.errors import FieldError, ValidationFailed
+
+_REVISION_TAG = re.compile(r'^(?:W/)?"?(\d{1,9})"?$')
+
+
+def etag(activity: Activity) -> str:
+    return f'"{activity.revision}"'
+
+
+def load_activity(
+    activity_id: uuid.UUID, session: SessionDep, viewer: OptionalPrincipal
+) -> Activity:
+    return service.get(session, activity_id, viewer=viewer)
+
+
+ActivityDep = Annotated[Activity, Depends(load_activity)]
+
+
+def if_match_revision(
+    if_match: Annotated[
+        str | None,
+        Header(
+            max_length=100,
+            description='The ETag (revision) you last read, e.g. "3"; a stale one gives 412.',
+        ),
+    ] = None,
+) -> int | None:
+    if if_match is None or if_match.strip() == "*":
+        return None
+    found = _REVISION_TAG.match(if_match.strip())
+    if found is None:
+        raise ValidationFailed(
+            'If-Match must be an ETag this service sent, such as "3"',
+            details=[FieldError("If-Match", 'expected an ETag such as "3"')],
+        )
+    return int(found.group(1))
+
+
+IfMatchDep = Annotated[int | None, Depends(if_match_revision)]

@@ -1,0 +1,139 @@
+from datetime import date, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, Response
+
+from app.activities import service
+from app.activities.deps import ActivityDep, IfMatchDep, etag
+from app.activities.models import (
+    ActivityCreate,
+    ActivityPage,
+    ActivityPublic,
+    ActivitySubmitted,
+    ActivityUpdate,
+    HistoryPage,
+)
+from app.auth.deps import CurrentPrincipal, OptionalPrincipal
+from app.core.types import CountryCode, RegionCode
+from app.core.vocab import ActivityType, Domain, Status, Theme
+from app.db import SessionDep
+from app.pagination import PageDep
+
+router = APIRouter(tags=["activities"])
+
+
+@router.post("/activities", status_code=201, response_model=ActivitySubmitted)
+def create_activity(
+    data: ActivityCreate,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    actor: CurrentPrincipal,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=1,
+            max_length=255,
+            description="Retries with the same key and body return the first result.",
+        ),
+    ] = None,
+) -> ActivitySubmitted:
+    activity, replayed = service.create(
+        session,
+        data,
+        actor=actor,
+        idempotency_key=idempotency_key,
+        idempotency_ttl_hours=request.app.state.settings.idempotency_ttl_hours,
+    )
+    response.headers["ETag"] = etag(activity)
+    response.headers["Location"] = f"/api/v1/activities/{activity.id}"
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return ActivitySubmitted(activity=service.to_public(session, activity), findings=[])
+
+
+@router.get("/activities", response_model=ActivityPage)
+def list_activities(
+    session: SessionDep,
+    viewer: OptionalPrincipal,
+    page: PageDep,
+    country: Annotated[list[CountryCode], Query(description="ISO alpha-2; repeat for any of")] = [],  # noqa: B006
+    region: Annotated[list[RegionCode], Query(description="UN M49 code, e.g. 419")] = [],  # noqa: B006
+    theme: Annotated[list[Theme], Query()] = [],  # noqa: B006
+    domain: Annotated[list[Domain], Query()] = [],  # noqa: B006
+    type: Annotated[list[ActivityType], Query()] = [],  # noqa: B006
+    provider: Annotated[list[str], Query(description="organization acronym")] = [],  # noqa: B006
+    status: Annotated[list[Status], Query()] = [],  # noqa: B006
+    date_from: Annotated[date | None, Query(alias="from", description="ends on or after")] = None,
+    date_to: Annotated[date | None, Query(alias="to", description="starts on or before")] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    updated_since: Annotated[datetime | None, Query()] = None,
+) -> ActivityPage:
+    filters = service.Filters(
+        countries=country,
+        regions=region,
+        themes=[*theme],
+        domains=[*domain],
+        types=[*type],
+        providers=provider,
+        statuses=[*status],
+        date_from=date_from,
+        date_to=date_to,
+        q=q,
+        updated_since=updated_since,
+    )
+    items, next_cursor = service.list_page(
+        session, filters, viewer=viewer, limit=page.limit, after=page.after(2)
+    )
+    return ActivityPage(items=[*items], next_cursor=next_cursor)
+
+
+@router.get("/activities/{activity_id}", response_model=ActivityPublic)
+def get_activity(
+    activity: ActivityDep,
+    session: SessionDep,
+    response: Response,
+    if_none_match: Annotated[str | None, Header(max_length=100)] = None,
+) -> ActivityPublic | Response:
+    tag = etag(activity)
+    if if_none_match is not None and tag in (t.strip() for t in if_none_match.split(",")):
+        return Response(status_code=304, headers={"ETag": tag})
+    response.headers["ETag"] = tag
+    return service.to_public(session, activity)
+
+
+@router.patch("/activities/{activity_id}", response_model=ActivityPublic)
+def update_activity(
+    activity: ActivityDep,
+    data: ActivityUpdate,
+    session: SessionDep,
+    actor: CurrentPrincipal,
+    revision: IfMatchDep,
+    response: Response,
+) -> ActivityPublic:
+    activity = service.update(session, activity, data, actor=actor, if_match=revision)
+    response.headers["ETag"] = etag(activity)
+    return service.to_public(session, activity)
+
+
+@router.delete("/activities/{activity_id}", response_model=ActivityPublic)
+def withdraw_activity(
+    activity: ActivityDep,
+    session: SessionDep,
+    actor: CurrentPrincipal,
+    revision: IfMatchDep,
+    response: Response,
+) -> ActivityPublic:
+    """Withdraw the activity: it is kept, marked cancelled, and its history stays."""
+    activity = service.withdraw(session, activity, actor=actor, if_match=revision)
+    response.headers["ETag"] = etag(activity)
+    return service.to_public(session, activity)
+
+
+@router.get("/activities/{activity_id}/history", response_model=HistoryPage)
+def activity_history(
+    activity: ActivityDep, session: SessionDep, page: PageDep, _caller: CurrentPrincipal
+) -> HistoryPage:
+    """Who changed what, when (any API key)."""
+    items, next_cursor = service.history(session, activity, limit=page.limit, after=page.after(1))
+    return HistoryPage(items=[*items], next_cursor=next_cursor)

@@ -1,0 +1,255 @@
+"""The `assistcal` command."""
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from sqlmodel import Session, col, select
+
+from app.auth import service as keys_service
+from app.auth.models import ApiKey
+from app.auth.principal import Principal
+from app.config import Settings
+from app.core.vocab import ORG_KINDS, ROLES
+from app.db import current_revision, downgrade, make_engine, open_session, upgrade
+from app.errors import AppError
+from app.organizations import service as organizations
+from app.organizations.models import OrganizationCreate
+
+app = typer.Typer(help="assistcal: the shared calendar of UNSCR 1540 assistance activities.")
+db_app = typer.Typer(help="Database schema migrations.")
+orgs_app = typer.Typer(help="Organizations (providers, coordinators, operators).")
+keys_app = typer.Typer(help="API keys.")
+demo_app = typer.Typer(help="Illustrative data.")
+app.add_typer(db_app, name="db")
+app.add_typer(orgs_app, name="orgs")
+app.add_typer(keys_app, name="keys")
+app.add_typer(demo_app, name="demo")
+
+
+@contextmanager
+def _session(settings: Settings) -> Iterator[Session]:
+    """A write session on a database migrated to the latest schema."""
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        with open_session(engine, write=True) as session:
+            try:
+                yield session
+                session.commit()
+            except AppError as exc:
+                session.rollback()
+                typer.secho(f"error: {exc.message}", err=True, fg="red")
+                for detail in exc.details:
+                    typer.secho(f"  {detail.field}: {detail.message}", err=True, fg="red")
+                raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
+
+
+def _operator(session: Session, settings: Settings) -> Principal:
+    """The CLI acts as an admin of the operators' organization; the audit log says 'cli'."""
+    organization = organizations.ensure(
+        session, acronym=settings.admin_org, name="assistcal operators"
+    )
+    assert organization.id is not None
+    return Principal(
+        key_id=uuid.UUID(int=0),
+        key_prefix="cli",
+        organization_id=organization.id,
+        organization=organization.acronym,
+        role="admin",
+    )
+
+
+def prepare(settings: Settings) -> None:
+    """Migrate the database and make sure someone can log in: the bootstrap admin key when
+    configured, or a new admin key, printed once, on a database without any key."""
+    with _session(settings) as session:
+        if settings.bootstrap_admin_key is not None:
+            created = keys_service.ensure_admin_key(
+                session,
+                key=settings.bootstrap_admin_key.get_secret_value(),
+                admin_org=settings.admin_org,
+            )
+            if created:
+                typer.echo("Created the admin key given in ASSISTCAL_BOOTSTRAP_ADMIN_KEY.")
+            return
+        first = keys_service.create_first_admin(session, admin_org=settings.admin_org)
+        if first is not None:
+            typer.secho(
+                "This is a new database. Its admin API key, shown only this once:", bold=True
+            )
+            typer.secho(f"    {first.key}", fg="green", bold=True)
+            typer.echo("Keep it safe: it can create organizations and keys for everyone else.")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Apply migrations, then serve the API."""
+    import uvicorn
+
+    settings = Settings()
+    prepare(settings)
+    typer.echo(
+        f"assistcal listening on http://{host}:{port}  (API docs: http://{host}:{port}/docs)"
+    )
+    typer.echo("Database: " + _display_url(settings.database_url))
+    typer.echo("Make keys with: assistcal keys create --org ACRONYM --role provider")
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        proxy_headers=True,
+    )
+
+
+def _display_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply migrations up to REVISION (default: the latest)."""
+    settings = Settings()
+    upgrade(settings.database_url, revision)
+    _print_revision(settings)
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument(help="e.g. -1 or base")]) -> None:
+    """Revert migrations down to REVISION."""
+    settings = Settings()
+    downgrade(settings.database_url, revision)
+    _print_revision(settings)
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's migration revision."""
+    typer.echo(current_revision(Settings().database_url) or "empty (no migrations applied)")
+
+
+def _print_revision(settings: Settings) -> None:
+    revision = current_revision(settings.database_url)
+    typer.echo(f"database at revision {revision}" if revision else "empty (no migrations applied)")
+
+
+@orgs_app.command("create")
+def orgs_create(
+    acronym: Annotated[str, typer.Argument(help="e.g. UNLIREC")],
+    name: Annotated[str, typer.Option(help="Full name.")],
+    kind: Annotated[str, typer.Option(help=f"One of: {', '.join(ORG_KINDS)}")] = "other",
+    email: Annotated[str | None, typer.Option(help="Contact email.")] = None,
+) -> None:
+    """Create an organization."""
+    from pydantic import ValidationError
+
+    settings = Settings()
+    try:
+        data = OrganizationCreate.model_validate(
+            {"acronym": acronym, "name": name, "kind": kind, "contact_email": email}
+        )
+    except ValidationError as exc:
+        for error in exc.errors():
+            field = ".".join(str(p) for p in error["loc"])
+            typer.secho(f"error: {field}: {error['msg']}", err=True, fg="red")
+        raise typer.Exit(2) from exc
+    with _session(settings) as session:
+        organization = organizations.create(session, data, actor=_operator(session, settings))
+        typer.echo(f"created organization {organization.acronym}: {organization.name}")
+
+
+@orgs_app.command("list")
+def orgs_list() -> None:
+    """List organizations."""
+    settings = Settings()
+    with _session(settings) as session:
+        rows, _ = organizations.list_page(session, limit=10_000)
+        for organization in rows:
+            typer.echo(f"{organization.acronym:<20} {organization.kind:<28} {organization.name}")
+
+
+@keys_app.command("create")
+def keys_create(
+    org: Annotated[str, typer.Option(help="Organization acronym.")],
+    role: Annotated[str, typer.Option(help=f"One of: {', '.join(ROLES)}")],
+    name: Annotated[str | None, typer.Option(help="A label, e.g. who uses it.")] = None,
+) -> None:
+    """Create an API key and print it (it is shown only once)."""
+    if role not in ROLES:
+        typer.secho(f"error: role: must be one of {', '.join(ROLES)}", err=True, fg="red")
+        raise typer.Exit(2)
+    settings = Settings()
+    with _session(settings) as session:
+        organization = organizations.get(session, org)
+        created = keys_service.create(
+            session,
+            organization=organization,
+            role=role,
+            name=name,
+            actor=_operator(session, settings),
+        )
+    typer.echo(f"{created.role} key for {created.organization} (id {created.id}):")
+    typer.secho(created.key, fg="green", bold=True)
+
+
+@keys_app.command("list")
+def keys_list(org: Annotated[str, typer.Option(help="Organization acronym.")]) -> None:
+    """List an organization's keys (prefixes only)."""
+    settings = Settings()
+    with _session(settings) as session:
+        for key in keys_service.list_for(session, organizations.get(session, org)):
+            state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+            typer.echo(f"{key.id}  {key.prefix}…  {key.role:<12} {state:<20} {key.name or ''}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key: Annotated[str, typer.Argument(help="The key's id, or its prefix.")]) -> None:
+    """Revoke an API key: it is refused from the next request on."""
+    settings = Settings()
+    with _session(settings) as session:
+        try:
+            key_id = uuid.UUID(key)
+        except ValueError:
+            matches = session.exec(select(ApiKey.id).where(col(ApiKey.prefix) == key)).all()
+            if len(matches) != 1:
+                found = "no key" if not matches else f"{len(matches)} keys"
+                typer.secho(f"error: {found} with prefix {key!r}; give the id", err=True, fg="red")
+                raise typer.Exit(1) from None
+            key_id = matches[0]
+        revoked = keys_service.revoke(session, key_id, actor=_operator(session, settings))
+    typer.echo(f"revoked key {revoked.prefix}… of {revoked.organization}")
+
+
+@demo_app.command("load")
+def demo_load(
+    year: Annotated[int | None, typer.Option(help="Move the 2024 calendar to this year.")] = None,
+) -> None:
+    """Load the illustrative Latin America and Caribbean calendar (invented, not real plans)."""
+    from app.demo import service as demo
+
+    settings = Settings()
+    with _session(settings) as session:
+        result = demo.load(session, actor=_operator(session, settings), year=year)
+    typer.echo(result.notice)
+    typer.echo(
+        f"organizations created: {result.organizations_created}; "
+        f"activities created: {result.activities_created}, "
+        f"already there: {result.activities_skipped}"
+    )
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,25 @@
+"""One settings object, read from ASSISTCAL_* environment variables (or a .env file)."""
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ASSISTCAL_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///./assistcal.db",
+        description="SQLAlchemy URL; sqlite:///path or postgresql://user@host/db",
+    )
+    bootstrap_admin_key: SecretStr | None = Field(
+        default=None, description="When set, this key exists with the admin role."
+    )
+    admin_org: str = Field(
+        default="ASSISTCAL", description="Organization that owns bootstrap admin keys."
+    )
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    idempotency_ttl_hours: int = Field(default=48, ge=24)
+    key_touch_seconds: int = Field(
+        default=60, ge=0, description="How stale an API key's last_used_at may get."
+    )
+    db_pool_size: int = Field(default=10, ge=1)

@@ -1,0 +1,77 @@
+"""Typed errors that carry their HTTP status and a machine code.
+
+    AppError (500, internal_error)
+    ├── BadRequest (400, bad_request)
+    ├── ValidationFailed (422, validation_error)     details name the fields
+    ├── Unauthorized (401, unauthorized)
+    ├── Forbidden (403, forbidden)
+    ├── NotFound (404, not_found)
+    ├── Conflict (409, conflict)
+    ├── PreconditionFailed (412, precondition_failed)
+    └── PayloadTooLarge (413, payload_too_large)
+
+Services raise these; one handler in app.main renders them as
+{"error": {"code", "message", "details": [{"field", "message"}]}}.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    message: str
+
+
+class AppError(Exception):
+    status_code = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, details: list[FieldError] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+
+
+class BadRequest(AppError):
+    status_code = 400
+    code = "bad_request"
+
+
+class ValidationFailed(AppError):
+    status_code = 422
+    code = "validation_error"
+
+    @classmethod
+    def on(cls, field: str, message: str) -> "ValidationFailed":
+        return cls(f"{field}: {message}", details=[FieldError(field, message)])
+
+
+class Unauthorized(AppError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(AppError):
+    status_code = 403
+    code = "forbidden"
+
+
+class NotFound(AppError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(AppError):
+    status_code = 409
+    code = "conflict"
+
+
+class PreconditionFailed(AppError):
+    status_code = 412
+    code = "precondition_failed"
+
+
+class PayloadTooLarge(AppError):
+    status_code = 413
+    code = "payload_too_large"

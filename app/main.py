@@ -1,0 +1,209 @@
+"""The application factory: create_app(settings) -> FastAPI."""
+
+import logging
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.activities.routes import router as activities_router
+from app.auth.routes import router as keys_router
+from app.config import Settings
+from app.core import vocab
+from app.db import make_engine
+from app.errors import AppError, FieldError
+from app.organizations.routes import router as organizations_router
+
+log = logging.getLogger("assistcal")
+
+API_PREFIX = "/api/v1"
+
+
+def _error_body(code: str, message: str, details: list[FieldError] | None = None) -> dict[str, Any]:
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            "details": [{"field": d.field, "message": d.message} for d in details or []],
+        }
+    }
+
+
+def _field_name(loc: tuple[int | str, ...]) -> str:
+    """('body', 'countries', 1) -> 'countries[1]'; ('query', 'country', 0) -> 'country';
+    ('header', 'if-match') -> 'If-Match'."""
+    if len(loc) >= 2 and loc[0] == "header":
+        return "-".join(part.capitalize() for part in str(loc[1]).split("-"))
+    if len(loc) >= 2 and loc[0] in ("query", "path", "cookie"):
+        return str(loc[1])
+    parts = loc[1:] if loc and loc[0] == "body" else loc
+    name = ""
+    for part in parts:
+        if isinstance(part, int):
+            name += f"[{part}]"
+        else:
+            name += f".{part}" if name else str(part)
+    return name or "body"
+
+
+def _validation_details(exc: RequestValidationError) -> list[FieldError]:
+    details = []
+    for error in exc.errors():
+        message = error.get("msg", "invalid value")
+        if error.get("type") == "extra_forbidden":
+            message = "unknown field"
+        elif error.get("type") == "json_invalid":
+            details.append(FieldError("body", f"the body is not valid JSON ({message})"))
+            continue
+        details.append(FieldError(_field_name(tuple(error.get("loc", ()))), message))
+    return details
+
+
+async def _on_app_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return JSONResponse(_error_body(exc.code, exc.message, exc.details), exc.status_code)
+
+
+async def _on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = _validation_details(exc)
+    message = "; ".join(f"{d.field}: {d.message}" for d in details[:5])
+    return JSONResponse(_error_body("validation_error", message, details), 422)
+
+
+async def _on_http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    codes = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}
+    code = codes.get(exc.status_code, "http_error")
+    # FastAPI's only 400 of its own: a body it could not parse (too deep, too long a number).
+    details = [FieldError("body", str(exc.detail))] if exc.status_code == 400 else []
+    return JSONResponse(
+        _error_body(code, str(exc.detail), details),
+        exc.status_code,
+        headers=getattr(exc, "headers", None),
+    )
+
+
+async def _on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return JSONResponse(_error_body("internal_error", "internal error"), 500)
+
+
+_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000", re.IGNORECASE)
+
+
+class RequestGuard:
+    """Refuse what the database cannot take before any route sees it: bodies over
+    `max_bytes` (413, whether announced by Content-Length or streamed in chunks) and NUL
+    characters in the query string or a JSON body (PostgreSQL text cannot hold them)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_large = JSONResponse(
+            _error_body("payload_too_large", f"the request body is over {self.max_bytes} bytes"),
+            413,
+        )
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            await too_large(scope, receive, send)
+            return
+        query = scope.get("query_string", b"").lower()
+        if b"%00" in query or "\x00" in scope["path"]:
+            await self._nul("query" if b"%00" in query else "path")(scope, receive, send)
+            return
+
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await too_large(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        is_json = b"json" in headers.get(b"content-type", b"json").lower()
+        if is_json and _JSON_NUL.search(body):
+            await self._nul("body")(scope, receive, send)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    @staticmethod
+    def _nul(field: str) -> JSONResponse:
+        message = "text may not contain NUL (\\u0000) characters"
+        return JSONResponse(
+            _error_body("validation_error", f"{field}: {message}", [FieldError(field, message)]),
+            422,
+        )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        vocab.warm()
+        engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+        app.state.engine = engine
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(
+        title="assistcal",
+        version="0.1.0",
+        summary="The shared calendar of UNSCR 1540 assistance activities.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.add_exception_handler(AppError, _on_app_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected)
+    app.add_middleware(RequestGuard, max_bytes=settings.max_body_bytes)
+
+    for router in (organizations_router, keys_router, activities_router):
+        app.include_router(router, prefix=API_PREFIX)
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz(request: Request) -> JSONResponse:
+        """200 once the service can reach its database, 503 while it cannot."""
+        try:
+            with request.app.state.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            log.warning("health check failed: %s", exc)
+            return JSONResponse(_error_body("unavailable", "the database is unreachable"), 503)
+        return JSONResponse({"status": "ok"})
+
+    return app

@@ -1,0 +1,89 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
+from pydantic import BaseModel
+
+from app.auth import service as keys_service
+from app.auth.deps import CurrentPrincipal, RequireAdmin
+from app.auth.models import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
+from app.db import SessionDep
+from app.organizations import service
+from app.organizations.models import (
+    Organization,
+    OrganizationCreate,
+    OrganizationPublic,
+    OrganizationUpdate,
+)
+from app.pagination import PageDep
+
+router = APIRouter(tags=["organizations"])
+
+
+class OrganizationPage(BaseModel):
+    items: list[OrganizationPublic]
+    next_cursor: str | None
+
+
+class ApiKeyList(BaseModel):
+    items: list[ApiKeyPublic]
+    next_cursor: str | None = None
+
+
+def load_organization(
+    session: SessionDep, acronym: Annotated[str, Path(max_length=30)]
+) -> Organization:
+    return service.get(session, acronym)
+
+
+OrganizationDep = Annotated[Organization, Depends(load_organization)]
+
+
+@router.post("/organizations", status_code=201, response_model=OrganizationPublic)
+def create_organization(
+    data: OrganizationCreate, session: SessionDep, admin: RequireAdmin
+) -> Organization:
+    return service.create(session, data, actor=admin)
+
+
+@router.get("/organizations", response_model=OrganizationPage)
+def list_organizations(
+    session: SessionDep, _caller: CurrentPrincipal, page: PageDep
+) -> OrganizationPage:
+    after = page.after(1)
+    rows, next_cursor = service.list_page(
+        session, limit=page.limit, after=str(after[0]) if after else None
+    )
+    return OrganizationPage(
+        items=[OrganizationPublic.model_validate(row) for row in rows], next_cursor=next_cursor
+    )
+
+
+@router.get("/organizations/{acronym}", response_model=OrganizationPublic)
+def get_organization(organization: OrganizationDep, _caller: CurrentPrincipal) -> Organization:
+    return organization
+
+
+@router.patch("/organizations/{acronym}", response_model=OrganizationPublic)
+def update_organization(
+    organization: OrganizationDep,
+    data: OrganizationUpdate,
+    session: SessionDep,
+    admin: RequireAdmin,
+) -> Organization:
+    return service.update(session, organization, data, actor=admin)
+
+
+@router.post("/organizations/{acronym}/api-keys", status_code=201, response_model=ApiKeyCreated)
+def create_api_key(
+    organization: OrganizationDep, data: ApiKeyCreate, session: SessionDep, admin: RequireAdmin
+) -> ApiKeyCreated:
+    return keys_service.create(
+        session, organization=organization, role=data.role, name=data.name, actor=admin
+    )
+
+
+@router.get("/organizations/{acronym}/api-keys", response_model=ApiKeyList)
+def list_api_keys(
+    organization: OrganizationDep, session: SessionDep, _admin: RequireAdmin
+) -> ApiKeyList:
+    return ApiKeyList(items=keys_service.list_for(session, organization))

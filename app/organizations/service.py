@@ -1,0 +1,91 @@
+from collections.abc import Sequence
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from app.audit import service as audit
+from app.auth.principal import Principal
+from app.core import cursor as cursors
+from app.errors import Conflict, NotFound
+from app.organizations.models import (
+    Organization,
+    OrganizationCreate,
+    OrganizationUpdate,
+    normalise_acronym,
+)
+
+
+def get(session: Session, acronym: str) -> Organization:
+    organization = session.exec(
+        select(Organization).where(Organization.acronym == acronym.strip().upper())
+    ).first()
+    if organization is None:
+        raise NotFound(f"no organization with acronym {acronym!r}")
+    return organization
+
+
+def find(session: Session, acronym: str) -> Organization | None:
+    return session.exec(
+        select(Organization).where(Organization.acronym == acronym.strip().upper())
+    ).first()
+
+
+def list_page(
+    session: Session, *, limit: int, after: str | None = None
+) -> tuple[Sequence[Organization], str | None]:
+    statement = select(Organization).order_by(col(Organization.acronym)).limit(limit + 1)
+    if after is not None:
+        statement = statement.where(col(Organization.acronym) > after)
+    rows = session.exec(statement).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, cursors.encode(rows[-1].acronym) if more else None
+
+
+def create(session: Session, data: OrganizationCreate, *, actor: Principal | None) -> Organization:
+    if find(session, data.acronym) is not None:
+        raise Conflict(f"organization {data.acronym} exists already")
+    organization = Organization.model_validate(data)
+    session.add(organization)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"organization {data.acronym} exists already") from exc
+    audit.record(
+        session,
+        actor=actor,
+        action="organization.create",
+        entity_type="organization",
+        entity_id=organization.acronym,
+        changes=data.model_dump(mode="json"),
+    )
+    return organization
+
+
+def update(
+    session: Session, organization: Organization, data: OrganizationUpdate, *, actor: Principal
+) -> Organization:
+    changes = data.model_dump(exclude_unset=True, mode="json")
+    old = organization.model_dump(mode="json")
+    organization.sqlmodel_update(changes)
+    session.add(organization)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="organization.update",
+        entity_type="organization",
+        entity_id=organization.acronym,
+        changes={k: [old.get(k), v] for k, v in changes.items() if old.get(k) != v},
+    )
+    return organization
+
+
+def ensure(session: Session, *, acronym: str, name: str, kind: str = "other") -> Organization:
+    """The organization with this acronym, created when missing."""
+    existing = find(session, acronym)
+    if existing is not None:
+        return existing
+    data = OrganizationCreate(acronym=normalise_acronym(acronym), name=name, kind=kind)  # type: ignore[arg-type]
+    return create(session, data, actor=None)

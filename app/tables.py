@@ -1,0 +1,21 @@
+"""Every table model, imported so that SQLModel.metadata is complete (Alembic, tests)."""
+
+from sqlmodel import SQLModel
+
+from app.activities.models import Activity, ActivityCountry, ActivityRegion, IdempotencyRecord
+from app.audit.models import AuditEntry
+from app.auth.models import ApiKey
+from app.organizations.models import Organization
+
+metadata = SQLModel.metadata
+
+__all__ = [
+    "Activity",
+    "ActivityCountry",
+    "ActivityRegion",
+    "ApiKey",
+    "AuditEntry",
+    "IdempotencyRecord",
+    "Organization",
+    "metadata",
+]

@@ -1,0 +1,332 @@
+"""The `assistcal` command, run with typer's CliRunner on a fresh SQLite file per test."""
+
+import re
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic.script import ScriptDirectory
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner, Result
+
+from app.cli import app, prepare
+from app.config import Settings
+from app.db import alembic_config, make_engine
+from app.demo.service import dataset
+from app.main import create_app
+from app.tables import metadata
+
+DEMO_MARK = "Illustrative example, not a real plan."
+BOOTSTRAP_KEY = "a-chosen-bootstrap-key-1234567890"
+KEY_CREATED = re.compile(r"^(\w+) key for (\S+) \(id ([0-9a-f-]{36})\):\n(\S+)\n\Z")
+GENERATED_KEY = re.compile(r"\bac_[A-Za-z0-9_-]{20,}")
+
+
+@pytest.fixture
+def url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh SQLite database file; no ASSISTCAL_* setting leaks in from outside."""
+    monkeypatch.chdir(tmp_path)  # no .env file of the developer's
+    for name in ("ASSISTCAL_BOOTSTRAP_ADMIN_KEY", "ASSISTCAL_ADMIN_ORG"):
+        monkeypatch.delenv(name, raising=False)
+    return f"sqlite:///{tmp_path / 'cli.db'}"
+
+
+@pytest.fixture
+def cli(url: str) -> Any:
+    runner = CliRunner()
+
+    def invoke(*args: str) -> Result:
+        return runner.invoke(app, list(args), env={"ASSISTCAL_DATABASE_URL": url})
+
+    return invoke
+
+
+@pytest.fixture
+def api(url: str) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(database_url=url, key_touch_seconds=0))) as client:
+        yield client
+
+
+def ok(result: Result) -> str:
+    assert result.exit_code == 0, (result.exit_code, result.output, result.exception)
+    return result.output
+
+
+def me(client: TestClient, key: str) -> Any:
+    return client.get("/api/v1/me", headers={"Authorization": f"Bearer {key}"})
+
+
+def create_key(cli: Any, org: str, role: str) -> tuple[str, str]:
+    """`keys create`; returns (id, key)."""
+    match = KEY_CREATED.match(ok(cli("keys", "create", "--org", org, "--role", role)))
+    assert match is not None
+    assert match.group(1) == role
+    assert match.group(2) == org
+    return match.group(3), match.group(4)
+
+
+def count(url: str, table: sa.Table) -> int:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def all_items(client: TestClient, path: str, key: str) -> list[dict[str, Any]]:
+    """Every item of a list endpoint, following next_cursor in small pages."""
+    items: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"limit": 10}
+    for _ in range(100):
+        page = client.get(path, params=params, headers={"Authorization": f"Bearer {key}"})
+        assert page.status_code == 200, page.text
+        body = page.json()
+        items.extend(body["items"])
+        if body["next_cursor"] is None:
+            return items
+        params["cursor"] = body["next_cursor"]
+    raise AssertionError("next_cursor never ran out")
+
+
+# -- db ----------------------------------------------------------------------------------------
+
+
+def test_db_upgrade_current_downgrade(cli: Any, url: str) -> None:
+    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    assert head is not None
+
+    assert "empty" in ok(cli("db", "current"))
+    assert head in ok(cli("db", "upgrade"))
+    assert ok(cli("db", "current")).strip() == head
+
+    ok(cli("db", "downgrade", "base"))
+    assert ok(cli("db", "current")).strip() == "empty (no migrations applied)"
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            assert set(sa.inspect(conn).get_table_names()) <= {"alembic_version"}
+    finally:
+        engine.dispose()
+
+
+# -- orgs --------------------------------------------------------------------------------------
+
+
+def test_orgs_create_and_list(cli: Any) -> None:
+    name = "United Nations Regional Centre for Peace, Disarmament and Development in LAC"
+    output = ok(cli("orgs", "create", "UNLIREC", "--name", name, "--kind", "un_entity"))
+    assert "UNLIREC" in output
+
+    lines = [line for line in ok(cli("orgs", "list")).splitlines() if line.startswith("UNLIREC ")]
+    assert len(lines) == 1
+    assert lines[0].split()[1] == "un_entity"
+    assert lines[0].endswith(name)
+
+
+def test_orgs_create_bad_kind(cli: Any) -> None:
+    result = cli("orgs", "create", "UNLIREC", "--name", "UNLIREC", "--kind", "spaceship")
+    assert result.exit_code != 0
+    assert "kind:" in result.output
+    assert "UNLIREC" not in ok(cli("orgs", "list"))
+
+
+def test_orgs_create_twice(cli: Any) -> None:
+    ok(cli("orgs", "create", "UNLIREC", "--name", "UNLIREC", "--kind", "un_entity"))
+    result = cli("orgs", "create", "UNLIREC", "--name", "Again", "--kind", "un_entity")
+    assert result.exit_code != 0
+    assert "exists" in result.output
+    lines = [line for line in ok(cli("orgs", "list")).splitlines() if line.startswith("UNLIREC ")]
+    assert len(lines) == 1
+    assert "Again" not in lines[0]
+
+
+# -- keys --------------------------------------------------------------------------------------
+
+
+def test_keys_create_works_and_revoke_by_id_takes_effect_at_once(cli: Any, api: TestClient) -> None:
+    ok(cli("orgs", "create", "UNLIREC", "--name", "UNLIREC", "--kind", "un_entity"))
+    key_id, key = create_key(cli, "UNLIREC", "provider")
+
+    response = me(api, key)
+    assert response.status_code == 200, response.text
+    assert response.json()["organization"] == "UNLIREC"
+    assert response.json()["role"] == "provider"
+
+    listed = ok(cli("keys", "list", "--org", "UNLIREC"))
+    assert key_id in listed
+    assert key not in listed, "the secret is never listed"
+    assert "active" in listed
+
+    assert "revoked" in ok(cli("keys", "revoke", key_id))
+    assert me(api, key).status_code == 401
+    assert "revoked" in ok(cli("keys", "list", "--org", "UNLIREC"))
+
+
+def test_keys_revoke_by_prefix(cli: Any, api: TestClient) -> None:
+    ok(cli("orgs", "create", "UNLIREC", "--name", "UNLIREC", "--kind", "un_entity"))
+    key_id, key = create_key(cli, "UNLIREC", "provider")
+    _, other = create_key(cli, "UNLIREC", "provider")
+    assert me(api, key).status_code == 200
+
+    line = next(
+        line for line in ok(cli("keys", "list", "--org", "UNLIREC")).splitlines() if key_id in line
+    )
+    prefix = line.split()[1].rstrip("…")
+    assert key.startswith(prefix)
+
+    ok(cli("keys", "revoke", prefix))
+    assert me(api, key).status_code == 401
+    assert me(api, other).status_code == 200, "only the key with that prefix is revoked"
+
+
+def test_keys_create_unknown_role(cli: Any, url: str) -> None:
+    ok(cli("orgs", "create", "UNLIREC", "--name", "UNLIREC", "--kind", "un_entity"))
+    result = cli("keys", "create", "--org", "UNLIREC", "--role", "superuser")
+    assert result.exit_code != 0
+    assert "role" in result.output
+    assert count(url, metadata.tables["api_key"]) == 0
+
+
+def test_keys_errors_name_what_is_missing(cli: Any) -> None:
+    ok(cli("orgs", "create", "UNLIREC", "--name", "UNLIREC", "--kind", "un_entity"))
+    result = cli("keys", "create", "--org", "NOPE", "--role", "provider")
+    assert result.exit_code != 0
+    assert "NOPE" in result.output
+
+    result = cli("keys", "revoke", "ac_nothing")
+    assert result.exit_code != 0
+    assert "no key with prefix" in result.output
+
+    result = cli("keys", "revoke", "00000000-0000-0000-0000-000000000001")
+    assert result.exit_code != 0
+    assert "no API key" in result.output
+
+
+# -- prepare -----------------------------------------------------------------------------------
+
+
+def test_prepare_prints_an_admin_key_once(
+    url: str, api: TestClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = Settings(database_url=url)
+    prepare(settings)
+    first = capsys.readouterr().out
+    assert "shown only this once" in first
+    keys = GENERATED_KEY.findall(first)
+    assert len(keys) == 1, first
+
+    prepare(settings)
+    again = capsys.readouterr().out
+    assert GENERATED_KEY.search(again) is None, again
+    assert "shown only this once" not in again
+    assert count(url, metadata.tables["api_key"]) == 1
+
+    response = me(api, keys[0])
+    assert response.status_code == 200, response.text
+    assert response.json()["role"] == "admin"
+    assert response.json()["organization"] == settings.admin_org
+
+
+def test_prepare_with_bootstrap_admin_key(
+    url: str, api: TestClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = Settings(database_url=url, bootstrap_admin_key=BOOTSTRAP_KEY)
+    prepare(settings)
+    first = capsys.readouterr().out
+    assert "ASSISTCAL_BOOTSTRAP_ADMIN_KEY" in first
+    assert GENERATED_KEY.search(first) is None, first
+    assert "shown only this once" not in first
+    assert BOOTSTRAP_KEY not in first, "the chosen secret is not echoed"
+    assert count(url, metadata.tables["api_key"]) == 1
+
+    prepare(settings)
+    again = capsys.readouterr().out
+    assert GENERATED_KEY.search(again) is None, again
+    assert "ASSISTCAL_BOOTSTRAP_ADMIN_KEY" not in again
+    assert count(url, metadata.tables["api_key"]) == 1
+
+    response = me(api, BOOTSTRAP_KEY)
+    assert response.status_code == 200, response.text
+    assert response.json()["role"] == "admin"
+
+
+# -- demo --------------------------------------------------------------------------------------
+
+
+def test_demo_load_once_then_nothing_more(cli: Any, url: str, api: TestClient) -> None:
+    data = dataset()
+    output = ok(cli("demo", "load"))
+    assert data["notice"] in output
+    assert "organizations created: 18; activities created: 47, already there: 0" in output
+
+    _, admin = create_key(cli, "ASSISTCAL", "admin")
+    organizations = {o["acronym"] for o in all_items(api, "/api/v1/organizations", admin)}
+    demo_orgs = {o["acronym"] for o in data["organizations"]}
+    assert len(demo_orgs) == 18
+    assert demo_orgs <= organizations
+    assert organizations - demo_orgs == {"ASSISTCAL"}
+
+    activities = all_items(api, "/api/v1/activities", admin)
+    assert len(activities) == 47
+    assert len({a["id"] for a in activities}) == 47
+    assert {a["external_ref"] for a in activities} == {
+        a["external_ref"] for a in data["activities"]
+    }
+    for activity in activities:
+        assert (activity["description"] or "").startswith(DEMO_MARK), activity["external_ref"]
+
+    again = ok(cli("demo", "load"))
+    assert data["notice"] in again
+    assert "organizations created: 0; activities created: 0, already there: 47" in again
+    assert count(url, metadata.tables["activity"]) == 47
+    assert count(url, metadata.tables["organization"]) == 19
+
+
+def _in_2026(day: str) -> str:
+    moved = date.fromisoformat(day)
+    if (moved.month, moved.day) == (2, 29):
+        return "2026-02-28"
+    return moved.replace(year=2026).isoformat()
+
+
+def test_demo_load_moves_the_dates_to_another_year(cli: Any, url: str) -> None:
+    output = ok(cli("demo", "load", "--year", "2026"))
+    assert "activities created: 47" in output
+
+    expected = {
+        a["external_ref"]: (_in_2026(a["start_date"]), _in_2026(a["end_date"]))
+        for a in dataset()["activities"]
+    }
+    activity = metadata.tables["activity"]
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(activity.c.external_ref, activity.c.start_date, activity.c.end_date)
+            ).all()
+    finally:
+        engine.dispose()
+    got = {ref: (start.isoformat(), end.isoformat()) for ref, start, end in rows}
+    assert got == expected
+    assert got["DEMO-UNLIREC-2024-03"] == ("2026-02-27", "2026-02-28")  # 2024-02-29 moved
+
+
+def test_demo_activities_are_marked_illustrative(cli: Any, url: str) -> None:
+    output = ok(cli("demo", "load"))
+    assert "Illustrative data" in output
+    assert "not real plans" in output
+
+    activity = metadata.tables["activity"]
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            descriptions = conn.execute(sa.select(activity.c.description)).scalars().all()
+    finally:
+        engine.dispose()
+    assert len(descriptions) == 47
+    unmarked = [d for d in descriptions if not (d or "").startswith(DEMO_MARK)]
+    assert unmarked == []

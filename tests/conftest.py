@@ -1,0 +1,122 @@
+"""Test fixtures: one database per run, built by the real migrations, emptied after each test.
+
+SQLite by default (a file in a temporary folder).  Set ASSISTCAL_TEST_DATABASE_URL to a
+PostgreSQL URL to run the same tests there; .ci/run does so with a fresh database.
+"""
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from app.auth import service as keys_service
+from app.config import Settings
+from app.db import make_engine, open_session, upgrade
+from app.main import create_app
+from app.organizations import service as organizations
+from app.tables import metadata
+
+TEST_URL_ENV = "ASSISTCAL_TEST_DATABASE_URL"
+
+
+@pytest.fixture(scope="session")
+def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get(TEST_URL_ENV)
+    if not url:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def clean_db(engine: Engine) -> Iterator[None]:
+    yield
+    with engine.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
+
+
+@pytest.fixture
+def session(engine: Engine, clean_db: None) -> Iterator[Session]:
+    with open_session(engine, write=True) as session:
+        yield session
+        session.rollback()
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    return Settings(database_url=db_url, key_touch_seconds=0)
+
+
+@pytest.fixture
+def app(settings: Settings, clean_db: None) -> Any:
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app: Any) -> Iterator[TestClient]:
+    with TestClient(app) as client:
+        yield client
+
+
+KeyMaker = Callable[..., str]
+
+
+@pytest.fixture
+def make_key(engine: Engine, clean_db: None) -> KeyMaker:
+    """make_key("UNLIREC", "provider") -> a working API key (the organization is created)."""
+
+    def make(acronym: str = "UNLIREC", role: str = "provider") -> str:
+        with open_session(engine, write=True) as session:
+            organization = organizations.ensure(session, acronym=acronym, name=f"{acronym} (test)")
+            created = keys_service.create(session, organization=organization, role=role, actor=None)
+            session.commit()
+            return created.key
+
+    return make
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that touches the database is marked `db`, so .ci/run can run exactly those
+    again on PostgreSQL."""
+    for item in items:
+        if "db_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.db)
+
+
+@pytest.fixture
+def live_server(settings: Settings, clean_db: None) -> Iterator[str]:
+    """The app served by uvicorn on a free loopback port, for tests of real concurrency."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)

@@ -1,0 +1,45 @@
+"""Small helpers shared by the tests."""
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from app.tables import metadata
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def activity_body(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "title": "National workshop on 1540 implementation",
+        "language": "en",
+        "activity_type": "workshop",
+        "themes": ["national_action_plan"],
+        "start_date": "2025-03-10",
+        "end_date": "2025-03-12",
+        "countries": ["TT"],
+    }
+    body.update(overrides)
+    return {k: v for k, v in body.items() if v is not ...}
+
+
+def unique(prefix: str = "X") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:8].upper()}"
+
+
+def shared_dir() -> Path | None:
+    path = Path(__file__).resolve().parents[2] / "shared"
+    return path if path.is_dir() else None
+
+
+def table_counts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {
+            t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
+            for t in metadata.sorted_tables
+        }

@@ -1,0 +1,184 @@
+"""The Alembic migrations, run against a fresh, empty database of their own.
+
+The tests depend on `db_url` so that they are marked `db` and run again on PostgreSQL, but
+they never touch that shared database (other tests need it at head): on SQLite they use a new
+file, on PostgreSQL a new database on the same server, dropped afterwards.
+"""
+
+import ast
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import Script, ScriptDirectory
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+from app.db import MIGRATIONS_DIR, alembic_config, current_revision, downgrade, make_engine, upgrade
+from app.tables import metadata
+
+VERSIONS_DIR = MIGRATIONS_DIR / "versions"
+APP_TABLES = {table.name for table in metadata.sorted_tables}
+
+
+def _libpq_url(url: sa.URL) -> str:
+    """A URL psycopg understands (no SQLAlchemy '+driver')."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture
+def fresh_url(db_url: str, tmp_path: Path) -> Iterator[str]:
+    """The URL of a new, empty database on the same backend as `db_url`."""
+    shared = make_url(db_url)
+    if shared.get_backend_name() != "postgresql":
+        yield f"sqlite:///{tmp_path / 'migrations.db'}"
+        return
+    base = (shared.database or "assistcal")[:50]
+    name = f"{base}_{secrets.token_hex(4)}"
+    # Connected to the shared test database only to create and drop the new one.
+    server = _libpq_url(shared)
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield shared.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def _script(url: str) -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config(url))
+
+
+def _head(url: str) -> str:
+    head = _script(url).get_current_head()
+    assert head is not None
+    return head
+
+
+def _tables(url: str) -> set[str]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return set(sa.inspect(conn).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def _schema_diff(url: str) -> list[object]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            return list(compare_metadata(context, metadata))
+    finally:
+        engine.dispose()
+
+
+def _revisions_base_to_head(url: str) -> list[Script]:
+    return list(reversed(list(_script(url).walk_revisions("base", "heads"))))
+
+
+def test_upgrade_empty_database_to_head(fresh_url: str) -> None:
+    assert current_revision(fresh_url) is None
+    assert _tables(fresh_url) == set()
+
+    upgrade(fresh_url)
+
+    tables = _tables(fresh_url)
+    assert tables >= APP_TABLES, f"missing after upgrade: {sorted(APP_TABLES - tables)}"
+    assert tables - APP_TABLES == {"alembic_version"}
+    assert current_revision(fresh_url) == _head(fresh_url)
+
+
+def test_models_and_migrations_agree(fresh_url: str) -> None:
+    upgrade(fresh_url)
+    assert _schema_diff(fresh_url) == []
+
+
+def test_downgrade_to_base_and_upgrade_again(fresh_url: str) -> None:
+    upgrade(fresh_url)
+    downgrade(fresh_url, "base")
+
+    assert _tables(fresh_url) <= {"alembic_version"}
+    assert current_revision(fresh_url) is None
+    if make_url(fresh_url).get_backend_name() == "postgresql":
+        engine = make_engine(fresh_url)
+        try:
+            with engine.connect() as conn:
+                # Nothing the migrations made outlives them (sequences of serial keys, types).
+                assert sa.inspect(conn).get_sequence_names() == []
+                assert sa.inspect(conn).get_enums() == []  # type: ignore[attr-defined]
+        finally:
+            engine.dispose()
+
+    upgrade(fresh_url)
+    assert current_revision(fresh_url) == _head(fresh_url)
+    assert _tables(fresh_url) >= APP_TABLES
+    assert _schema_diff(fresh_url) == []
+
+
+def test_each_revision_upgrades_and_downgrades_one_step_at_a_time(fresh_url: str) -> None:
+    revisions = _revisions_base_to_head(fresh_url)
+    for script in revisions:
+        upgrade(fresh_url, script.revision)
+        assert current_revision(fresh_url) == script.revision
+    for script in reversed(revisions):
+        downgrade(fresh_url, "-1")
+        assert current_revision(fresh_url) == script.down_revision
+    assert _tables(fresh_url) <= {"alembic_version"}
+
+
+def _is_stub(function: ast.FunctionDef) -> bool:
+    """True when a function's body is only a docstring, `pass` or `...`."""
+    for statement in function.body:
+        if isinstance(statement, ast.Pass):
+            continue
+        if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant):
+            continue
+        return False
+    return True
+
+
+def test_every_migration_has_upgrade_and_downgrade_and_the_chain_is_linear(db_url: str) -> None:
+    # `db_url` only supplies a URL for the Alembic config; nothing connects to it here.
+    script = _script(db_url)
+    files = sorted(p for p in VERSIONS_DIR.glob("*.py") if p.name != "__init__.py")
+    assert files, "no migration files"
+
+    revisions = _revisions_base_to_head(db_url)
+    assert {Path(s.path).resolve() for s in revisions} == {p.resolve() for p in files}, (
+        "every file in migrations/versions is a revision on the chain"
+    )
+
+    assert len(script.get_heads()) == 1, f"more than one head: {script.get_heads()}"
+    assert len(script.get_bases()) == 1, f"more than one base: {script.get_bases()}"
+    previous: str | None = None
+    for revision in revisions:
+        assert not isinstance(revision.down_revision, tuple | list), (
+            f"{revision.revision} is a merge of {revision.down_revision}"
+        )
+        assert revision.down_revision == previous, f"{revision.revision} is off the chain"
+        assert not revision.branch_labels, f"{revision.revision} has branch labels"
+        previous = revision.revision
+    assert previous == script.get_current_head()
+
+    for path in files:
+        functions = {
+            node.name: node
+            for node in ast.parse(path.read_text("utf-8")).body
+            if isinstance(node, ast.FunctionDef)
+        }
+        for name in ("upgrade", "downgrade"):
+            assert name in functions, f"{path.name} has no {name}()"
+            assert not _is_stub(functions[name]), f"{path.name}: {name}() does nothing"
+        module = next(s for s in revisions if Path(s.path).resolve() == path.resolve()).module
+        assert callable(module.upgrade)
+        assert callable(module.downgrade)
