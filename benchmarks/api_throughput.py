@@ -86,12 +86,15 @@ def free_port() -> int:
 
 
 def run(
+    only: str,
     base: str,
     name: str,
     request: Callable[[httpx.Client, random.Random], httpx.Response],
     seconds: float,
     clients: int,
 ) -> None:
+    if only not in name:
+        return
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
@@ -131,6 +134,7 @@ def main() -> None:
     parser.add_argument("--activities", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--only", default="", help="run only scenarios whose name has this")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as folder:
@@ -155,8 +159,16 @@ def main() -> None:
             headers = {"Authorization": f"Bearer {key}"}
             states = sorted(vocab.region_states("419"))
             print(f"{args.activities} activities, {args.clients} clients, {args.seconds} s each")
-            run(base, "GET /healthz", lambda h, r: h.get("/healthz"), args.seconds, args.clients)
             run(
+                args.only,
+                base,
+                "GET /healthz",
+                lambda h, r: h.get("/healthz"),
+                args.seconds,
+                args.clients,
+            )
+            run(
+                args.only,
                 base,
                 "GET /activities/{id} (anonymous)",
                 lambda h, r: h.get(f"/api/v1/activities/{r.choice(ids)}"),
@@ -164,6 +176,7 @@ def main() -> None:
                 args.clients,
             )
             run(
+                args.only,
                 base,
                 "GET /activities?limit=50 (anonymous)",
                 lambda h, r: h.get("/api/v1/activities", params={"limit": 50}),
@@ -171,6 +184,7 @@ def main() -> None:
                 args.clients,
             )
             run(
+                args.only,
                 base,
                 "GET /activities?country=X&from&to (key)",
                 lambda h, r: h.get(
@@ -182,6 +196,7 @@ def main() -> None:
                 args.clients,
             )
             run(
+                args.only,
                 base,
                 "POST /activities (key)",
                 lambda h, r: h.post(

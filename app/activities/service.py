@@ -337,6 +337,18 @@ def _ensure_ref_free(
         )
 
 
+def _flush_unique_ref(session: Session, ref: str | None) -> None:
+    """Flush, turning a lost race for an external_ref into the same 409 as the check."""
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:
+        raise Conflict(
+            f"this provider already has an activity with external_ref {ref!r}",
+            details=[FieldError("external_ref", "already used by another activity")],
+        ) from exc
+
+
 def _provider_for(session: Session, requested: str | None, actor: Principal) -> Organization:
     if requested is None or requested.strip().upper() == actor.organization:
         provider = session.get(Organization, actor.organization_id)
@@ -438,7 +450,7 @@ def create(
     )
     _apply(activity, record)
     session.add(activity)
-    session.flush()
+    _flush_unique_ref(session, record["external_ref"])
     _write_links(session, activity, record)
     if claim is not None:
         claim.activity_id = activity.id
@@ -538,6 +550,7 @@ def update(
     activity.revision += 1
     activity.updated_at = utcnow()
     session.add(activity)
+    _flush_unique_ref(session, after["external_ref"])
     if {"countries", "regions", "start_date", "end_date"} & changes.keys():
         _write_links(session, activity, after)
     audit.record(

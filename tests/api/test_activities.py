@@ -1,13 +1,16 @@
 """The activities API as providers, coordinators and anonymous readers use it."""
 
 import threading
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from app.activities.models import IdempotencyRecord
 from tests.conftest import KeyMaker
 from tests.helpers import activity_body, auth, table_counts
 
@@ -513,3 +516,52 @@ def test_pagination_is_stable_and_complete(client: TestClient, make_key: KeyMake
     assert len(seen) == len(set(seen))
     dates = [client.get(f"{API}/activities/{i}").json()["start_date"] for i in seen]
     assert dates == sorted(dates)
+
+
+def test_idempotency_keys_are_remembered_for_the_configured_time(
+    client: TestClient, make_key: KeyMaker, engine: Engine
+) -> None:
+    key = make_key()
+    headers = {**auth(key), "Idempotency-Key": "daily-sync"}
+    first = client.post(f"{API}/activities", json=activity_body(), headers=headers).json()
+
+    def age(hours: float) -> None:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.update(IdempotencyRecord).values(
+                    created_at=datetime.now(UTC) - timedelta(hours=hours)
+                )
+            )
+
+    age(47)  # the default keeps keys 48 hours, never under 24
+    replay = client.post(f"{API}/activities", json=activity_body(), headers=headers)
+    assert replay.json()["activity"]["id"] == first["activity"]["id"]
+    age(49)
+    fresh = client.post(f"{API}/activities", json=activity_body(title="Next year"), headers=headers)
+    assert fresh.status_code == 201
+    assert fresh.json()["activity"]["id"] != first["activity"]["id"]
+    assert table_counts(engine)["activity"] == 2
+
+
+def test_concurrent_posts_with_one_external_ref_store_one(
+    live_server: str, make_key: KeyMaker, engine: Engine
+) -> None:
+    key = make_key()
+    statuses: list[int] = []
+    gate = threading.Barrier(10)
+
+    def post() -> None:
+        with httpx.Client(base_url=live_server, timeout=60) as http:
+            gate.wait()
+            response = http.post(
+                f"{API}/activities", json=activity_body(external_ref="SAME-REF"), headers=auth(key)
+            )
+            statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=post) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [201] + [409] * 9
+    assert table_counts(engine)["activity"] == 1

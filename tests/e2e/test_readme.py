@@ -1,0 +1,177 @@
+"""The README, followed as a new user would: start the service, take the curl tour, load the
+demo calendar.  The service runs as a real `assistcal serve` process on a fresh SQLite file."""
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="the README tour uses curl")
+
+
+def code_blocks() -> list[str]:
+    return re.findall(r"```sh\n(.*?)```", README.read_text(), flags=re.S)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Server:
+    url: str
+    output: list[str]
+    env: dict[str, str]
+    folder: Path
+
+
+def start(folder: Path, *extra: str) -> tuple[subprocess.Popen[str], Server]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "ASSISTCAL_DATABASE_URL": f"sqlite:///{folder / 'assistcal.db'}",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    env.pop("ASSISTCAL_BOOTSTRAP_ADMIN_KEY", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app", "serve", "--port", str(port), *extra],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output: list[str] = []
+    assert process.stdout is not None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        output.append(line.rstrip())
+        if "listening on" in line:
+            break
+    url = f"http://127.0.0.1:{port}"
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz").status_code == 200:
+                return process, Server(url, output, env, folder)
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError("the service did not become healthy:\n" + "\n".join(output))
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    process, info = start(tmp_path)
+    yield info
+    stop(process)
+
+
+def json_stream(text: str) -> list[dict[str, Any]]:
+    """The JSON documents that curl printed one after another."""
+    decoder = json.JSONDecoder()
+    found, at = [], 0
+    while (start := text.find("{", at)) != -1:
+        document, at = decoder.raw_decode(text, start)
+        found.append(document)
+    return found
+
+
+def bash(script: str, server: Server) -> str:
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=server.folder,
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    return done.stdout
+
+
+def test_readme_starts_with_the_run_and_test_commands() -> None:
+    run, test = code_blocks()[:2]
+    assert "pip install ." in run
+    assert "assistcal serve" in run
+    assert "pip install -e '.[test]'" in test
+    assert "pytest" in test
+
+
+def test_serve_prints_where_it_listens_and_a_key_once(server: Server, tmp_path: Path) -> None:
+    assert any(f"listening on {server.url}" in line for line in server.output), server.output
+    keys = [line.strip() for line in server.output if line.strip().startswith("ac_")]
+    assert len(keys) == 1, server.output
+    me = httpx.get(f"{server.url}/api/v1/me", headers={"Authorization": f"Bearer {keys[0]}"})
+    assert me.json()["role"] == "admin"
+
+
+def test_the_curl_tour_and_the_demo_calendar_work_as_written(server: Server) -> None:
+    admin = next(line.strip() for line in server.output if line.strip().startswith("ac_"))
+    tour, demo = code_blocks()[2:4]
+    tour = tour.replace("http://127.0.0.1:8000", server.url)
+    tour = re.sub(r"^ADMIN=.*$", f"ADMIN={admin}", tour, flags=re.M)
+    output = bash(tour, server)
+    listed = [answer for answer in json_stream(output) if "items" in answer]
+    assert len(listed) == 2, output
+    titles = [[a["title"] for a in page["items"]] for page in listed]
+    assert titles == [["National workshop on a 1540 national action plan"]] * 2
+
+    demo_script = f"API={server.url}/api/v1\n" + demo
+    demo_output = bash(demo_script, server)
+    assert "activities created: 47" in demo_output
+    jamaica = json_stream(demo_output)[-1]
+    assert jamaica["items"], demo_output
+    assert all("JM" in a["countries"] or a["regions"] for a in jamaica["items"]), jamaica
+
+
+def test_serve_with_two_workers_shares_one_database(tmp_path: Path) -> None:
+    process, info = start(tmp_path, "--workers", "2")
+    try:
+        admin = next(line.strip() for line in info.output if line.strip().startswith("ac_"))
+        headers = {"Authorization": f"Bearer {admin}"}
+        body = {
+            "title": "Regional coordination meeting",
+            "language": "en",
+            "activity_type": "coordination_meeting",
+            "themes": ["coordination"],
+            "start_date": "2025-09-01",
+            "end_date": "2025-09-02",
+            "regions": ["419"],
+        }
+        with httpx.Client(base_url=info.url, timeout=30) as http:
+            created = [
+                http.post("/api/v1/activities", json=body, headers=headers) for _ in range(10)
+            ]
+            assert {r.status_code for r in created} == {201}
+            # new connections may land on either worker; every one sees every activity
+            for _ in range(10):
+                with httpx.Client(base_url=info.url, timeout=30) as fresh:
+                    assert len(fresh.get("/api/v1/activities").json()["items"]) == 10
+    finally:
+        stop(process)
