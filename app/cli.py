@@ -6,10 +6,9 @@ from contextlib import contextmanager
 from typing import Annotated
 
 import typer
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from app.auth import service as keys_service
-from app.auth.models import ApiKey
 from app.auth.principal import Principal
 from app.config import Settings
 from app.core.vocab import ORG_KINDS, ROLES
@@ -223,7 +222,7 @@ def keys_revoke(key: Annotated[str, typer.Argument(help="The key's id, or its pr
         try:
             key_id = uuid.UUID(key)
         except ValueError:
-            matches = session.exec(select(ApiKey.id).where(col(ApiKey.prefix) == key)).all()
+            matches = keys_service.find_by_prefix(session, key)
             if len(matches) != 1:
                 found = "no key" if not matches else f"{len(matches)} keys"
                 typer.secho(f"error: {found} with prefix {key!r}; give the id", err=True, fg="red")

@@ -22,4 +22,9 @@ class Settings(BaseSettings):
     key_touch_seconds: int = Field(
         default=60, ge=0, description="How stale an API key's last_used_at may get."
     )
-    db_pool_size: int = Field(default=10, ge=1)
+    db_pool_size: int = Field(
+        default=10, ge=1, description="Database connections, and so requests served at once."
+    )
+    queue_timeout_seconds: float = Field(
+        default=30, gt=0, description="How long a request waits for a connection before a 503."
+    )

@@ -1,11 +1,11 @@
 """Engine, sessions and migrations for SQLite (embedded default) and PostgreSQL."""
 
-import threading
-import weakref
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio
 import sqlalchemy as sa
 from fastapi import Depends, Request
 from sqlalchemy.dialects.postgresql import JSONB
@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
 
 import migrations
+from app.errors import Unavailable
 
 IMMEDIATE = "assistcal_immediate"
 MIGRATIONS_DIR = Path(migrations.__file__).parent
@@ -26,11 +27,17 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+POOL_RESERVE = 5
+
+
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    """An engine whose pool holds `pool_size` connections for requests (see Gate) and a few
+    more for work outside them (key touches, health checks, the CLI)."""
     url = normalise_url(url)
+    pool = {"pool_size": pool_size, "max_overflow": POOL_RESERVE, "pool_timeout": 30}
     if make_url(url).get_backend_name() != "sqlite":
-        return sa.create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=10)
-    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        return sa.create_engine(url, pool_pre_ping=True, **pool)
+    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -62,37 +69,60 @@ def open_session(engine: Engine, *, write: bool) -> Session:
     return session
 
 
-_write_locks: "weakref.WeakKeyDictionary[Engine, threading.Lock]" = weakref.WeakKeyDictionary()
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def _write_lock(engine: Engine) -> "threading.Lock | None":
-    """On SQLite, one lock per engine that write requests of this process take in turn.
-    SQLite's own busy handler would also serialise them, but by sleeping and polling, which
-    stretches the tail latency of concurrent writes by hundreds of milliseconds."""
-    if engine.dialect.name != "sqlite":
-        return None
-    return _write_locks.setdefault(engine, threading.Lock())
+class Gate:
+    """Admission of requests to the database.
+
+    At most `capacity` requests hold a session at once, the size of the connection pool, and
+    on SQLite one request per process writes at a time.  Requests wait here, in the event
+    loop, not in a worker thread: a thread blocked on a pool or a lock while the request that
+    holds it waits for a free thread is how a burst of requests deadlocks a sync app.  SQLite's
+    own busy handler would serialise writers too, but by sleeping and polling, which stretches
+    the tail latency of concurrent writes by hundreds of milliseconds.
+    """
+
+    def __init__(self, *, capacity: int, one_writer: bool, timeout: float) -> None:
+        self.sessions = anyio.Semaphore(capacity)
+        self.writer = anyio.Lock() if one_writer else None
+        self.timeout = timeout
+
+    @asynccontextmanager
+    async def enter(self, *, write: bool) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            try:
+                with anyio.fail_after(self.timeout):
+                    if write and self.writer is not None:
+                        await stack.enter_async_context(self.writer)
+                    await stack.enter_async_context(self.sessions)
+            except TimeoutError as exc:
+                raise Unavailable(
+                    "the service is busy; retry in a few seconds",
+                    retry_after=5,
+                ) from exc
+            yield
 
 
-def get_session(request: Request) -> Iterator[Session]:
+async def admit(request: Request) -> AsyncIterator[None]:
+    gate: Gate = request.app.state.gate
+    async with gate.enter(write=request.method not in READ_METHODS):
+        yield
+
+
+def get_session(
+    request: Request, _admitted: Annotated[None, Depends(admit, scope="function")]
+) -> Iterator[Session]:
     """One transaction per request: committed when the handler returns, rolled back if it
     raises."""
-    engine = request.app.state.engine
-    write = request.method not in ("GET", "HEAD", "OPTIONS")
-    lock = _write_lock(engine) if write else None
-    if lock is not None:
-        lock.acquire()
-    try:
-        with open_session(engine, write=write) as session:
-            try:
-                yield session
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
-    finally:
-        if lock is not None:
-            lock.release()
+    write = request.method not in READ_METHODS
+    with open_session(request.app.state.engine, write=write) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]

@@ -8,12 +8,14 @@
     ├── NotFound (404, not_found)
     ├── Conflict (409, conflict)
     ├── PreconditionFailed (412, precondition_failed)
-    └── PayloadTooLarge (413, payload_too_large)
+    ├── PayloadTooLarge (413, payload_too_large)
+    └── Unavailable (503, unavailable)             with a Retry-After
 
 Services raise these; one handler in app.main renders them as
 {"error": {"code", "message", "details": [{"field", "message"}]}}.
 """
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 
@@ -46,6 +48,10 @@ class ValidationFailed(AppError):
     def on(cls, field: str, message: str) -> "ValidationFailed":
         return cls(f"{field}: {message}", details=[FieldError(field, message)])
 
+    @classmethod
+    def of(cls, problems: list[FieldError]) -> "ValidationFailed":
+        return cls("; ".join(f"{p.field}: {p.message}" for p in problems), details=problems)
+
 
 class Unauthorized(AppError):
     status_code = 401
@@ -75,3 +81,23 @@ class PreconditionFailed(AppError):
 class PayloadTooLarge(AppError):
     status_code = 413
     code = "payload_too_large"
+
+
+class Unavailable(AppError):
+    status_code = 503
+    code = "unavailable"
+
+    def __init__(self, message: str, *, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def reject_nulls(patch: Mapping[str, object], *, nullable: Collection[str]) -> None:
+    """A partial update may clear optional fields with null, never required ones."""
+    problems = [
+        FieldError(name, "may not be null")
+        for name, value in patch.items()
+        if value is None and name not in nullable
+    ]
+    if problems:
+        raise ValidationFailed.of(problems)

@@ -10,7 +10,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -18,8 +19,15 @@ from app.activities.routes import router as activities_router
 from app.auth.routes import router as keys_router
 from app.config import Settings
 from app.core import vocab
-from app.db import make_engine
-from app.errors import AppError, FieldError
+from app.db import Gate, SessionDep, make_engine
+from app.errors import (
+    AppError,
+    BadRequest,
+    FieldError,
+    PayloadTooLarge,
+    Unavailable,
+    ValidationFailed,
+)
 from app.organizations.routes import router as organizations_router
 
 log = logging.getLogger("assistcal")
@@ -67,9 +75,24 @@ def _validation_details(exc: RequestValidationError) -> list[FieldError]:
     return details
 
 
+def render(exc: AppError) -> JSONResponse:
+    """The one JSON rendering of every error the service answers with."""
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Unavailable) else None
+    return JSONResponse(
+        _error_body(exc.code, exc.message, exc.details), exc.status_code, headers=headers
+    )
+
+
 async def _on_app_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
-    return JSONResponse(_error_body(exc.code, exc.message, exc.details), exc.status_code)
+    return render(exc)
+
+
+async def _on_database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    """A pool that stays exhausted, a lock held too long, a lost connection: the request may
+    succeed if retried, so 503 rather than 500."""
+    log.warning("database unavailable: %s", exc)
+    return render(Unavailable("the database is not answering; retry in a few seconds"))
 
 
 async def _on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -113,13 +136,17 @@ class RequestGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = JSONResponse(
-            _error_body("payload_too_large", f"the request body is over {self.max_bytes} bytes"),
-            413,
-        )
+        too_large = render(PayloadTooLarge(f"the request body is over {self.max_bytes} bytes"))
         headers = dict(scope["headers"])
         length = headers.get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+        if length is not None and not length.isdigit():
+            bad = BadRequest(
+                "Content-Length is not a number",
+                details=[FieldError("Content-Length", "not a number")],
+            )
+            await render(bad)(scope, receive, send)
+            return
+        if length is not None and int(length) > self.max_bytes:
             await too_large(scope, receive, send)
             return
         query = scope.get("query_string", b"").lower()
@@ -159,11 +186,7 @@ class RequestGuard:
 
     @staticmethod
     def _nul(field: str) -> JSONResponse:
-        message = "text may not contain NUL (\\u0000) characters"
-        return JSONResponse(
-            _error_body("validation_error", f"{field}: {message}", [FieldError(field, message)]),
-            422,
-        )
+        return render(ValidationFailed.on(field, "text may not contain NUL (\\u0000) characters"))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -174,6 +197,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         vocab.warm()
         engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
         app.state.engine = engine
+        app.state.gate = Gate(
+            capacity=settings.db_pool_size,
+            one_writer=engine.dialect.name == "sqlite",
+            timeout=settings.queue_timeout_seconds,
+        )
         try:
             yield
         finally:
@@ -189,6 +217,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(AppError, _on_app_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(OperationalError, _on_database_unavailable)
+    app.add_exception_handler(PoolTimeout, _on_database_unavailable)
     app.add_exception_handler(Exception, _on_unexpected)
     app.add_middleware(RequestGuard, max_bytes=settings.max_body_bytes)
 
@@ -196,14 +226,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router, prefix=API_PREFIX)
 
     @app.get("/healthz", tags=["operations"])
-    def healthz(request: Request) -> JSONResponse:
+    def healthz(session: SessionDep) -> dict[str, str]:
         """200 once the service can reach its database, 503 while it cannot."""
-        try:
-            with request.app.state.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except SQLAlchemyError as exc:
-            log.warning("health check failed: %s", exc)
-            return JSONResponse(_error_body("unavailable", "the database is unreachable"), 503)
-        return JSONResponse({"status": "ok"})
+        session.execute(text("SELECT 1"))
+        return {"status": "ok"}
 
     return app

@@ -1,7 +1,6 @@
 """Small helpers shared by the tests."""
 
 import uuid
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,11 +29,6 @@ def activity_body(**overrides: Any) -> dict[str, Any]:
 
 def unique(prefix: str = "X") -> str:
     return f"{prefix}{uuid.uuid4().hex[:8].upper()}"
-
-
-def shared_dir() -> Path | None:
-    path = Path(__file__).resolve().parents[2] / "shared"
-    return path if path.is_dir() else None
 
 
 def table_counts(engine: Engine) -> dict[str, int]:

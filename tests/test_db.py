@@ -50,3 +50,12 @@ def test_the_test_database_enforces_foreign_keys(engine: Engine, clean_db: None)
             conn.rollback()
             raised = True
     assert raised, "an activity_country row without its activity was accepted"
+
+
+def test_idempotency_keys_are_kept_at_least_a_day() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    assert Settings().idempotency_ttl_hours >= 24
+    with pytest.raises(ValidationError):
+        Settings(idempotency_ttl_hours=23)

@@ -4,13 +4,13 @@ from typing import Annotated
 
 from fastapi import Depends, Header
 
-from app.activities import service
+from app.activities import queries
 from app.activities.models import Activity
 from app.auth.deps import OptionalPrincipal
 from app.db import SessionDep
-from app.errors import FieldError, ValidationFailed
+from app.errors import FieldError, PreconditionFailed, ValidationFailed
 
-_REVISION_TAG = re.compile(r'^(?:W/)?"?(\d{1,9})"?$')
+_REVISION_TAG = re.compile(r'^"?(\d{1,9})"?$')
 
 
 def etag(activity: Activity) -> str:
@@ -20,7 +20,7 @@ def etag(activity: Activity) -> str:
 def load_activity(
     activity_id: uuid.UUID, session: SessionDep, viewer: OptionalPrincipal
 ) -> Activity:
-    return service.get(session, activity_id, viewer=viewer)
+    return queries.get(session, activity_id, viewer=viewer)
 
 
 ActivityDep = Annotated[Activity, Depends(load_activity)]
@@ -37,6 +37,12 @@ def if_match_revision(
 ) -> int | None:
     if if_match is None or if_match.strip() == "*":
         return None
+    if if_match.strip().startswith("W/"):
+        # If-Match compares strongly (RFC 9110 13.1.1): a weak tag never matches.
+        raise PreconditionFailed(
+            'If-Match needs the strong ETag this service sent, such as "3"',
+            details=[FieldError("If-Match", "a weak ETag never matches")],
+        )
     found = _REVISION_TAG.match(if_match.strip())
     if found is None:
         raise ValidationFailed(

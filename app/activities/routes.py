@@ -3,7 +3,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
-from app.activities import service
+from app.activities import queries, service
 from app.activities.deps import ActivityDep, IfMatchDep, etag
 from app.activities.models import (
     ActivityCreate,
@@ -49,7 +49,7 @@ def create_activity(
     response.headers["Location"] = f"/api/v1/activities/{activity.id}"
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
-    return ActivitySubmitted(activity=service.to_public(session, activity), findings=[])
+    return ActivitySubmitted(activity=queries.to_public(session, activity), findings=[])
 
 
 @router.get("/activities", response_model=ActivityPage)
@@ -69,7 +69,7 @@ def list_activities(
     q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     updated_since: Annotated[datetime | None, Query()] = None,
 ) -> ActivityPage:
-    filters = service.Filters(
+    filters = queries.Filters(
         countries=country,
         regions=region,
         themes=[*theme],
@@ -82,7 +82,7 @@ def list_activities(
         q=q,
         updated_since=updated_since,
     )
-    items, next_cursor = service.list_page(
+    items, next_cursor = queries.page(
         session, filters, viewer=viewer, limit=page.limit, after=page.after(2)
     )
     return ActivityPage(items=[*items], next_cursor=next_cursor)
@@ -99,7 +99,7 @@ def get_activity(
     if if_none_match is not None and tag in (t.strip() for t in if_none_match.split(",")):
         return Response(status_code=304, headers={"ETag": tag})
     response.headers["ETag"] = tag
-    return service.to_public(session, activity)
+    return queries.to_public(session, activity)
 
 
 @router.patch("/activities/{activity_id}", response_model=ActivityPublic)
@@ -113,7 +113,7 @@ def update_activity(
 ) -> ActivityPublic:
     activity = service.update(session, activity, data, actor=actor, if_match=revision)
     response.headers["ETag"] = etag(activity)
-    return service.to_public(session, activity)
+    return queries.to_public(session, activity)
 
 
 @router.delete("/activities/{activity_id}", response_model=ActivityPublic)
@@ -127,7 +127,7 @@ def withdraw_activity(
     """Withdraw the activity: it is kept, marked cancelled, and its history stays."""
     activity = service.withdraw(session, activity, actor=actor, if_match=revision)
     response.headers["ETag"] = etag(activity)
-    return service.to_public(session, activity)
+    return queries.to_public(session, activity)
 
 
 @router.get("/activities/{activity_id}/history", response_model=HistoryPage)
@@ -135,5 +135,5 @@ def activity_history(
     activity: ActivityDep, session: SessionDep, page: PageDep, _caller: CurrentPrincipal
 ) -> HistoryPage:
     """Who changed what, when (any API key)."""
-    items, next_cursor = service.history(session, activity, limit=page.limit, after=page.after(1))
+    items, next_cursor = queries.history(session, activity, limit=page.limit, after=page.after(1))
     return HistoryPage(items=[*items], next_cursor=next_cursor)

@@ -3,12 +3,14 @@
 from typing import Annotated
 
 from fastapi import BackgroundTasks, Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.auth import service
+from app.auth.models import ApiKey
 from app.auth.principal import Principal
 from app.db import SessionDep
-from app.errors import Forbidden, Unauthorized
+from app.errors import Forbidden, Unauthorized, Unavailable
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -28,14 +30,21 @@ def optional_principal(
     if credentials is None or not credentials.credentials:
         raise Unauthorized("the Authorization header must be 'Bearer <api key>'")
     principal, api_key = service.authenticate(session, credentials.credentials)
-    # After the response: the request's own transaction may hold SQLite's write lock.
-    background.add_task(
-        service.touch,
-        request.app.state.engine,
-        api_key,
-        every_seconds=request.app.state.settings.key_touch_seconds,
-    )
+    background.add_task(_touch_later, request, api_key)
     return principal
+
+
+async def _touch_later(request: Request, api_key: ApiKey) -> None:
+    """Record the key's use after the response, through the same gate as requests: the
+    request's own transaction may have held SQLite's write lock."""
+    state = request.app.state
+    try:
+        async with state.gate.enter(write=True):
+            await run_in_threadpool(
+                service.touch, state.engine, api_key, every_seconds=state.settings.key_touch_seconds
+            )
+    except Unavailable:
+        return
 
 
 OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]

@@ -135,6 +135,11 @@ def revoke(session: Session, key_id: uuid.UUID, *, actor: Principal | None) -> A
     return _public(api_key, organization.acronym)
 
 
+def find_by_prefix(session: Session, prefix: str) -> list[uuid.UUID]:
+    """Ids of the keys whose visible prefix is `prefix`."""
+    return list(session.exec(select(ApiKey.id).where(ApiKey.prefix == prefix)))
+
+
 def list_for(session: Session, organization: Organization) -> list[ApiKeyPublic]:
     rows = session.exec(
         select(ApiKey)

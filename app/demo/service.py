@@ -6,10 +6,10 @@ from datetime import date
 from importlib import resources
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from app.activities import service as activities
-from app.activities.models import Activity, ActivityCreate
+from app.activities.models import ActivityCreate
 from app.auth.principal import Principal
 from app.organizations import service as organizations
 from app.organizations.models import OrganizationCreate
@@ -51,12 +51,8 @@ def load(session: Session, *, actor: Principal, year: int | None = None) -> Load
     created = skipped = 0
     for raw in data["activities"]:
         provider = organizations.get(session, raw["provider"])
-        exists = session.exec(
-            select(Activity.id).where(
-                Activity.provider_id == provider.id, Activity.external_ref == raw["external_ref"]
-            )
-        ).first()
-        if exists is not None:
+        assert provider.id is not None
+        if activities.find_by_ref(session, provider.id, raw["external_ref"]) is not None:
             skipped += 1
             continue
         record = {

@@ -6,7 +6,7 @@ from sqlmodel import Session, col, select
 from app.audit import service as audit
 from app.auth.principal import Principal
 from app.core import cursor as cursors
-from app.errors import Conflict, NotFound
+from app.errors import Conflict, NotFound, reject_nulls
 from app.organizations.models import (
     Organization,
     OrganizationCreate,
@@ -67,6 +67,7 @@ def update(
     session: Session, organization: Organization, data: OrganizationUpdate, *, actor: Principal
 ) -> Organization:
     changes = data.model_dump(exclude_unset=True, mode="json")
+    reject_nulls(changes, nullable={"contact_email"})
     old = organization.model_dump(mode="json")
     organization.sqlmodel_update(changes)
     session.add(organization)

@@ -218,6 +218,15 @@ def test_stale_if_match_gives_412_and_changes_nothing(
     assert len(history) == 2
 
 
+def test_weak_if_match_never_matches(client: TestClient, make_key: KeyMaker) -> None:
+    key = make_key()
+    activity = submit(client, key)
+    url = f"{API}/activities/{activity['id']}"
+    weak = client.patch(url, json={"title": "x"}, headers={**auth(key), "If-Match": 'W/"1"'})
+    assert weak.status_code == 412
+    assert client.get(url).json()["revision"] == 1
+
+
 def test_patch_updates_links_used_by_country_filters(
     client: TestClient, make_key: KeyMaker
 ) -> None:
@@ -565,3 +574,14 @@ def test_concurrent_posts_with_one_external_ref_store_one(
         thread.join()
     assert sorted(statuses) == [201] + [409] * 9
     assert table_counts(engine)["activity"] == 1
+
+
+def test_default_page_is_fifty(client: TestClient, make_key: KeyMaker) -> None:
+    key = make_key()
+    for n in range(51):
+        submit(client, key, title=f"Activity {n}")
+    page = client.get(f"{API}/activities").json()
+    assert len(page["items"]) == 50
+    assert page["next_cursor"] is not None
+    rest = client.get(f"{API}/activities", params={"cursor": page["next_cursor"]}).json()
+    assert len(rest["items"]) == 1

@@ -330,3 +330,14 @@ def test_demo_activities_are_marked_illustrative(cli: Any, url: str) -> None:
     assert len(descriptions) == 47
     unmarked = [d for d in descriptions if not (d or "").startswith(DEMO_MARK)]
     assert unmarked == []
+
+
+def test_serve_listens_on_localhost_8000_with_one_worker_by_default() -> None:
+    import typer.main
+
+    from app.cli import app as cli_app
+
+    command = typer.main.get_command(cli_app)
+    serve = command.commands["serve"]  # type: ignore[attr-defined]
+    defaults = {p.name: p.default for p in serve.params}
+    assert defaults == {"host": "127.0.0.1", "port": 8000, "workers": 1}

@@ -1,0 +1,237 @@
+"""Reading activities: one, a filtered page, and an activity's history."""
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from app.activities.models import (
+    Activity,
+    ActivityCountry,
+    ActivityPublic,
+    ActivityRegion,
+    HistoryEntry,
+    Venue,
+)
+from app.audit import service as audit
+from app.auth.principal import Principal
+from app.core import cursor as cursors
+from app.core import vocab
+from app.core.timeutil import as_utc
+from app.db import json_contains
+from app.errors import NotFound, ValidationFailed
+from app.organizations import service as organizations
+from app.organizations.models import Organization
+
+
+@dataclass
+class Filters:
+    countries: list[str] = field(default_factory=list)
+    regions: list[str] = field(default_factory=list)
+    themes: list[str] = field(default_factory=list)
+    domains: list[str] = field(default_factory=list)
+    types: list[str] = field(default_factory=list)
+    providers: list[str] = field(default_factory=list)
+    statuses: list[str] = field(default_factory=list)
+    date_from: date | None = None
+    date_to: date | None = None
+    q: str | None = None
+    updated_since: datetime | None = None
+
+
+def links(
+    session: Session, ids: Sequence[uuid.UUID]
+) -> tuple[dict[uuid.UUID, list[str]], dict[uuid.UUID, list[str]]]:
+    countries: dict[uuid.UUID, list[str]] = defaultdict(list)
+    regions: dict[uuid.UUID, list[str]] = defaultdict(list)
+    if not ids:
+        return countries, regions
+    for activity_id, country in session.exec(
+        select(ActivityCountry.activity_id, ActivityCountry.country)
+        .where(col(ActivityCountry.activity_id).in_(ids), col(ActivityCountry.named))
+        .order_by(col(ActivityCountry.country))
+    ):
+        countries[activity_id].append(country)
+    for activity_id, region in session.exec(
+        select(ActivityRegion.activity_id, ActivityRegion.region)
+        .where(col(ActivityRegion.activity_id).in_(ids))
+        .order_by(col(ActivityRegion.region))
+    ):
+        regions[activity_id].append(region)
+    return countries, regions
+
+
+def public(
+    activity: Activity, provider: str, countries: list[str], regions: list[str]
+) -> ActivityPublic:
+    venue = None
+    if activity.modality is not None:
+        venue = Venue.model_validate(
+            {
+                "city": activity.venue_city,
+                "country": activity.venue_country,
+                "modality": activity.modality,
+            }
+        )
+    return ActivityPublic.model_validate(
+        {
+            **activity.model_dump(
+                exclude={"provider_id", "venue_city", "venue_country", "modality"}
+            ),
+            "provider": provider,
+            "countries": countries,
+            "regions": regions,
+            "venue": venue,
+        }
+    )
+
+
+def to_public(session: Session, activity: Activity) -> ActivityPublic:
+    provider = session.get(Organization, activity.provider_id)
+    assert provider is not None
+    countries, regions = links(session, [activity.id])
+    return public(activity, provider.acronym, countries[activity.id], regions[activity.id])
+
+
+def get(session: Session, activity_id: uuid.UUID, *, viewer: Principal | None) -> Activity:
+    activity = session.get(Activity, activity_id)
+    if activity is None or (viewer is None and activity.visibility != "public"):
+        raise NotFound(f"no activity with id {activity_id}")
+    return activity
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _conditions(
+    session: Session, filters: Filters, viewer: Principal | None
+) -> list[sa.ColumnElement[bool]]:
+    where: list[sa.ColumnElement[bool]] = []
+    if viewer is None:
+        where.append(col(Activity.visibility) == "public")
+    if filters.countries:
+        where.append(
+            sa.exists().where(
+                col(ActivityCountry.activity_id) == Activity.id,
+                col(ActivityCountry.country).in_(filters.countries),
+            )
+        )
+    if filters.regions:
+        states = sorted({c for r in filters.regions for c in vocab.region_states(r)})
+        where.append(
+            sa.or_(
+                sa.exists().where(
+                    col(ActivityCountry.activity_id) == Activity.id,
+                    col(ActivityCountry.country).in_(states),
+                ),
+                sa.exists().where(
+                    col(ActivityRegion.activity_id) == Activity.id,
+                    col(ActivityRegion.region).in_(filters.regions),
+                ),
+            )
+        )
+    if filters.themes:
+        where.append(sa.or_(*(json_contains(session, Activity.themes, t) for t in filters.themes)))
+    if filters.domains:
+        where.append(
+            sa.or_(*(json_contains(session, Activity.domains, d) for d in filters.domains))
+        )
+    if filters.types:
+        where.append(col(Activity.activity_type).in_(filters.types))
+    if filters.statuses:
+        where.append(col(Activity.status).in_(filters.statuses))
+    if filters.providers:
+        ids = []
+        for acronym in filters.providers:
+            provider = organizations.find(session, acronym)
+            if provider is None:
+                raise ValidationFailed.on("provider", f"no organization with acronym {acronym!r}")
+            ids.append(provider.id)
+        where.append(col(Activity.provider_id).in_(ids))
+    if filters.date_from is not None:
+        where.append(col(Activity.end_date) >= filters.date_from)
+    if filters.date_to is not None:
+        where.append(col(Activity.start_date) <= filters.date_to)
+    if filters.q:
+        pattern = _like(filters.q)
+        where.append(
+            sa.or_(
+                col(Activity.title).ilike(pattern, escape="\\"),
+                col(Activity.description).ilike(pattern, escape="\\"),
+                col(Activity.external_ref).ilike(pattern, escape="\\"),
+            )
+        )
+    if filters.updated_since is not None:
+        try:
+            since = as_utc(filters.updated_since)
+        except OverflowError as exc:
+            raise ValidationFailed.on("updated_since", "out of range once moved to UTC") from exc
+        where.append(col(Activity.updated_at) >= since)
+    return where
+
+
+def page(
+    session: Session,
+    filters: Filters,
+    *,
+    viewer: Principal | None,
+    limit: int,
+    after: Sequence[str | int] | None = None,
+) -> tuple[Sequence[ActivityPublic], str | None]:
+    """A page of activities in (start_date, id) order; the cursor continues after the last."""
+    statement = (
+        select(Activity, Organization.acronym)
+        .join(Organization, col(Organization.id) == Activity.provider_id)
+        .where(*_conditions(session, filters, viewer))
+        .order_by(col(Activity.start_date), col(Activity.id))
+        .limit(limit + 1)
+    )
+    if after is not None:
+        try:
+            after_date = date.fromisoformat(str(after[0]))
+            after_id = uuid.UUID(str(after[1]))
+        except ValueError as exc:
+            raise ValidationFailed.on("cursor", "not a cursor this service gave out") from exc
+        statement = statement.where(
+            sa.or_(
+                col(Activity.start_date) > after_date,
+                sa.and_(col(Activity.start_date) == after_date, col(Activity.id) > after_id),
+            )
+        )
+    rows = session.exec(statement).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    countries, regions = links(session, [activity.id for activity, _ in rows])
+    items = [
+        public(activity, acronym, countries[activity.id], regions[activity.id])
+        for activity, acronym in rows
+    ]
+    next_cursor = None
+    if more:
+        last = rows[-1][0]
+        next_cursor = cursors.encode(last.start_date.isoformat(), str(last.id))
+    return items, next_cursor
+
+
+def history(
+    session: Session, activity: Activity, *, limit: int, after: Sequence[str | int] | None = None
+) -> tuple[Sequence[HistoryEntry], str | None]:
+    after_id = 0
+    if after is not None:
+        if not isinstance(after[0], int) or not 0 <= after[0] < 2**62:
+            raise ValidationFailed.on("cursor", "not a cursor this service gave out")
+        after_id = after[0]
+    entries = audit.entries(
+        session, entity_type="activity", entity_id=activity.id, after_id=after_id, limit=limit + 1
+    )
+    more = len(entries) > limit
+    entries = entries[:limit]
+    items = [HistoryEntry.model_validate(entry, from_attributes=True) for entry in entries]
+    last_id = entries[-1].id if entries else None
+    return items, cursors.encode(last_id) if more and last_id is not None else None

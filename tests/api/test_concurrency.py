@@ -1,0 +1,99 @@
+"""Bursts of concurrent requests, and writers racing each other, on a real server."""
+
+import threading
+from collections import Counter
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.engine import Engine
+
+from app.activities import service as activities
+from app.activities.models import Activity, ActivityCreate, ActivityUpdate
+from app.auth import service as keys_service
+from app.db import open_session
+from app.errors import Forbidden
+from tests.conftest import KeyMaker
+from tests.helpers import activity_body, auth, table_counts
+
+API = "/api/v1"
+
+
+def burst(base: str, requests: list[tuple[str, str, dict[str, Any]]]) -> list[httpx.Response]:
+    """Send every request at the same moment, each from its own thread and connection."""
+    results: list[httpx.Response] = []
+    gate = threading.Barrier(len(requests))
+    lock = threading.Lock()
+
+    def send(method: str, path: str, kwargs: dict[str, Any]) -> None:
+        with httpx.Client(base_url=base, timeout=120) as http:
+            gate.wait()
+            response = http.request(method, path, **kwargs)
+        with lock:
+            results.append(response)
+
+    threads = [threading.Thread(target=send, args=request) for request in requests]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_a_burst_of_a_hundred_mixed_requests_is_served_without_errors(
+    live_server: str, make_key: KeyMaker, engine: Engine
+) -> None:
+    key = make_key()
+    with httpx.Client(base_url=live_server) as http:
+        first = http.post(f"{API}/activities", json=activity_body(), headers=auth(key)).json()
+    one = f"{API}/activities/{first['activity']['id']}"
+    requests: list[tuple[str, str, dict[str, Any]]] = []
+    for n in range(100):
+        kind = n % 10
+        if kind < 4:
+            body = activity_body(title=f"Burst activity {n}")
+            requests.append(("POST", f"{API}/activities", {"json": body, "headers": auth(key)}))
+        elif kind < 8:
+            requests.append(("GET", f"{API}/activities", {"headers": auth(key)}))
+        elif kind == 8:
+            requests.append(("GET", one, {}))
+        else:
+            requests.append(("GET", "/healthz", {}))
+    results = burst(live_server, requests)
+    assert Counter(r.status_code for r in results) == Counter({201: 40, 200: 60})
+    assert table_counts(engine)["activity"] == 41
+
+
+def test_owner_change_between_load_and_write_is_seen(
+    engine: Engine, make_key: KeyMaker, clean_db: None
+) -> None:
+    """A provider's change is judged against the owner it finds under the row lock, not the
+    one it loaded before (PostgreSQL; on SQLite a write transaction holds the write lock from
+    its first statement, so the owner cannot change in between)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("needs concurrent writers (PostgreSQL)")
+    xorg = make_key("XORG", "provider")
+    coordinator = make_key("COORD", "coordinator")
+    make_key("YORG", "provider")
+    with open_session(engine, write=True) as setup:
+        owner, _ = keys_service.authenticate(setup, xorg)
+        created, _ = activities.create(
+            setup, ActivityCreate.model_validate(activity_body()), actor=owner
+        )
+        setup.commit()
+    with open_session(engine, write=True) as provider_session:
+        owner, _ = keys_service.authenticate(provider_session, xorg)
+        loaded = provider_session.get(Activity, created.id)
+        assert loaded is not None
+        with open_session(engine, write=True) as coordinator_session:
+            actor, _ = keys_service.authenticate(coordinator_session, coordinator)
+            moved = coordinator_session.get(Activity, created.id)
+            assert moved is not None
+            activities.update(
+                coordinator_session, moved, ActivityUpdate(provider="YORG"), actor=actor
+            )
+            coordinator_session.commit()
+        with pytest.raises(Forbidden):
+            activities.update(
+                provider_session, loaded, ActivityUpdate(title="Overwritten"), actor=owner
+            )
