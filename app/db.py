@@ -12,11 +12,19 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
 
-import migrations
 from app.errors import Unavailable
 
 IMMEDIATE = "assistcal_immediate"
-MIGRATIONS_DIR = Path(migrations.__file__).parent
+
+
+def _migrations_dir() -> Path:
+    """migrations/ of the checkout, or app/migrations where a built wheel installed them."""
+    here = Path(__file__).resolve().parent
+    installed = here / "migrations"
+    return installed if installed.is_dir() else here.parent / "migrations"
+
+
+MIGRATIONS_DIR = _migrations_dir()
 
 
 def normalise_url(url: str) -> str:
