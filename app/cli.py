@@ -22,10 +22,12 @@ db_app = typer.Typer(help="Database schema migrations.")
 orgs_app = typer.Typer(help="Organizations (providers, coordinators, operators).")
 keys_app = typer.Typer(help="API keys.")
 demo_app = typer.Typer(help="Illustrative data.")
+findings_app = typer.Typer(help="Duplicate, overlap and clash findings.")
 app.add_typer(db_app, name="db")
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(keys_app, name="keys")
 app.add_typer(demo_app, name="demo")
+app.add_typer(findings_app, name="findings")
 
 
 @contextmanager
@@ -248,6 +250,33 @@ def demo_load(
         f"activities created: {result.activities_created}, "
         f"already there: {result.activities_skipped}"
     )
+
+
+@findings_app.command("rescan")
+def findings_rescan(
+    batch: Annotated[int, typer.Option(min=1, help="Activities per transaction.")] = 500,
+) -> None:
+    """Recompute every activity's findings (after new thresholds or an import); decisions
+    are kept."""
+    from app.findings import service as findings
+
+    settings = Settings()
+    with _session(settings) as session:
+        ids = findings.rescan_order(session)
+    engine = make_engine(settings.database_url)
+    counts: dict[str, int] = {}
+    try:
+        with typer.progressbar(length=len(ids), label="Rescanning") as progress:
+            for start in range(0, len(ids), batch):
+                with open_session(engine, write=True) as session:
+                    for kind, n in findings.rescan(session, ids[start : start + batch]).items():
+                        counts[kind] = counts.get(kind, 0) + n
+                    session.commit()
+                progress.update(len(ids[start : start + batch]))
+    finally:
+        engine.dispose()
+    summary = ", ".join(f"{counts.get(k, 0)} {k}" for k in ("duplicate", "overlap", "clash"))
+    typer.echo(f"rescanned {len(ids)} activities; findings now: {summary}")
 
 
 def main() -> None:

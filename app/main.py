@@ -28,6 +28,7 @@ from app.errors import (
     Unavailable,
     ValidationFailed,
 )
+from app.findings.routes import router as findings_router
 from app.organizations.routes import router as organizations_router
 
 log = logging.getLogger("assistcal")
@@ -222,7 +223,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(Exception, _on_unexpected)
     app.add_middleware(RequestGuard, max_bytes=settings.max_body_bytes)
 
-    for router in (organizations_router, keys_router, activities_router):
+    for router in (organizations_router, keys_router, activities_router, findings_router):
         app.include_router(router, prefix=API_PREFIX)
 
     @app.get("/healthz", tags=["operations"])

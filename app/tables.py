@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from app.activities.models import Activity, ActivityCountry, ActivityRegion, IdempotencyRecord
 from app.audit.models import AuditEntry
 from app.auth.models import ApiKey
+from app.findings.models import Finding
 from app.organizations.models import Organization
 
 metadata = SQLModel.metadata
@@ -15,6 +16,7 @@ __all__ = [
     "ActivityRegion",
     "ApiKey",
     "AuditEntry",
+    "Finding",
     "IdempotencyRecord",
     "Organization",
     "metadata",

@@ -216,6 +216,12 @@ class ActivitySubmitted(BaseModel):
     )
 
 
+class ActivityWithFindings(ActivityPublic):
+    findings: list[dict[str, Any]] = PydanticField(
+        description="The activity's findings after this change (duplicate, overlap, clash)."
+    )
+
+
 class ActivityPage(BaseModel):
     items: list[ActivityPublic]
     next_cursor: str | None

@@ -11,15 +11,19 @@ from app.activities.models import (
     ActivityPublic,
     ActivitySubmitted,
     ActivityUpdate,
+    ActivityWithFindings,
     HistoryPage,
 )
+from app.activities.service import RECORD_FIELDS
 from app.auth.deps import CurrentPrincipal, OptionalPrincipal
 from app.core.types import CountryCode, RegionCode
 from app.core.vocab import ActivityType, Domain, Status, Theme
 from app.db import SessionDep
+from app.findings import service as findings
 from app.pagination import PageDep
 
 router = APIRouter(tags=["activities"])
+ALL_FIELDS = frozenset(RECORD_FIELDS)
 
 
 @router.post("/activities", status_code=201, response_model=ActivitySubmitted)
@@ -49,7 +53,12 @@ def create_activity(
     response.headers["Location"] = f"/api/v1/activities/{activity.id}"
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
-    return ActivitySubmitted(activity=queries.to_public(session, activity), findings=[])
+    # Findings depend on activities, not the other way round: the route joins the two.
+    found = findings.refresh(session, activity, changed=() if replayed else ALL_FIELDS)
+    return ActivitySubmitted(
+        activity=queries.to_public(session, activity),
+        findings=[f.model_dump(mode="json") for f in found],
+    )
 
 
 @router.get("/activities", response_model=ActivityPage)
@@ -102,7 +111,7 @@ def get_activity(
     return queries.to_public(session, activity)
 
 
-@router.patch("/activities/{activity_id}", response_model=ActivityPublic)
+@router.patch("/activities/{activity_id}", response_model=ActivityWithFindings)
 def update_activity(
     activity: ActivityDep,
     data: ActivityUpdate,
@@ -110,10 +119,14 @@ def update_activity(
     actor: CurrentPrincipal,
     revision: IfMatchDep,
     response: Response,
-) -> ActivityPublic:
-    activity = service.update(session, activity, data, actor=actor, if_match=revision)
+) -> ActivityWithFindings:
+    activity, changed = service.update(session, activity, data, actor=actor, if_match=revision)
     response.headers["ETag"] = etag(activity)
-    return queries.to_public(session, activity)
+    found = findings.refresh(session, activity, changed=changed)
+    return ActivityWithFindings(
+        **queries.to_public(session, activity).model_dump(),
+        findings=[f.model_dump(mode="json") for f in found],
+    )
 
 
 @router.delete("/activities/{activity_id}", response_model=ActivityPublic)
@@ -126,6 +139,7 @@ def withdraw_activity(
 ) -> ActivityPublic:
     """Withdraw the activity: it is kept, marked cancelled, and its history stays."""
     activity = service.withdraw(session, activity, actor=actor, if_match=revision)
+    findings.refresh(session, activity, changed={"status"})
     response.headers["ETag"] = etag(activity)
     return queries.to_public(session, activity)
 

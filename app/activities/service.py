@@ -249,7 +249,8 @@ def update(
     *,
     actor: Principal,
     if_match: int | None = None,
-) -> Activity:
+) -> tuple[Activity, frozenset[str]]:
+    """Apply a partial update; returns the activity and the names of the fields it changed."""
     activity = _writable(session, activity, actor, if_match)
     if activity.withdrawn_at is not None:
         raise Conflict("this activity was withdrawn and can no longer be changed")
@@ -279,7 +280,7 @@ def update(
         assert new is not None
         changes["provider"] = [old.acronym, new.acronym]
     if not changes:
-        return activity
+        return activity, frozenset()
 
     _ensure_ref_free(session, provider_id, after["external_ref"], activity.id)
     activity.provider_id = provider_id
@@ -300,7 +301,7 @@ def update(
         changes={n: [_jsonable({"v": v})["v"] for v in pair] for n, pair in changes.items()},
     )
     session.flush()
-    return activity
+    return activity, frozenset(changes)
 
 
 def withdraw(
@@ -324,6 +325,32 @@ def withdraw(
         entity_id=activity.id,
         revision=activity.revision,
         changes={"status": [old_status, "cancelled"]},
+    )
+    session.flush()
+    return activity
+
+
+def mark_duplicate(
+    session: Session, activity: Activity, canonical_id: uuid.UUID | None, *, actor: Principal
+) -> Activity:
+    """Record that `activity` duplicates `canonical_id` (None: that it does not)."""
+    if activity.duplicate_of == canonical_id:
+        return activity
+    old = activity.duplicate_of
+    activity.duplicate_of = canonical_id
+    activity.revision += 1
+    activity.updated_at = utcnow()
+    session.add(activity)
+    audit.record(
+        session,
+        actor=actor,
+        action="activity.mark_duplicate",
+        entity_type="activity",
+        entity_id=activity.id,
+        revision=activity.revision,
+        changes={
+            "duplicate_of": [str(old) if old else None, str(canonical_id) if canonical_id else None]
+        },
     )
     session.flush()
     return activity

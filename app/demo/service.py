@@ -11,6 +11,7 @@ from sqlmodel import Session
 from app.activities import service as activities
 from app.activities.models import ActivityCreate
 from app.auth.principal import Principal
+from app.findings import service as findings
 from app.organizations import service as organizations
 from app.organizations.models import OrganizationCreate
 
@@ -60,6 +61,7 @@ def load(session: Session, *, actor: Principal, year: int | None = None) -> Load
             "start_date": _moved(raw["start_date"], year),
             "end_date": _moved(raw["end_date"], year),
         }
-        activities.create(session, ActivityCreate.model_validate(record), actor=actor)
+        activity, _ = activities.create(session, ActivityCreate.model_validate(record), actor=actor)
+        findings.refresh(session, activity, changed=activities.RECORD_FIELDS)
         created += 1
     return LoadResult(created_orgs, created, skipped, data["notice"])

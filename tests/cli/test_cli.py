@@ -335,9 +335,32 @@ def test_demo_activities_are_marked_illustrative(cli: Any, url: str) -> None:
 def test_serve_listens_on_localhost_8000_with_one_worker_by_default() -> None:
     import typer.main
 
-    from app.cli import app as cli_app
-
-    command = typer.main.get_command(cli_app)
+    command = typer.main.get_command(app)
     serve = command.commands["serve"]  # type: ignore[attr-defined]
     defaults = {p.name: p.default for p in serve.params}
     assert defaults == {"host": "127.0.0.1", "port": 8000, "workers": 1}
+
+
+def test_findings_rescan_recomputes_and_keeps_decisions(cli: Any, url: str) -> None:
+    from app.findings.models import Finding
+
+    ok(cli("demo", "load"))
+    engine = sa.create_engine(url)
+    count = sa.select(Finding.kind, sa.func.count()).group_by(Finding.kind)
+    with engine.begin() as conn:
+        before = dict(conn.execute(count).all())
+        assert before == {"duplicate": 5, "overlap": 4, "clash": 2}
+        first = conn.execute(sa.select(Finding.id).order_by(Finding.id)).scalars().first()
+        decided = sa.update(Finding).where(Finding.id == first)
+        conn.execute(decided.values(status="dismissed", note="kept"))
+        conn.execute(sa.delete(Finding).where(Finding.id != first))
+    output = ok(cli("findings", "rescan"))
+    assert "rescanned 47 activities" in output
+    with engine.connect() as conn:
+        after = dict(conn.execute(count).all())
+        kept = conn.execute(
+            sa.select(Finding.status, Finding.note).where(Finding.id == first)
+        ).one()
+    engine.dispose()
+    assert after == before
+    assert tuple(kept) == ("dismissed", "kept")

@@ -1,0 +1,299 @@
+"""Duplicate, overlap and clash detection between one activity and its neighbours.
+
+Plain values in, plain values out: the caller finds the candidates (activities sharing a
+beneficiary State within a date window) and passes their facts here.
+
+Every finding's score is the sum of the contributions of its reasons, so the explanation a
+reviewer reads always adds up to the number.  All thresholds and weights are in `RULES`.
+
+- duplicate: a weighted average of evidence (titles, dates, States, themes, type, venue),
+  plus strong evidence that is added on top (the same external_ref; one provider named as the
+  other's partner).  It needs a shared theme unless the titles are nearly identical or strong
+  evidence exists: two different workshops in one State and week on different themes are a
+  clash, not a duplicate.
+- overlap: not a duplicate, shares a State and a theme, dates overlap or lie close.
+- clash: not a duplicate, shares a State, dates overlap, no shared theme.
+"""
+
+import html
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date
+from functools import lru_cache
+
+from rapidfuzz import fuzz
+
+from app.core import glossary
+
+
+@dataclass(frozen=True)
+class Rules:
+    duplicate_at: float = 0.80
+    # weights of the averaged duplicate evidence
+    title_weight: float = 0.40
+    dates_weight: float = 0.20
+    states_weight: float = 0.15
+    themes_weight: float = 0.10
+    type_weight: float = 0.05
+    venue_weight: float = 0.10
+    # strong evidence, added on top of the average (the total is capped at 1)
+    same_ref_bonus: float = 0.35
+    partner_bonus: float = 0.15
+    # start dates this many days apart count nothing towards a duplicate
+    date_scale_days: int = 15
+    # titles at least this alike may be duplicates without a shared theme
+    near_identical_title: float = 0.90
+    # overlap: dates overlapping, or at most this many days apart
+    overlap_gap_days: int = 14
+    # how far around an activity to look for candidates (days)
+    window_days: int = 21
+
+
+RULES = Rules()
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the detector knows of one activity."""
+
+    id: str
+    provider: str
+    title: str
+    activity_type: str
+    themes: frozenset[str]
+    states: frozenset[str]
+    start: date
+    end: date
+    partners: frozenset[str] = frozenset()
+    provider_names: frozenset[str] = frozenset()
+    external_ref: str | None = None
+    city: str | None = None
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    message: str
+    contribution: float
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    score: float
+    reasons: tuple[Reason, ...]
+    other_id: str
+
+
+@dataclass
+class _Evidence:
+    reasons: list[Reason] = field(default_factory=list)
+
+    def add(self, code: str, message: str, contribution: float) -> None:
+        self.reasons.append(Reason(code, message, round(contribution, 4)))
+
+    @property
+    def score(self) -> float:
+        return round(min(1.0, sum(r.contribution for r in self.reasons)), 4)
+
+
+_NON_WORD = re.compile(r"[^a-z0-9]+")
+_YEAR = re.compile(r"^(19|20)\d\d$")
+
+
+def normalise(text: str) -> str:
+    """Lower case, no accents, no HTML entities, words separated by single spaces."""
+    decomposed = unicodedata.normalize("NFKD", html.unescape(text))
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+    return _NON_WORD.sub(" ", plain).strip()
+
+
+@lru_cache(maxsize=1)
+def _phrase_pattern() -> re.Pattern[str]:
+    phrases = sorted(glossary.PHRASES, key=len, reverse=True)
+    return re.compile(r"\b(" + "|".join(re.escape(p) for p in phrases) + r")\b")
+
+
+@lru_cache(maxsize=65_536)
+def concepts(text: str, drop: frozenset[str] = frozenset()) -> str:
+    """The title reduced to its concept tokens, in order (see app.core.glossary)."""
+    words = normalise(text)
+    words = _phrase_pattern().sub(lambda m: glossary.PHRASES[m.group(1)], words)
+    kept = []
+    for word in words.split():
+        if word in glossary.STOPWORDS or word in drop or _YEAR.match(word):
+            continue
+        kept.append(
+            glossary.WORDS.get(word) or glossary.WORDS.get(_singular(word), _singular(word))
+        )
+    return " ".join(kept)
+
+
+def _singular(word: str) -> str:
+    """A crude plural folding that works alike in the four languages: controls -> control."""
+    if len(word) > 4 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+def _names(facts: Facts) -> frozenset[str]:
+    """Tokens naming the provider, dropped from titles ("UNODA workshop" = "workshop")."""
+    tokens: set[str] = set()
+    for name in (facts.provider, *facts.provider_names):
+        tokens.update(normalise(name).split())
+    return frozenset(tokens)
+
+
+def title_similarity(a: Facts, b: Facts) -> float:
+    drop = _names(a) | _names(b)
+    left, right = concepts(a.title, drop), concepts(b.title, drop)
+    if not left or not right:
+        return 0.0
+    ordered = fuzz.token_sort_ratio(left, right)
+    # a title that adds words to the other ("JSConf" / "JSConf EU") is still alike, a bit less
+    subset = 0.9 * fuzz.token_set_ratio(left, right)
+    return max(ordered, subset) / 100
+
+
+def _city(text: str | None) -> str:
+    return normalise(text.split(",")[0]) if text else ""
+
+
+def _names_partner(a: Facts, b: Facts) -> bool:
+    """One provider is named among the other's partners."""
+    b_names = {normalise(n) for n in (b.provider, *b.provider_names)}
+    a_names = {normalise(n) for n in (a.provider, *a.provider_names)}
+    return bool({normalise(p) for p in a.partners} & b_names) or bool(
+        {normalise(p) for p in b.partners} & a_names
+    )
+
+
+def gap_days(a: Facts, b: Facts) -> int:
+    """Days between the two date ranges; 0 or less when they overlap."""
+    return max((b.start - a.end).days, (a.start - b.end).days)
+
+
+def duplicate_evidence(a: Facts, b: Facts, rules: Rules = RULES) -> tuple[_Evidence, bool]:
+    """The evidence that `a` and `b` are one activity, and whether it may be called one."""
+    evidence = _Evidence()
+    titles = title_similarity(a, b)
+    start_apart = abs((a.start - b.start).days)
+    dates = max(0.0, 1 - start_apart / rules.date_scale_days)
+    shared_states = a.states & b.states
+    states = len(shared_states) / len(a.states | b.states) if a.states | b.states else 0.0
+    shared_themes = a.themes & b.themes
+    themes = len(shared_themes) / len(a.themes | b.themes) if a.themes | b.themes else 0.0
+    same_type = a.activity_type == b.activity_type
+    city_a, city_b = _city(a.city), _city(b.city)
+    has_venue = bool(city_a and city_b)
+
+    total = (
+        rules.title_weight
+        + rules.dates_weight
+        + rules.states_weight
+        + rules.themes_weight
+        + rules.type_weight
+        + (rules.venue_weight if has_venue else 0.0)
+    )
+    evidence.add(
+        "title_similar",
+        f"titles {titles:.0%} alike",
+        rules.title_weight * titles / total,
+    )
+    evidence.add(
+        "dates_close",
+        "same start date" if start_apart == 0 else f"start dates {start_apart} days apart",
+        rules.dates_weight * dates / total,
+    )
+    evidence.add(
+        "same_country",
+        f"{len(shared_states)} of {len(a.states | b.states)} beneficiary States shared",
+        rules.states_weight * states / total,
+    )
+    evidence.add(
+        "same_theme",
+        f"themes shared: {', '.join(sorted(shared_themes))}"
+        if shared_themes
+        else "no shared theme",
+        rules.themes_weight * themes / total,
+    )
+    evidence.add(
+        "same_type",
+        f"both {a.activity_type}" if same_type else f"{a.activity_type} and {b.activity_type}",
+        rules.type_weight * same_type / total,
+    )
+    if has_venue:
+        venue = fuzz.ratio(city_a, city_b) >= 85
+        evidence.add(
+            "same_venue",
+            f"both in {a.city}" if venue else f"in {a.city} and in {b.city}",
+            rules.venue_weight * venue / total,
+        )
+    strong = False
+    if a.external_ref and a.external_ref == b.external_ref:
+        strong = True
+        evidence.add(
+            "same_external_ref", f"same reference {a.external_ref!r}", rules.same_ref_bonus
+        )
+    if a.provider != b.provider and _names_partner(a, b):
+        strong = True
+        evidence.add(
+            "partner_overlap", "one provider is named as the other's partner", rules.partner_bonus
+        )
+    allowed = (
+        bool(shared_states)
+        and start_apart <= rules.window_days
+        and (bool(shared_themes) or titles >= rules.near_identical_title or strong)
+    )
+    return evidence, allowed
+
+
+def compare(a: Facts, b: Facts, rules: Rules = RULES) -> Finding | None:
+    """The finding between `a` and `b`, if any; `other_id` is b's id."""
+    if a.id == b.id or not (a.states & b.states):
+        return None
+    evidence, allowed = duplicate_evidence(a, b, rules)
+    if allowed and evidence.score >= rules.duplicate_at:
+        return Finding("duplicate", evidence.score, tuple(evidence.reasons), b.id)
+
+    gap = gap_days(a, b)
+    shared_states = sorted(a.states & b.states)
+    shared_themes = sorted(a.themes & b.themes)
+    states_text = ", ".join(shared_states[:5]) + ("…" if len(shared_states) > 5 else "")
+    if shared_themes and gap <= rules.overlap_gap_days:
+        found = _Evidence()
+        found.add("same_country", f"both for {states_text}", 0.3)
+        found.add(
+            "same_theme",
+            f"themes shared: {', '.join(shared_themes)}",
+            0.3 * len(shared_themes) / len(a.themes | b.themes),
+        )
+        if gap <= 0:
+            found.add("dates_overlap", "dates overlap", 0.4)
+        else:
+            closeness = 1 - gap / (rules.overlap_gap_days + 1)
+            found.add("dates_close", f"{gap} days apart", 0.4 * closeness)
+        return Finding("overlap", found.score, tuple(found.reasons), b.id)
+    if gap <= 0:
+        overlap_days = min(a.end, b.end).toordinal() - max(a.start, b.start).toordinal() + 1
+        shorter = (
+            min(a.end.toordinal() - a.start.toordinal(), b.end.toordinal() - b.start.toordinal())
+            + 1
+        )
+        found = _Evidence()
+        found.add("same_country", f"both for {states_text}", 0.5)
+        found.add(
+            "dates_overlap",
+            f"{overlap_days} day(s) at the same time, different themes",
+            0.5 * overlap_days / shorter,
+        )
+        return Finding("clash", found.score, tuple(found.reasons), b.id)
+    return None
+
+
+def detect(new: Facts, candidates: list[Facts], rules: Rules = RULES) -> list[Finding]:
+    """Every finding between `new` and its candidates, strongest first."""
+    found = [f for c in candidates if (f := compare(new, c, rules)) is not None]
+    order = {"duplicate": 0, "overlap": 1, "clash": 2}
+    return sorted(found, key=lambda f: (order[f.kind], -f.score, f.other_id))

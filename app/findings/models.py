@@ -1,0 +1,82 @@
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PydanticField
+from sqlmodel import Field, SQLModel
+
+from app.core.timeutil import UtcDatetime, utcnow
+from app.dbtypes import JSONValue
+
+FindingKind = Literal["duplicate", "overlap", "clash"]
+FindingStatus = Literal["open", "dismissed", "confirmed", "coordinated"]
+Decision = Literal["dismiss", "confirm", "coordinate"]
+STATUS_OF_DECISION: dict[str, str] = {
+    "dismiss": "dismissed",
+    "confirm": "confirmed",
+    "coordinate": "coordinated",
+}
+
+
+def _activity_fk() -> Any:
+    return sa.Column(
+        sa.Uuid, sa.ForeignKey("activity.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+
+
+class Finding(SQLModel, table=True):
+    """A warning linking two activities.  `first_id` < `second_id`, so a pair has one row."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("first_id", "second_id", name="uq_finding_pair"),
+        sa.Index("ix_finding_status_created", "status", "created_at"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    kind: str = Field(max_length=20)
+    score: float
+    reasons: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONValue)
+    status: str = Field(default="open", max_length=20)
+    first_id: uuid.UUID = Field(sa_column=_activity_fk())
+    second_id: uuid.UUID = Field(sa_column=_activity_fk())
+    note: str | None = Field(default=None, sa_type=sa.Text)
+    decided_by: str | None = Field(default=None, max_length=60)
+    decided_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ReasonPublic(BaseModel):
+    code: str
+    message: str
+    contribution: float = PydanticField(description="This reason's share of the score.")
+
+
+class FindingPublic(BaseModel):
+    id: uuid.UUID
+    kind: FindingKind
+    score: float
+    reasons: list[ReasonPublic]
+    status: FindingStatus
+    activity_ids: list[uuid.UUID]
+    note: str | None
+    decided_by: str | None
+    decided_at: UtcDatetime | None
+    created_at: UtcDatetime
+
+
+class FindingPage(BaseModel):
+    items: list[FindingPublic]
+    next_cursor: str | None
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Decision
+    note: str | None = PydanticField(default=None, max_length=2000)
+    canonical_id: uuid.UUID | None = PydanticField(
+        default=None, description="With confirm: the activity that stays."
+    )

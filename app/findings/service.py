@@ -1,0 +1,380 @@
+"""Findings: detect them when an activity is created or changed, store them, review them.
+
+Candidates come from the database (activities sharing a beneficiary State within a date
+window, through the covering index of activity_country); scoring is app.core.matching.
+"""
+
+import uuid
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from app.activities import service as activities
+from app.activities.models import Activity, ActivityCountry
+from app.audit import service as audit
+from app.auth.principal import Principal
+from app.core import activity_rules, matching
+from app.core import cursor as cursors
+from app.core.timeutil import as_utc, utcnow
+from app.errors import NotFound, ValidationFailed
+from app.findings.models import STATUS_OF_DECISION, DecisionIn, Finding, FindingPublic
+from app.organizations import service as organizations
+from app.organizations.models import Organization
+
+# A change to one of these reopens the decided findings of the activity.
+MATERIAL_FIELDS = frozenset({"title", "start_date", "end_date", "countries", "regions", "themes"})
+KIND_ORDER = {"duplicate": 0, "overlap": 1, "clash": 2}
+
+
+@dataclass
+class Filters:
+    statuses: Sequence[str] = ()
+    kinds: Sequence[str] = ()
+    countries: Sequence[str] = ()
+    providers: Sequence[str] = ()
+    activity_id: uuid.UUID | None = None
+
+
+def public(row: Finding) -> FindingPublic:
+    return FindingPublic.model_validate(
+        {
+            "id": row.id,
+            "kind": row.kind,
+            "score": row.score,
+            "reasons": row.reasons,
+            "status": row.status,
+            "activity_ids": [row.first_id, row.second_id],
+            "note": row.note,
+            "decided_by": row.decided_by,
+            "decided_at": row.decided_at,
+            "created_at": row.created_at,
+        }
+    )
+
+
+# Detection ---------------------------------------------------------------------------------
+
+
+def _facts(session: Session, ids: Iterable[uuid.UUID]) -> list[matching.Facts]:
+    """Plain facts of these activities, in two queries and without ORM objects."""
+    ids = list(ids)
+    if not ids:
+        return []
+    states: dict[uuid.UUID, set[str]] = defaultdict(set)
+    for activity_id, country in session.execute(
+        sa.select(col(ActivityCountry.activity_id), col(ActivityCountry.country)).where(
+            col(ActivityCountry.activity_id).in_(ids)
+        )
+    ):
+        states[activity_id].add(country)
+    rows = session.execute(
+        sa.select(
+            col(Activity.id),
+            col(Organization.acronym),
+            col(Organization.aliases),
+            col(Activity.title),
+            col(Activity.activity_type),
+            col(Activity.themes),
+            col(Activity.start_date),
+            col(Activity.end_date),
+            col(Activity.partners),
+            col(Activity.external_ref),
+            col(Activity.venue_city),
+        )
+        .join(Organization, col(Organization.id) == Activity.provider_id)
+        .where(col(Activity.id).in_(ids))
+    )
+    return [
+        matching.Facts(
+            id=str(row.id),
+            provider=row.acronym,
+            provider_names=frozenset(row.aliases or ()),
+            title=row.title,
+            activity_type=row.activity_type,
+            themes=frozenset(row.themes),
+            states=frozenset(states[row.id]),
+            start=row.start_date,
+            end=row.end_date,
+            partners=frozenset(row.partners or ()),
+            external_ref=row.external_ref,
+            city=row.venue_city,
+        )
+        for row in rows
+    ]
+
+
+def _candidate_ids(session: Session, new: matching.Facts, window_days: int) -> list[uuid.UUID]:
+    """Live activities sharing a beneficiary State whose dates come within the window."""
+    low = new.start - timedelta(days=window_days)
+    high = new.end + timedelta(days=window_days)
+    # The lower bound on start_date keeps the index range short: nothing lasts longer.
+    earliest = low - timedelta(days=activity_rules.MAX_DURATION_DAYS - 1)
+    near = (
+        sa.select(col(ActivityCountry.activity_id))
+        .where(
+            col(ActivityCountry.country).in_(sorted(new.states)),
+            col(ActivityCountry.start_date) >= earliest,
+            col(ActivityCountry.start_date) <= high,
+            col(ActivityCountry.end_date) >= low,
+        )
+        .distinct()
+    )
+    statement = sa.select(col(Activity.id)).where(
+        col(Activity.id).in_(near),
+        col(Activity.id) != uuid.UUID(new.id),
+        col(Activity.withdrawn_at).is_(None),
+        col(Activity.duplicate_of).is_(None),
+        col(Activity.status) != "cancelled",
+    )
+    return list(session.execute(statement).scalars())
+
+
+def _state_lock_key(country: str) -> int:
+    return 0x1540_0000 * 65_536 + ord(country[0]) * 256 + ord(country[1])
+
+
+def _serialise_by_state(session: Session, states: Collection[str]) -> None:
+    """On PostgreSQL, detection for activities sharing a State runs one at a time (advisory
+    locks held to the end of the transaction), so two duplicates submitted at the same moment
+    cannot both miss each other.  SQLite write transactions are serial already."""
+    if session.get_bind().dialect.name != "postgresql" or not states:
+        return
+    keys = sorted(_state_lock_key(state) for state in states)
+    session.execute(
+        sa.text("SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest(:keys) AS k ORDER BY 1) s"),
+        {"keys": keys},
+    )
+
+
+def _involving(session: Session, activity_id: uuid.UUID) -> list[Finding]:
+    return list(
+        session.exec(
+            select(Finding).where(
+                sa.or_(col(Finding.first_id) == activity_id, col(Finding.second_id) == activity_id)
+            )
+        )
+    )
+
+
+def _pair(a: uuid.UUID, b: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID]:
+    return (a, b) if str(a) < str(b) else (b, a)
+
+
+def _reasons(found: matching.Finding) -> list[dict[str, object]]:
+    return [
+        {"code": r.code, "message": r.message, "contribution": r.contribution}
+        for r in found.reasons
+    ]
+
+
+def refresh(
+    session: Session,
+    activity: Activity,
+    *,
+    changed: Collection[str],
+    rules: matching.Rules = matching.RULES,
+) -> list[FindingPublic]:
+    """Detect the findings of `activity` against its neighbours and store them.
+
+    Open findings follow the data; decided ones keep their decision unless `changed` names a
+    material field (title, dates, States, themes), which reopens them.  Findings that no
+    longer apply are removed while open and kept once decided.  Returns every finding of the
+    activity, strongest first."""
+    existing = {_pair(row.first_id, row.second_id): row for row in _involving(session, activity.id)}
+    detected: list[matching.Finding] = []
+    live = (
+        activity.withdrawn_at is None
+        and activity.duplicate_of is None
+        and activity.status != "cancelled"
+    )
+    if live:
+        [new] = _facts(session, [activity.id])
+        _serialise_by_state(session, new.states)
+        candidates = _facts(session, _candidate_ids(session, new, rules.window_days))
+        detected = matching.detect(new, candidates, rules)
+
+    material = bool(MATERIAL_FIELDS & set(changed))
+    now = utcnow()
+    for found in detected:
+        pair = _pair(activity.id, uuid.UUID(found.other_id))
+        row = existing.pop(pair, None)
+        if row is None:
+            row = Finding(
+                first_id=pair[0],
+                second_id=pair[1],
+                kind=found.kind,
+                score=found.score,
+                reasons=_reasons(found),
+                created_at=now,
+                updated_at=now,
+            )
+        else:
+            if row.status != "open" and material:
+                audit.record(
+                    session,
+                    actor=None,
+                    action="finding.reopen",
+                    entity_type="finding",
+                    entity_id=row.id,
+                    changes={"status": [row.status, "open"]},
+                )
+                row.status, row.note, row.decided_by, row.decided_at = "open", None, None, None
+            row.kind, row.score, row.reasons = found.kind, found.score, _reasons(found)
+            row.updated_at = now
+        session.add(row)
+    for row in existing.values():
+        if row.status == "open":
+            session.delete(row)
+    session.flush()
+    rows = _involving(session, activity.id)
+    rows.sort(key=lambda r: (KIND_ORDER.get(r.kind, 9), -r.score, str(r.id)))
+    return [public(row) for row in rows]
+
+
+def rescan_order(session: Session) -> list[uuid.UUID]:
+    """Every activity, oldest first: the order a rescan visits them in."""
+    statement = sa.select(col(Activity.id)).order_by(col(Activity.created_at), col(Activity.id))
+    return list(session.execute(statement).scalars())
+
+
+def rescan(session: Session, ids: Sequence[uuid.UUID]) -> dict[str, int]:
+    """Refresh the findings of these activities, keeping decisions; counts found by kind."""
+    counts: dict[str, int] = defaultdict(int)
+    for activity_id in ids:
+        activity = session.get(Activity, activity_id)
+        if activity is None:
+            continue
+        for found in refresh(session, activity, changed=()):
+            if uuid.UUID(str(found.activity_ids[0])) == activity_id:
+                counts[found.kind] += 1
+    return dict(counts)
+
+
+# Reading and deciding ----------------------------------------------------------------------
+
+
+def _involves_provider(organization_ids: Sequence[int]) -> sa.ColumnElement[bool]:
+    owned = sa.select(col(Activity.id)).where(col(Activity.provider_id).in_(organization_ids))
+    return sa.or_(col(Finding.first_id).in_(owned), col(Finding.second_id).in_(owned))
+
+
+def get(session: Session, finding_id: uuid.UUID, *, viewer: Principal) -> Finding:
+    row = session.get(Finding, finding_id)
+    if row is not None and not viewer.reads_all:
+        visible = session.exec(
+            select(Finding.id).where(
+                Finding.id == finding_id, _involves_provider([viewer.organization_id])
+            )
+        ).first()
+        row = row if visible else None
+    if row is None:
+        raise NotFound(f"no finding with id {finding_id}")
+    return row
+
+
+def list_page(
+    session: Session,
+    filters: Filters,
+    *,
+    viewer: Principal,
+    limit: int,
+    after: Sequence[str | int] | None = None,
+) -> tuple[list[FindingPublic], str | None]:
+    """Newest first; providers see the findings that involve their own activities."""
+    statement = select(Finding)
+    if not viewer.reads_all:
+        statement = statement.where(_involves_provider([viewer.organization_id]))
+    if filters.statuses:
+        statement = statement.where(col(Finding.status).in_(filters.statuses))
+    if filters.kinds:
+        statement = statement.where(col(Finding.kind).in_(filters.kinds))
+    if filters.activity_id is not None:
+        statement = statement.where(
+            sa.or_(
+                col(Finding.first_id) == filters.activity_id,
+                col(Finding.second_id) == filters.activity_id,
+            )
+        )
+    if filters.countries:
+        in_country = sa.select(col(ActivityCountry.activity_id)).where(
+            col(ActivityCountry.country).in_(filters.countries)
+        )
+        statement = statement.where(
+            sa.or_(col(Finding.first_id).in_(in_country), col(Finding.second_id).in_(in_country))
+        )
+    if filters.providers:
+        ids = []
+        for acronym in filters.providers:
+            provider = organizations.find(session, acronym)
+            if provider is None:
+                raise ValidationFailed.on("provider", f"no organization with acronym {acronym!r}")
+            assert provider.id is not None
+            ids.append(provider.id)
+        statement = statement.where(_involves_provider(ids))
+    if after is not None:
+        try:
+            after_at = as_utc(datetime.fromisoformat(str(after[0])))
+            after_id = uuid.UUID(str(after[1]))
+        except (ValueError, OverflowError) as exc:
+            raise ValidationFailed.on("cursor", "not a cursor this service gave out") from exc
+        statement = statement.where(
+            sa.or_(
+                col(Finding.created_at) < after_at,
+                sa.and_(col(Finding.created_at) == after_at, col(Finding.id) > after_id),
+            )
+        )
+    statement = statement.order_by(col(Finding.created_at).desc(), col(Finding.id)).limit(limit + 1)
+    rows = list(session.exec(statement))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = (
+        cursors.encode(rows[-1].created_at.isoformat(), str(rows[-1].id)) if more else None
+    )
+    return [public(row) for row in rows], next_cursor
+
+
+def decide(session: Session, row: Finding, data: DecisionIn, *, actor: Principal) -> Finding:
+    """Record a coordinator's decision; confirming a duplicate marks the other activity as
+    a duplicate of the one that stays."""
+    pair = {row.first_id, row.second_id}
+    if data.decision == "confirm":
+        if row.kind != "duplicate":
+            raise ValidationFailed.on(
+                "decision", f"only a duplicate can be confirmed, not {row.kind}"
+            )
+        if data.canonical_id is None or data.canonical_id not in pair:
+            raise ValidationFailed.on(
+                "canonical_id", "name the activity that stays: one of the finding's two activities"
+            )
+    previous = row.status
+    for activity_id in pair:
+        activity = session.get(Activity, activity_id)
+        assert activity is not None
+        keep = data.decision == "confirm" and activity_id != data.canonical_id
+        target = data.canonical_id if keep else None
+        if keep or (previous == "confirmed" and activity.duplicate_of in pair):
+            activities.mark_duplicate(session, activity, target, actor=actor)
+    row.status = STATUS_OF_DECISION[data.decision]
+    row.note = data.note
+    row.decided_by = f"{actor.organization} ({actor.key_prefix})"
+    row.decided_at = utcnow()
+    row.updated_at = row.decided_at
+    session.add(row)
+    audit.record(
+        session,
+        actor=actor,
+        action=f"finding.{data.decision}",
+        entity_type="finding",
+        entity_id=row.id,
+        changes={
+            "status": [previous, row.status],
+            "note": data.note,
+            "canonical_id": str(data.canonical_id) if data.canonical_id else None,
+        },
+    )
+    session.flush()
+    return row
