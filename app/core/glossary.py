@@ -213,6 +213,10 @@ WORDS: dict[str, str] = {
     "enjuiciamiento": "prosecution",
     "poursuites": "prosecution",
     "licensing": "licensing",
+    # common short forms in event names
+    "eu": "europe",
+    "js": "javascript",
+    "intl": "international",
     "material": "material",
     "materiais": "material",
     "materiales": "material",
@@ -232,6 +236,30 @@ WORDS: dict[str, str] = {
     "licences": "licensing",
     "licenciamento": "licensing",
 }
+
+# Concepts that name the kind of event rather than which one it is: left out of title
+# comparisons when other words remain (the activity type is compared on its own).
+EVENT_WORDS: frozenset[str] = frozenset(
+    {
+        "workshop",
+        "training",
+        "seminar",
+        "conference",
+        "meeting",
+        "exercise",
+        "visit",
+        "summit",
+        "bootcamp",
+        "forum",
+        "symposium",
+        "congress",
+        "international",
+        "annual",
+        "day",
+        "days",
+        "event",
+    }
+)
 
 # Words that never tell two activities apart, in the four languages.
 STOPWORDS: frozenset[str] = frozenset(

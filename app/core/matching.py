@@ -24,12 +24,12 @@ from functools import lru_cache
 
 from rapidfuzz import fuzz
 
-from app.core import glossary
+from app.core import glossary, vocab
 
 
 @dataclass(frozen=True)
 class Rules:
-    duplicate_at: float = 0.80
+    duplicate_at: float = 0.78
     # weights of the averaged duplicate evidence
     title_weight: float = 0.40
     dates_weight: float = 0.20
@@ -44,6 +44,9 @@ class Rules:
     date_scale_days: int = 15
     # titles at least this alike may be duplicates without a shared theme
     near_identical_title: float = 0.90
+    # titles less alike are never duplicates without strong evidence: co-located events on the
+    # same days (two conferences in one city) agree on everything but their names
+    min_title: float = 0.70
     # overlap: dates overlapping, or at most this many days apart
     overlap_gap_days: int = 14
     # how far around an activity to look for candidates (days)
@@ -137,23 +140,57 @@ def _singular(word: str) -> str:
     return word
 
 
-def _names(facts: Facts) -> frozenset[str]:
-    """Tokens naming the provider, dropped from titles ("UNODA workshop" = "workshop")."""
-    tokens: set[str] = set()
-    for name in (facts.provider, *facts.provider_names):
-        tokens.update(normalise(name).split())
-    return frozenset(tokens)
-
-
 def title_similarity(a: Facts, b: Facts) -> float:
-    drop = _names(a) | _names(b)
-    left, right = concepts(a.title, drop), concepts(b.title, drop)
-    if not left or not right:
+    """How alike the titles are, 0..1, on the words that tell activities apart.
+
+    Place names both activities share (the beneficiary countries, the venue city) and event
+    words ("workshop", "conference") are left out, since other evidence covers them: "API
+    Conference London" and "QCon London" share only words that every London conference
+    shares.  A title that only adds words to the other ("UNODA workshop on reporting" /
+    "Workshop on reporting") is still alike, a little less.  A title left with no distinctive
+    word matches only another such title."""
+    places = _shared_places(a, b)
+    left, right = concepts(a.title, places), concepts(b.title, places)
+    distinct_left = _without(left, glossary.EVENT_WORDS)
+    distinct_right = _without(right, glossary.EVENT_WORDS)
+    if distinct_left and distinct_right:
+        return _alike(distinct_left, distinct_right) or 0.0
+    if distinct_left or distinct_right:
         return 0.0
+    return _alike(left, right) or _alike(normalise(a.title), normalise(b.title)) or 0.0
+
+
+def _alike(left: str, right: str) -> float | None:
+    if not left or not right:
+        return None
     ordered = fuzz.token_sort_ratio(left, right)
-    # a title that adds words to the other ("JSConf" / "JSConf EU") is still alike, a bit less
-    subset = 0.9 * fuzz.token_set_ratio(left, right)
-    return max(ordered, subset) / 100
+    # a title that only adds words to the other ("JSConf" / "JSConf EU") is alike, a bit less
+    words_left, words_right = set(left.split()), set(right.split())
+    is_subset = words_left <= words_right or words_right <= words_left
+    subset = 0.9 * fuzz.token_set_ratio(left, right) if is_subset else 0.0
+    # words run together or split apart ("WeyWeyWeb" / "Wey Wey Web")
+    compact = fuzz.ratio(left.replace(" ", ""), right.replace(" ", ""))
+    return max(ordered, subset, compact) / 100
+
+
+def _shared_places(a: Facts, b: Facts) -> frozenset[str]:
+    """Place words both activities have in common: their beneficiary countries' names, and
+    the venue city when it is the same (or one record has none).  Different cities stay in the
+    titles: "DevOpsDays Philadelphia" is not "DevOpsDays Kansas City"."""
+    words: set[str] = set()
+    countries = vocab.geography().countries
+    for code in a.states & b.states if len(a.states | b.states) <= 3 else ():
+        if code in countries:
+            words.update(normalise(countries[code].name).split())
+    city_a, city_b = _city(a.city), _city(b.city)
+    if not city_a or not city_b or fuzz.ratio(city_a, city_b) >= 85:
+        words.update(city_a.split())
+        words.update(city_b.split())
+    return frozenset(words - glossary.STOPWORDS)
+
+
+def _without(text: str, words: frozenset[str]) -> str:
+    return " ".join(word for word in text.split() if word not in words)
 
 
 def _city(text: str | None) -> str:
@@ -244,6 +281,7 @@ def duplicate_evidence(a: Facts, b: Facts, rules: Rules = RULES) -> tuple[_Evide
     allowed = (
         bool(shared_states)
         and start_apart <= rules.window_days
+        and (titles >= rules.min_title or strong)
         and (bool(shared_themes) or titles >= rules.near_identical_title or strong)
     )
     return evidence, allowed
