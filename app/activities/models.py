@@ -74,13 +74,25 @@ class Activity(ActivityBase, table=True):
     duplicate_of: uuid.UUID | None = Field(default=None, foreign_key="activity.id")
 
 
+LONG_RUNNING_DAYS = 31
+
+
 class ActivityCountry(SQLModel, table=True):
     """Every beneficiary State of an activity, named or implied by a region, with the
     activity's dates: the index behind lookups by country and date."""
 
     __tablename__ = "activity_country"
     __table_args__ = (
-        sa.Index("ix_activity_country_lookup", "country", "start_date", "end_date", "activity_id"),
+        # Candidate search for detection: a bounded start_date range per country, short
+        # activities apart from the few long ones (see findings.service._candidate_ids).
+        sa.Index(
+            "ix_activity_country_window",
+            "country",
+            "long_running",
+            "start_date",
+            "end_date",
+            "activity_id",
+        ),
     )
 
     activity_id: uuid.UUID = Field(
@@ -92,6 +104,9 @@ class ActivityCountry(SQLModel, table=True):
     named: bool = Field(description="named by the record, not implied by one of its regions")
     start_date: date
     end_date: date
+    long_running: bool = Field(
+        default=False, description=f"lasts more than {LONG_RUNNING_DAYS} days"
+    )
 
 
 class ActivityRegion(SQLModel, table=True):

@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from app.activities import idempotency, queries
 from app.activities.models import (
+    LONG_RUNNING_DAYS,
     NULLABLE_FIELDS,
     Activity,
     ActivityCountry,
@@ -93,9 +94,12 @@ def _write_links(session: Session, activity: Activity, record: dict[str, Any]) -
     session.exec(sa.delete(ActivityCountry).where(col(ActivityCountry.activity_id) == activity.id))
     session.exec(sa.delete(ActivityRegion).where(col(ActivityRegion.activity_id) == activity.id))
     dates = {"start_date": activity.start_date, "end_date": activity.end_date}
+    long_running = (activity.end_date - activity.start_date).days + 1 > LONG_RUNNING_DAYS
     states = vocab.beneficiary_states(record["countries"], record["regions"])
     session.add_all(
-        ActivityCountry(activity_id=activity.id, country=code, named=named, **dates)
+        ActivityCountry(
+            activity_id=activity.id, country=code, named=named, long_running=long_running, **dates
+        )
         for code, named in states.items()
     )
     session.add_all(

@@ -51,6 +51,9 @@ class Rules:
     overlap_gap_days: int = 14
     # how far around an activity to look for candidates (days)
     window_days: int = 21
+    # at most this many overlaps and clashes per activity, the strongest (duplicates are never
+    # cut): in a busy State a reviewer cannot act on hundreds of weak overlaps anyway
+    max_other_findings: int = 25
 
 
 RULES = Rules()
@@ -334,4 +337,7 @@ def detect(new: Facts, candidates: list[Facts], rules: Rules = RULES) -> list[Fi
     """Every finding between `new` and its candidates, strongest first."""
     found = [f for c in candidates if (f := compare(new, c, rules)) is not None]
     order = {"duplicate": 0, "overlap": 1, "clash": 2}
-    return sorted(found, key=lambda f: (order[f.kind], -f.score, f.other_id))
+    found.sort(key=lambda f: (f.kind != "duplicate", -f.score, order[f.kind], f.other_id))
+    duplicates = sum(f.kind == "duplicate" for f in found)
+    kept = found[: duplicates + rules.max_other_findings]
+    return sorted(kept, key=lambda f: (order[f.kind], -f.score, f.other_id))

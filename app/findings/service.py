@@ -8,13 +8,14 @@ import uuid
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from app.activities import service as activities
-from app.activities.models import Activity, ActivityCountry
+from app.activities.models import LONG_RUNNING_DAYS, Activity, ActivityCountry
 from app.audit import service as audit
 from app.auth.principal import Principal
 from app.core import activity_rules, matching
@@ -111,20 +112,26 @@ def _candidate_ids(session: Session, new: matching.Facts, window_days: int) -> l
     """Live activities sharing a beneficiary State whose dates come within the window."""
     low = new.start - timedelta(days=window_days)
     high = new.end + timedelta(days=window_days)
-    # The lower bound on start_date keeps the index range short: nothing lasts longer.
-    earliest = low - timedelta(days=activity_rules.MAX_DURATION_DAYS - 1)
-    near = (
-        sa.select(col(ActivityCountry.activity_id))
-        .where(
+
+    def starting_after(earliest: date, long_running: bool) -> sa.Select[Any]:
+        return sa.select(col(ActivityCountry.activity_id)).where(
             col(ActivityCountry.country).in_(sorted(new.states)),
+            col(ActivityCountry.long_running).is_(long_running),
             col(ActivityCountry.start_date) >= earliest,
             col(ActivityCountry.start_date) <= high,
             col(ActivityCountry.end_date) >= low,
         )
-        .distinct()
-    )
+
+    # A start_date range bounded on both sides keeps each index scan short: nothing short
+    # started more than LONG_RUNNING_DAYS before the window, nothing at all more than the
+    # longest duration allowed.
+    near = sa.union(
+        starting_after(low - timedelta(days=LONG_RUNNING_DAYS - 1), False),
+        starting_after(low - timedelta(days=activity_rules.MAX_DURATION_DAYS - 1), True),
+    ).subquery()
+    near_ids = sa.select(near.c.activity_id)
     statement = sa.select(col(Activity.id)).where(
-        col(Activity.id).in_(near),
+        col(Activity.id).in_(near_ids),
         col(Activity.id) != uuid.UUID(new.id),
         col(Activity.withdrawn_at).is_(None),
         col(Activity.duplicate_of).is_(None),

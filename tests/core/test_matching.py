@@ -257,3 +257,16 @@ def test_detect_orders_duplicates_first() -> None:
         ("overlap", "o"),
         ("clash", "c"),
     ]
+
+
+def test_overlaps_and_clashes_are_capped_but_duplicates_never() -> None:
+    new = facts("n", "UNLIREC", "National workshop on export controls")
+    crowd = [
+        facts(f"o{n:02d}", "BAFA", f"Licensing clinic number {n}", start=D + timedelta(days=n % 10))
+        for n in range(40)
+    ]
+    twin = facts("d", "US-STATE", "Taller nacional sobre control de exportaciones")
+    rules = matching.Rules(max_other_findings=5)
+    found = matching.detect(new, [*crowd, twin], rules)
+    assert [f.kind for f in found] == ["duplicate"] + ["overlap"] * 5
+    assert found[1].score >= found[-1].score
