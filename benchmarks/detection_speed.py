@@ -236,7 +236,9 @@ def probe(
         with open_session(engine, write=True) as session:
             activity, _ = activities.create(session, data, actor=actor)
             t1 = time.perf_counter()
-            found += len(findings.refresh(session, activity, changed=activities.RECORD_FIELDS))
+            found += len(
+                findings.refresh(session, activity, changed=activities.RECORD_FIELDS, created=True)
+            )
             detections.append((time.perf_counter() - t1) * 1000)
             session.commit()
         totals.append((time.perf_counter() - t0) * 1000)

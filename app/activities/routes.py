@@ -54,7 +54,9 @@ def create_activity(
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     # Findings depend on activities, not the other way round: the route joins the two.
-    found = findings.refresh(session, activity, changed=() if replayed else ALL_FIELDS)
+    found = findings.refresh(
+        session, activity, changed=() if replayed else ALL_FIELDS, created=not replayed
+    )
     return ActivitySubmitted(
         activity=queries.to_public(session, activity),
         findings=[f.model_dump(mode="json") for f in found],

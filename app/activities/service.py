@@ -96,15 +96,27 @@ def _write_links(session: Session, activity: Activity, record: dict[str, Any]) -
     dates = {"start_date": activity.start_date, "end_date": activity.end_date}
     long_running = (activity.end_date - activity.start_date).days + 1 > LONG_RUNNING_DAYS
     states = vocab.beneficiary_states(record["countries"], record["regions"])
-    session.add_all(
-        ActivityCountry(
-            activity_id=activity.id, country=code, named=named, long_running=long_running, **dates
+    # Plain inserts: a regional activity has a row per member State, and ORM objects for
+    # each would cost more than the rest of the submission.
+    if states:
+        session.execute(
+            sa.insert(ActivityCountry),
+            [
+                {
+                    "activity_id": activity.id,
+                    "country": code,
+                    "named": named,
+                    "long_running": long_running,
+                    **dates,
+                }
+                for code, named in states.items()
+            ],
         )
-        for code, named in states.items()
-    )
-    session.add_all(
-        ActivityRegion(activity_id=activity.id, region=code, **dates) for code in record["regions"]
-    )
+    if record["regions"]:
+        session.execute(
+            sa.insert(ActivityRegion),
+            [{"activity_id": activity.id, "region": code, **dates} for code in record["regions"]],
+        )
 
 
 def find_by_ref(session: Session, provider_id: int, ref: str) -> uuid.UUID | None:

@@ -183,6 +183,7 @@ def refresh(
     activity: Activity,
     *,
     changed: Collection[str],
+    created: bool = False,
     rules: matching.Rules = matching.RULES,
 ) -> list[FindingPublic]:
     """Detect the findings of `activity` against its neighbours and store them.
@@ -190,8 +191,12 @@ def refresh(
     Open findings follow the data; decided ones keep their decision unless `changed` names a
     material field (title, dates, States, themes), which reopens them.  Findings that no
     longer apply are removed while open and kept once decided.  Returns every finding of the
-    activity, strongest first."""
-    existing = {_pair(row.first_id, row.second_id): row for row in _involving(session, activity.id)}
+    activity, strongest first.  `created`: the activity is new, so it has no findings yet."""
+    existing = (
+        {}
+        if created
+        else {_pair(row.first_id, row.second_id): row for row in _involving(session, activity.id)}
+    )
     detected: list[matching.Finding] = []
     live = (
         activity.withdrawn_at is None
@@ -206,6 +211,7 @@ def refresh(
 
     material = bool(MATERIAL_FIELDS & set(changed))
     now = utcnow()
+    current: list[Finding] = []
     for found in detected:
         pair = _pair(activity.id, uuid.UUID(found.other_id))
         row = existing.pop(pair, None)
@@ -233,13 +239,15 @@ def refresh(
             row.kind, row.score, row.reasons = found.kind, found.score, _reasons(found)
             row.updated_at = now
         session.add(row)
+        current.append(row)
     for row in existing.values():
         if row.status == "open":
             session.delete(row)
+        else:
+            current.append(row)
     session.flush()
-    rows = _involving(session, activity.id)
-    rows.sort(key=lambda r: (KIND_ORDER.get(r.kind, 9), -r.score, str(r.id)))
-    return [public(row) for row in rows]
+    current.sort(key=lambda r: (KIND_ORDER.get(r.kind, 9), -r.score, str(r.id)))
+    return [public(row) for row in current]
 
 
 def rescan_order(session: Session) -> list[uuid.UUID]:

@@ -585,3 +585,11 @@ def test_default_page_is_fifty(client: TestClient, make_key: KeyMaker) -> None:
     assert page["next_cursor"] is not None
     rest = client.get(f"{API}/activities", params={"cursor": page["next_cursor"]}).json()
     assert len(rest["items"]) == 1
+
+
+def test_a_region_without_independent_states_is_accepted(
+    client: TestClient, make_key: KeyMaker
+) -> None:
+    activity = submit(client, make_key(), countries=[], regions=["830"])  # Channel Islands
+    assert activity["regions"] == ["830"]
+    assert client.get(f"{API}/activities", params={"region": "830"}).json()["items"]
