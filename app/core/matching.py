@@ -290,13 +290,51 @@ def duplicate_evidence(a: Facts, b: Facts, rules: Rules = RULES) -> tuple[_Evide
     return evidence, allowed
 
 
+def could_be_duplicate(a: Facts, b: Facts, rules: Rules = RULES) -> bool:
+    """Whether `a` and `b` could score as a duplicate, with the titles and the States counted
+    as perfectly alike: the cheap test that spares most candidates the title comparison.  It
+    needs only the States the two share, so the caller may pass those alone for `b` and load
+    the full set only for the candidates that pass."""
+    start_apart = abs((a.start - b.start).days)
+    if a.id == b.id or not (a.states & b.states) or start_apart > rules.window_days:
+        return False
+    city_a, city_b = _city(a.city), _city(b.city)
+    has_venue = bool(city_a and city_b)
+    total = (
+        rules.title_weight
+        + rules.dates_weight
+        + rules.states_weight
+        + rules.themes_weight
+        + rules.type_weight
+        + (rules.venue_weight if has_venue else 0.0)
+    )
+    union = a.themes | b.themes
+    best = (
+        rules.title_weight
+        + rules.dates_weight * max(0.0, 1 - start_apart / rules.date_scale_days)
+        + rules.states_weight
+        + rules.themes_weight * (len(a.themes & b.themes) / len(union) if union else 0.0)
+        + rules.type_weight * (a.activity_type == b.activity_type)
+        + (rules.venue_weight * (fuzz.ratio(city_a, city_b) >= 85) if has_venue else 0.0)
+    ) / total
+    if a.external_ref and a.external_ref == b.external_ref:
+        best += rules.same_ref_bonus
+    if a.provider != b.provider and _names_partner(a, b):
+        best += rules.partner_bonus
+    return best >= rules.duplicate_at
+
+
 def compare(a: Facts, b: Facts, rules: Rules = RULES) -> Finding | None:
-    """The finding between `a` and `b`, if any; `other_id` is b's id."""
+    """The finding between `a` and `b`, if any; `other_id` is b's id.
+
+    `b.states` may hold only the States it shares with `a` when `could_be_duplicate(a, b)` is
+    false: overlaps and clashes need no more."""
     if a.id == b.id or not (a.states & b.states):
         return None
-    evidence, allowed = duplicate_evidence(a, b, rules)
-    if allowed and evidence.score >= rules.duplicate_at:
-        return Finding("duplicate", evidence.score, tuple(evidence.reasons), b.id)
+    if could_be_duplicate(a, b, rules):
+        evidence, allowed = duplicate_evidence(a, b, rules)
+        if allowed and evidence.score >= rules.duplicate_at:
+            return Finding("duplicate", evidence.score, tuple(evidence.reasons), b.id)
 
     gap = gap_days(a, b)
     shared_states = sorted(a.states & b.states)

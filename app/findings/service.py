@@ -60,61 +60,75 @@ def public(row: Finding) -> FindingPublic:
 # Detection ---------------------------------------------------------------------------------
 
 
+_FACT_COLUMNS = (
+    col(Activity.id),
+    col(Organization.acronym),
+    col(Organization.aliases),
+    col(Activity.title),
+    col(Activity.activity_type),
+    col(Activity.themes),
+    col(Activity.start_date),
+    col(Activity.end_date),
+    col(Activity.partners),
+    col(Activity.external_ref),
+    col(Activity.venue_city),
+)
+
+
+def _fact(row: Any, states: Collection[str]) -> matching.Facts:
+    return matching.Facts(
+        id=str(row.id),
+        provider=row.acronym,
+        provider_names=frozenset(row.aliases or ()),
+        title=row.title,
+        activity_type=row.activity_type,
+        themes=frozenset(row.themes),
+        states=frozenset(states),
+        start=row.start_date,
+        end=row.end_date,
+        partners=frozenset(row.partners or ()),
+        external_ref=row.external_ref,
+        city=row.venue_city,
+    )
+
+
+def _states(session: Session, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, set[str]]:
+    states: dict[uuid.UUID, set[str]] = defaultdict(set)
+    if ids:
+        for activity_id, country in session.execute(
+            sa.select(col(ActivityCountry.activity_id), col(ActivityCountry.country)).where(
+                col(ActivityCountry.activity_id).in_(list(ids))
+            )
+        ):
+            states[activity_id].add(country)
+    return states
+
+
 def _facts(session: Session, ids: Iterable[uuid.UUID]) -> list[matching.Facts]:
     """Plain facts of these activities, in two queries and without ORM objects."""
     ids = list(ids)
     if not ids:
         return []
-    states: dict[uuid.UUID, set[str]] = defaultdict(set)
-    for activity_id, country in session.execute(
-        sa.select(col(ActivityCountry.activity_id), col(ActivityCountry.country)).where(
-            col(ActivityCountry.activity_id).in_(ids)
-        )
-    ):
-        states[activity_id].add(country)
+    states = _states(session, ids)
     rows = session.execute(
-        sa.select(
-            col(Activity.id),
-            col(Organization.acronym),
-            col(Organization.aliases),
-            col(Activity.title),
-            col(Activity.activity_type),
-            col(Activity.themes),
-            col(Activity.start_date),
-            col(Activity.end_date),
-            col(Activity.partners),
-            col(Activity.external_ref),
-            col(Activity.venue_city),
-        )
+        sa.select(*_FACT_COLUMNS)
         .join(Organization, col(Organization.id) == Activity.provider_id)
         .where(col(Activity.id).in_(ids))
     )
-    return [
-        matching.Facts(
-            id=str(row.id),
-            provider=row.acronym,
-            provider_names=frozenset(row.aliases or ()),
-            title=row.title,
-            activity_type=row.activity_type,
-            themes=frozenset(row.themes),
-            states=frozenset(states[row.id]),
-            start=row.start_date,
-            end=row.end_date,
-            partners=frozenset(row.partners or ()),
-            external_ref=row.external_ref,
-            city=row.venue_city,
-        )
-        for row in rows
-    ]
+    return [_fact(row, states[row.id]) for row in rows]
 
 
-def _candidate_ids(session: Session, new: matching.Facts, window_days: int) -> list[uuid.UUID]:
-    """Live activities sharing a beneficiary State whose dates come within the window."""
-    low = new.start - timedelta(days=window_days)
-    high = new.end + timedelta(days=window_days)
+def _candidates(
+    session: Session, new: matching.Facts, rules: matching.Rules
+) -> list[matching.Facts]:
+    """Live activities sharing a beneficiary State with `new` whose dates come within the
+    window, with the States they share, in one query on the window index.  The few that
+    could be duplicates get their full set of States (matching.could_be_duplicate)."""
+    low = new.start - timedelta(days=rules.window_days)
+    high = new.end + timedelta(days=rules.window_days)
 
-    def starting_after(earliest: date, long_running: bool) -> sa.Select[Any]:
-        return sa.select(col(ActivityCountry.activity_id)).where(
+    def starting_after(earliest: date, long_running: bool) -> Any:
+        return sa.select(col(ActivityCountry.activity_id), col(ActivityCountry.country)).where(
             col(ActivityCountry.country).in_(sorted(new.states)),
             col(ActivityCountry.long_running).is_(long_running),
             col(ActivityCountry.start_date) >= earliest,
@@ -125,19 +139,32 @@ def _candidate_ids(session: Session, new: matching.Facts, window_days: int) -> l
     # A start_date range bounded on both sides keeps each index scan short: nothing short
     # started more than LONG_RUNNING_DAYS before the window, nothing at all more than the
     # longest duration allowed.
-    near = sa.union(
+    near = sa.union_all(
         starting_after(low - timedelta(days=LONG_RUNNING_DAYS - 1), False),
         starting_after(low - timedelta(days=activity_rules.MAX_DURATION_DAYS - 1), True),
     ).subquery()
-    near_ids = sa.select(near.c.activity_id)
-    statement = sa.select(col(Activity.id)).where(
-        col(Activity.id).in_(near_ids),
-        col(Activity.id) != uuid.UUID(new.id),
-        col(Activity.withdrawn_at).is_(None),
-        col(Activity.duplicate_of).is_(None),
-        col(Activity.status) != "cancelled",
+    statement = (
+        sa.select(near.c.country, *_FACT_COLUMNS)
+        .join(Activity, col(Activity.id) == near.c.activity_id)
+        .join(Organization, col(Organization.id) == Activity.provider_id)
+        .where(
+            col(Activity.id) != uuid.UUID(new.id),
+            col(Activity.withdrawn_at).is_(None),
+            col(Activity.duplicate_of).is_(None),
+            col(Activity.status) != "cancelled",
+        )
     )
-    return list(session.execute(statement).scalars())
+    shared: dict[uuid.UUID, set[str]] = defaultdict(set)
+    first_rows: dict[uuid.UUID, Any] = {}
+    for row in session.execute(statement):
+        shared[row.id].add(row.country)
+        first_rows.setdefault(row.id, row)
+    light = {key: _fact(row, shared[key]) for key, row in first_rows.items()}
+    closer = [key for key, fact in light.items() if matching.could_be_duplicate(new, fact, rules)]
+    full_states = _states(session, closer)
+    for key in closer:
+        light[key] = _fact(first_rows[key], full_states[key])
+    return list(light.values())
 
 
 def _state_lock_key(country: str) -> int:
@@ -206,7 +233,7 @@ def refresh(
     if live:
         [new] = _facts(session, [activity.id])
         _serialise_by_state(session, new.states)
-        candidates = _facts(session, _candidate_ids(session, new, rules.window_days))
+        candidates = _candidates(session, new, rules)
         detected = matching.detect(new, candidates, rules)
 
     material = bool(MATERIAL_FIELDS & set(changed))
