@@ -108,6 +108,7 @@ _NON_WORD = re.compile(r"[^a-z0-9]+")
 _YEAR = re.compile(r"^(19|20)\d\d$")
 
 
+@lru_cache(maxsize=131_072)
 def normalise(text: str) -> str:
     """Lower case, no accents, no HTML entities, words separated by single spaces."""
     decomposed = unicodedata.normalize("NFKD", html.unescape(text))
@@ -121,19 +122,24 @@ def _phrase_pattern() -> re.Pattern[str]:
     return re.compile(r"\b(" + "|".join(re.escape(p) for p in phrases) + r")\b")
 
 
-@lru_cache(maxsize=65_536)
-def concepts(text: str, drop: frozenset[str] = frozenset()) -> str:
-    """The title reduced to its concept tokens, in order (see app.core.glossary)."""
+@lru_cache(maxsize=131_072)
+def _concept_tokens(text: str) -> tuple[tuple[str, str], ...]:
+    """(word as written, its concept) for each word of the title that says something."""
     words = normalise(text)
     words = _phrase_pattern().sub(lambda m: glossary.PHRASES[m.group(1)], words)
-    kept = []
+    tokens = []
     for word in words.split():
-        if word in glossary.STOPWORDS or word in drop or _YEAR.match(word):
+        if word in glossary.STOPWORDS or _YEAR.match(word):
             continue
-        kept.append(
-            glossary.WORDS.get(word) or glossary.WORDS.get(_singular(word), _singular(word))
-        )
-    return " ".join(kept)
+        concept = glossary.WORDS.get(word) or glossary.WORDS.get(_singular(word), _singular(word))
+        tokens.append((word, concept))
+    return tuple(tokens)
+
+
+def concepts(text: str, drop: frozenset[str] = frozenset()) -> str:
+    """The title reduced to its concept tokens, in order (see app.core.glossary), without
+    the words in `drop`."""
+    return " ".join(concept for word, concept in _concept_tokens(text) if word not in drop)
 
 
 def _singular(word: str) -> str:
@@ -181,15 +187,19 @@ def _shared_places(a: Facts, b: Facts) -> frozenset[str]:
     the venue city when it is the same (or one record has none).  Different cities stay in the
     titles: "DevOpsDays Philadelphia" is not "DevOpsDays Kansas City"."""
     words: set[str] = set()
-    countries = vocab.geography().countries
     for code in a.states & b.states if len(a.states | b.states) <= 3 else ():
-        if code in countries:
-            words.update(normalise(countries[code].name).split())
+        words.update(_country_words(code))
     city_a, city_b = _city(a.city), _city(b.city)
     if not city_a or not city_b or fuzz.ratio(city_a, city_b) >= 85:
         words.update(city_a.split())
         words.update(city_b.split())
     return frozenset(words - glossary.STOPWORDS)
+
+
+@lru_cache(maxsize=512)
+def _country_words(code: str) -> frozenset[str]:
+    country = vocab.geography().countries.get(code)
+    return frozenset(normalise(country.name).split()) if country else frozenset()
 
 
 def _without(text: str, words: frozenset[str]) -> str:
