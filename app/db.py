@@ -174,3 +174,23 @@ def current_revision(url: str) -> str | None:
             return MigrationContext.configure(conn).get_current_revision()
     finally:
         engine.dispose()
+
+
+def upsert(
+    session: Session,
+    table: sa.Table,
+    values: dict[str, Any],
+    *,
+    keys: tuple[str, ...],
+    update: tuple[str, ...],
+) -> None:
+    """Insert a row, or update `update` columns of the row with the same `keys`."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    statement = insert(table).values(values)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(keys), set_={name: statement.excluded[name] for name in update}
+    )
+    session.execute(statement)

@@ -55,7 +55,11 @@ def create_activity(
         response.headers["Idempotent-Replayed"] = "true"
     # Findings depend on activities, not the other way round: the route joins the two.
     found = findings.refresh(
-        session, activity, changed=() if replayed else ALL_FIELDS, created=not replayed
+        session,
+        activity,
+        changed=() if replayed else ALL_FIELDS,
+        created=not replayed,
+        actor=actor,
     )
     return ActivitySubmitted(
         activity=queries.to_public(session, activity),
@@ -124,7 +128,7 @@ def update_activity(
 ) -> ActivityWithFindings:
     activity, changed = service.update(session, activity, data, actor=actor, if_match=revision)
     response.headers["ETag"] = etag(activity)
-    found = findings.refresh(session, activity, changed=changed)
+    found = findings.refresh(session, activity, changed=changed, actor=actor)
     return ActivityWithFindings(
         **queries.to_public(session, activity).model_dump(),
         findings=[f.model_dump(mode="json") for f in found],
@@ -141,7 +145,7 @@ def withdraw_activity(
 ) -> ActivityPublic:
     """Withdraw the activity: it is kept, marked cancelled, and its history stays."""
     activity = service.withdraw(session, activity, actor=actor, if_match=revision)
-    findings.refresh(session, activity, changed={"status"})
+    findings.refresh(session, activity, changed={"status"}, actor=actor)
     response.headers["ETag"] = etag(activity)
     return queries.to_public(session, activity)
 

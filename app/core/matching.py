@@ -18,6 +18,7 @@ reviewer reads always adds up to the number.  All thresholds and weights are in 
 import html
 import re
 import unicodedata
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -331,7 +332,8 @@ def could_be_duplicate(a: Facts, b: Facts, rules: Rules = RULES) -> bool:
         best += rules.same_ref_bonus
     if a.provider != b.provider and _names_partner(a, b):
         best += rules.partner_bonus
-    return best >= rules.duplicate_at
+    # duplicate_evidence rounds each contribution; allow for it
+    return best >= rules.duplicate_at - 1e-3
 
 
 def compare(a: Facts, b: Facts, rules: Rules = RULES) -> Finding | None:
@@ -381,11 +383,21 @@ def compare(a: Facts, b: Facts, rules: Rules = RULES) -> Finding | None:
     return None
 
 
-def detect(new: Facts, candidates: list[Facts], rules: Rules = RULES) -> list[Finding]:
-    """Every finding between `new` and its candidates, strongest first."""
+def detect(
+    new: Facts, candidates: list[Facts], rules: Rules = RULES, *, keep: Collection[str] = ()
+) -> list[Finding]:
+    """The findings between `new` and its candidates, strongest first: every duplicate, the
+    strongest `max_other_findings` overlaps and clashes, and any finding with a candidate in
+    `keep` (those already recorded: a cut must not delete what another activity raised)."""
     found = [f for c in candidates if (f := compare(new, c, rules)) is not None]
     order = {"duplicate": 0, "overlap": 1, "clash": 2}
     found.sort(key=lambda f: (f.kind != "duplicate", -f.score, order[f.kind], f.other_id))
-    duplicates = sum(f.kind == "duplicate" for f in found)
-    kept = found[: duplicates + rules.max_other_findings]
+    others = 0
+    kept = []
+    for finding in found:
+        if finding.kind != "duplicate" and finding.other_id not in keep:
+            if others >= rules.max_other_findings:
+                continue
+            others += 1
+        kept.append(finding)
     return sorted(kept, key=lambda f: (order[f.kind], -f.score, f.other_id))

@@ -21,6 +21,7 @@ from app.auth.principal import Principal
 from app.core import activity_rules, matching
 from app.core import cursor as cursors
 from app.core.timeutil import as_utc, utcnow
+from app.db import upsert
 from app.errors import NotFound, ValidationFailed
 from app.findings.models import STATUS_OF_DECISION, DecisionIn, Finding, FindingPublic
 from app.organizations import service as organizations
@@ -40,7 +41,8 @@ class Filters:
     activity_id: uuid.UUID | None = None
 
 
-def public(row: Finding) -> FindingPublic:
+def public(row: Any) -> FindingPublic:
+    """A finding as the API shows it, from a Finding or a plain row of its table."""
     return FindingPublic.model_validate(
         {
             "id": row.id,
@@ -186,14 +188,13 @@ def _serialise_by_state(session: Session, states: Collection[str]) -> None:
     )
 
 
-def _involving(session: Session, activity_id: uuid.UUID) -> list[Finding]:
-    return list(
-        session.exec(
-            select(Finding).where(
-                sa.or_(col(Finding.first_id) == activity_id, col(Finding.second_id) == activity_id)
-            )
-        )
+def _rows(session: Session, activity_id: uuid.UUID) -> list[Any]:
+    """The findings of an activity as plain rows, read afresh (not from the ORM's cache)."""
+    table = Finding.__table__  # type: ignore[attr-defined]
+    statement = table.select().where(
+        sa.or_(table.c.first_id == activity_id, table.c.second_id == activity_id)
     )
+    return list(session.connection().execute(statement))
 
 
 def _pair(a: uuid.UUID, b: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID]:
@@ -213,6 +214,7 @@ def refresh(
     *,
     changed: Collection[str],
     created: bool = False,
+    actor: Principal | None = None,
     rules: matching.Rules = matching.RULES,
 ) -> list[FindingPublic]:
     """Detect the findings of `activity` against its neighbours and store them.
@@ -220,11 +222,14 @@ def refresh(
     Open findings follow the data; decided ones keep their decision unless `changed` names a
     material field (title, dates, States, themes), which reopens them.  Findings that no
     longer apply are removed while open and kept once decided.  Returns every finding of the
-    activity, strongest first.  `created`: the activity is new, so it has no findings yet."""
+    activity, strongest first.  `created`: the activity is new, so it has no findings yet.
+
+    Writes are plain upserts, updates and deletes by key, taken after the per-State locks, so
+    a concurrent refresh of the other activity of a pair cannot make this one fail."""
+    [new] = _facts(session, [activity.id])
+    _serialise_by_state(session, new.states)
     existing = (
-        {}
-        if created
-        else {_pair(row.first_id, row.second_id): row for row in _involving(session, activity.id)}
+        {} if created else {_pair(r.first_id, r.second_id): r for r in _rows(session, activity.id)}
     )
     detected: list[matching.Finding] = []
     live = (
@@ -233,50 +238,50 @@ def refresh(
         and activity.status != "cancelled"
     )
     if live:
-        [new] = _facts(session, [activity.id])
-        _serialise_by_state(session, new.states)
-        candidates = _candidates(session, new, rules)
-        detected = matching.detect(new, candidates, rules)
+        others = {str(b if a == activity.id else a) for a, b in existing}
+        detected = matching.detect(new, _candidates(session, new, rules), rules, keep=others)
 
     material = bool(MATERIAL_FIELDS & set(changed))
     now = utcnow()
-    current: list[Finding] = []
+    table = Finding.__table__  # type: ignore[attr-defined]
     for found in detected:
         pair = _pair(activity.id, uuid.UUID(found.other_id))
+        values = {"kind": found.kind, "score": found.score, "reasons": _reasons(found)}
         row = existing.pop(pair, None)
         if row is None:
-            row = Finding(
-                first_id=pair[0],
-                second_id=pair[1],
-                kind=found.kind,
-                score=found.score,
-                reasons=_reasons(found),
-                created_at=now,
-                updated_at=now,
+            upsert(
+                session,
+                table,
+                {
+                    "id": uuid.uuid4(),
+                    "first_id": pair[0],
+                    "second_id": pair[1],
+                    "status": "open",
+                    "created_at": now,
+                    "updated_at": now,
+                    **values,
+                },
+                keys=("first_id", "second_id"),
+                update=("kind", "score", "reasons", "updated_at"),
             )
-        else:
-            if row.status != "open" and material:
-                audit.record(
-                    session,
-                    actor=None,
-                    action="finding.reopen",
-                    entity_type="finding",
-                    entity_id=row.id,
-                    changes={"status": [row.status, "open"]},
-                )
-                row.status, row.note, row.decided_by, row.decided_at = "open", None, None, None
-            row.kind, row.score, row.reasons = found.kind, found.score, _reasons(found)
-            row.updated_at = now
-        session.add(row)
-        current.append(row)
-    for row in existing.values():
-        if row.status == "open":
-            session.delete(row)
-        else:
-            current.append(row)
-    session.flush()
-    current.sort(key=lambda r: (KIND_ORDER.get(r.kind, 9), -r.score, str(r.id)))
-    return [public(row) for row in current]
+            continue
+        if row.status != "open" and material:
+            audit.record(
+                session,
+                actor=actor,
+                action="finding.reopen",
+                entity_type="finding",
+                entity_id=row.id,
+                changes={"status": [row.status, "open"]},
+            )
+            values.update(status="open", note=None, decided_by=None, decided_at=None)
+        session.execute(table.update().where(table.c.id == row.id).values(updated_at=now, **values))
+    stale = [row.id for row in existing.values() if row.status == "open"]
+    if stale:
+        session.execute(table.delete().where(table.c.id.in_(stale), table.c.status == "open"))
+    rows = _rows(session, activity.id)
+    rows.sort(key=lambda r: (KIND_ORDER.get(r.kind, 9), -r.score, str(r.id)))
+    return [public(row) for row in rows]
 
 
 def rescan_order(session: Session) -> list[uuid.UUID]:
@@ -421,4 +426,11 @@ def decide(session: Session, row: Finding, data: DecisionIn, *, actor: Principal
         },
     )
     session.flush()
+    if data.decision == "confirm" or previous == "confirmed":
+        # The duplicate left (or came back to) the calendar: its other findings follow.
+        for activity_id in sorted(pair, key=str):
+            activity = session.get(Activity, activity_id)
+            assert activity is not None
+            refresh(session, activity, changed=(), actor=actor)
+        session.refresh(row)
     return row

@@ -363,3 +363,80 @@ def test_two_duplicates_submitted_at_the_same_moment_find_each_other(
                 f"{API}/findings", params={"kind": "duplicate"}, headers=auth(keys["coordinator"])
             ).json()["items"]
         assert any(set(f["activity_ids"]) == ids for f in found), (round_, found)
+
+
+OUTREACH = activity_body(
+    title="Chemical industry outreach",
+    themes=["outreach"],
+    start_date="2025-04-16",
+    end_date="2025-04-16",
+    countries=["DO"],
+)
+
+
+def test_confirming_takes_the_duplicate_out_of_the_queue_and_back(
+    client: TestClient, keys: dict[str, str], pair: tuple[str, str, dict[str, Any]]
+) -> None:
+    spanish, english, finding = pair
+    post(client, keys["opcw"], OUTREACH)  # clashes with both records
+    coordinator = auth(keys["coordinator"])
+    url = f"{API}/findings/{finding['id']}/decision"
+
+    def open_for_english() -> list[str]:
+        params = {"activity": english, "status": "open"}
+        items = client.get(f"{API}/findings", params=params, headers=coordinator).json()["items"]
+        return sorted(f["kind"] for f in items)
+
+    assert open_for_english() == ["clash", "duplicate"]
+    client.post(url, json={"decision": "confirm", "canonical_id": spanish}, headers=coordinator)
+    assert open_for_english() == []
+    client.post(url, json={"decision": "dismiss", "note": "two events"}, headers=coordinator)
+    assert open_for_english() == ["clash"]
+
+
+def test_the_cap_never_deletes_a_finding_another_activity_raised(
+    client: TestClient, keys: dict[str, str]
+) -> None:
+    """Each of 26 neighbours raises its overlap with the busy activity; an unrelated edit of
+    the busy one keeps them all (the cap of 25 limits only what it raises itself), and keeps
+    the clash that a later activity raised."""
+    busy = post(
+        client,
+        keys["unlirec"],
+        activity_body(title="Reporting clinic", countries=["TT", "JM"], themes=["reporting"]),
+    )["activity"]["id"]
+    words = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike"
+    words = words.split()
+    for n in range(26):
+        post(
+            client,
+            keys["opcw"],
+            activity_body(
+                title=f"Project {words[n % 13]} {words[(n * 5) % 13]} {n}",
+                countries=["TT"],
+                themes=["reporting"],
+                activity_type="seminar",
+            ),
+        )
+    late = post(
+        client,
+        keys["state"],
+        activity_body(
+            title="Border police course",
+            countries=["JM"],
+            themes=["border_control"],
+            activity_type="training",
+            start_date="2025-03-12",
+            end_date="2025-03-12",
+        ),
+    )
+    [clash] = late["findings"]
+    assert busy in clash["activity_ids"]
+    edited = client.patch(
+        f"{API}/activities/{busy}", json={"description": "Agenda"}, headers=auth(keys["unlirec"])
+    )
+    kinds = [f["kind"] for f in edited.json()["findings"]]
+    assert kinds.count("overlap") == 26
+    assert clash["id"] in [f["id"] for f in edited.json()["findings"]]
+    coordinator = auth(keys["coordinator"])
+    assert client.get(f"{API}/findings/{clash['id']}", headers=coordinator).status_code == 200

@@ -270,3 +270,30 @@ def test_overlaps_and_clashes_are_capped_but_duplicates_never() -> None:
     found = matching.detect(new, [*crowd, twin], rules)
     assert [f.kind for f in found] == ["duplicate"] + ["overlap"] * 5
     assert found[1].score >= found[-1].score
+
+
+def test_the_cheap_bound_never_prunes_a_duplicate() -> None:
+    """could_be_duplicate is an upper bound of the duplicate score, rounding included."""
+    base = facts(
+        "a",
+        "UNLIREC",
+        "Workshop on export controls",
+        themes=("export_control", "legislation", "reporting"),
+        city="Lima",
+        states=("PE",),
+    )
+    for days in range(0, 22):
+        for themes in (("export_control",), ("export_control", "legislation"), ("outreach",)):
+            for city in ("Lima", "Cusco", None):
+                other = facts(
+                    "b",
+                    "BAFA",
+                    "Workshop on export controls",
+                    themes=themes,
+                    start=D + timedelta(days=days),
+                    city=city,
+                    states=("PE",),
+                )
+                evidence, allowed = matching.duplicate_evidence(base, other)
+                if allowed and evidence.score >= matching.RULES.duplicate_at:
+                    assert matching.could_be_duplicate(base, other), (days, themes, city)
