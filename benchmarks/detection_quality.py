@@ -177,7 +177,7 @@ def load(listings: list[Listing], url: str) -> dict[str, str]:
                 }
             )
             activity, _ = activities.create(session, data, actor=actor)
-            findings.refresh(session, activity, changed=activities.RECORD_FIELDS, created=True)
+            findings.refresh(session, activity, created=True)
             ids[str(activity.id)] = item.key
             if n % 500 == 0:
                 session.commit()

@@ -239,9 +239,7 @@ def probe(
         with open_session(engine, write=True) as session:
             activity, _ = activities.create(session, data, actor=actor)
             t1 = time.perf_counter()
-            result = findings.refresh(
-                session, activity, changed=activities.RECORD_FIELDS, created=True
-            )
+            result = findings.refresh(session, activity, created=True)
             detection = (time.perf_counter() - t1) * 1000
             session.commit()
         if n >= WARM_UP:

@@ -14,7 +14,6 @@ from app.activities.models import (
     ActivityWithFindings,
     HistoryPage,
 )
-from app.activities.service import RECORD_FIELDS
 from app.auth.deps import CurrentPrincipal, OptionalPrincipal
 from app.core.types import CountryCode, RegionCode
 from app.core.vocab import ActivityType, Domain, Status, Theme
@@ -23,7 +22,6 @@ from app.findings import service as findings
 from app.pagination import PageDep
 
 router = APIRouter(tags=["activities"])
-ALL_FIELDS = frozenset(RECORD_FIELDS)
 
 
 @router.post("/activities", status_code=201, response_model=ActivitySubmitted)
@@ -54,12 +52,10 @@ def create_activity(
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     # Findings depend on activities, not the other way round: the route joins the two.
-    found = findings.refresh(
-        session,
-        activity,
-        changed=() if replayed else ALL_FIELDS,
-        created=not replayed,
-        actor=actor,
+    found = (
+        findings.of_activity(session, activity.id)
+        if replayed
+        else findings.refresh(session, activity, created=True, actor=actor)
     )
     return ActivitySubmitted(
         activity=queries.to_public(session, activity),
@@ -128,7 +124,11 @@ def update_activity(
 ) -> ActivityWithFindings:
     activity, changed = service.update(session, activity, data, actor=actor, if_match=revision)
     response.headers["ETag"] = etag(activity)
-    found = findings.refresh(session, activity, changed=changed, actor=actor)
+    found = (
+        findings.refresh(session, activity, actor=actor)
+        if changed
+        else findings.of_activity(session, activity.id)
+    )
     return ActivityWithFindings(
         **queries.to_public(session, activity).model_dump(),
         findings=[f.model_dump(mode="json") for f in found],
@@ -145,7 +145,7 @@ def withdraw_activity(
 ) -> ActivityPublic:
     """Withdraw the activity: it is kept, marked cancelled, and its history stays."""
     activity = service.withdraw(session, activity, actor=actor, if_match=revision)
-    findings.refresh(session, activity, changed={"status"}, actor=actor)
+    findings.refresh(session, activity, actor=actor)
     response.headers["ETag"] = etag(activity)
     return queries.to_public(session, activity)
 

@@ -347,7 +347,11 @@ def withdraw(
 
 
 def mark_duplicate(
-    session: Session, activity: Activity, canonical_id: uuid.UUID | None, *, actor: Principal
+    session: Session,
+    activity: Activity,
+    canonical_id: uuid.UUID | None,
+    *,
+    actor: Principal | None,
 ) -> Activity:
     """Record that `activity` duplicates `canonical_id` (None: that it does not)."""
     if activity.duplicate_of == canonical_id:

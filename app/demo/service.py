@@ -62,6 +62,6 @@ def load(session: Session, *, actor: Principal, year: int | None = None) -> Load
             "end_date": _moved(raw["end_date"], year),
         }
         activity, _ = activities.create(session, ActivityCreate.model_validate(record), actor=actor)
-        findings.refresh(session, activity, changed=activities.RECORD_FIELDS, created=True)
+        findings.refresh(session, activity, created=True)
         created += 1
     return LoadResult(created_orgs, created, skipped, data["notice"])

@@ -43,6 +43,9 @@ class Finding(SQLModel, table=True):
     second_id: uuid.UUID = Field(sa_column=_activity_fk())
     note: str | None = Field(default=None, sa_type=sa.Text)
     decided_by: str | None = Field(default=None, max_length=60)
+    basis: str | None = Field(
+        default=None, max_length=64, description="fingerprint of what the decision was about"
+    )
     decided_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

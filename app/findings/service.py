@@ -4,6 +4,8 @@ Candidates come from the database (activities sharing a beneficiary State within
 window, through the covering index of activity_country); scoring is app.core.matching.
 """
 
+import hashlib
+import json
 import uuid
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
@@ -27,8 +29,6 @@ from app.findings.models import STATUS_OF_DECISION, DecisionIn, Finding, Finding
 from app.organizations import service as organizations
 from app.organizations.models import Organization
 
-# A change to one of these reopens the decided findings of the activity.
-MATERIAL_FIELDS = frozenset({"title", "start_date", "end_date", "countries", "regions", "themes"})
 KIND_ORDER = {"duplicate": 0, "overlap": 1, "clash": 2}
 
 
@@ -212,15 +212,15 @@ def refresh(
     session: Session,
     activity: Activity,
     *,
-    changed: Collection[str],
     created: bool = False,
     actor: Principal | None = None,
     rules: matching.Rules = matching.RULES,
 ) -> list[FindingPublic]:
     """Detect the findings of `activity` against its neighbours and store them.
 
-    Open findings follow the data; decided ones keep their decision unless `changed` names a
-    material field (title, dates, States, themes), which reopens them.  Findings that no
+    Open findings follow the data.  A decided one keeps its decision while the title, dates,
+    States and themes of its two activities are those it was decided on (its `basis`); when
+    they differ it is reopened, and a confirmed duplicate is un-marked.  Findings that no
     longer apply are removed while open and kept once decided.  Returns every finding of the
     activity, strongest first.  `created`: the activity is new, so it has no findings yet.
 
@@ -231,6 +231,7 @@ def refresh(
     existing = (
         {} if created else {_pair(r.first_id, r.second_id): r for r in _rows(session, activity.id)}
     )
+    reopened = _reopen_changed(session, new, list(existing.values()), actor=actor)
     detected: list[matching.Finding] = []
     live = (
         activity.withdrawn_at is None
@@ -241,7 +242,6 @@ def refresh(
         others = {str(b if a == activity.id else a) for a, b in existing}
         detected = matching.detect(new, _candidates(session, new, rules), rules, keep=others)
 
-    material = bool(MATERIAL_FIELDS & set(changed))
     now = utcnow()
     table = Finding.__table__  # type: ignore[attr-defined]
     for found in detected:
@@ -264,24 +264,74 @@ def refresh(
                 keys=("first_id", "second_id"),
                 update=("kind", "score", "reasons", "updated_at"),
             )
-            continue
-        if row.status != "open" and material:
-            audit.record(
-                session,
-                actor=actor,
-                action="finding.reopen",
-                entity_type="finding",
-                entity_id=row.id,
-                changes={"status": [row.status, "open"]},
-            )
-            values.update(status="open", note=None, decided_by=None, decided_at=None)
-        session.execute(table.update().where(table.c.id == row.id).values(updated_at=now, **values))
-    stale = [row.id for row in existing.values() if row.status == "open"]
+        else:
+            statement = table.update().where(table.c.id == row.id)
+            session.execute(statement.values(updated_at=now, **values))
+    # Open findings that no longer apply go; so do reopened ones that no longer apply.
+    stale = [row.id for row in existing.values() if row.status == "open" or row.id in reopened]
     if stale:
         session.execute(table.delete().where(table.c.id.in_(stale), table.c.status == "open"))
     rows = _rows(session, activity.id)
     rows.sort(key=lambda r: (KIND_ORDER.get(r.kind, 9), -r.score, str(r.id)))
     return [public(row) for row in rows]
+
+
+def of_activity(session: Session, activity_id: uuid.UUID) -> list[FindingPublic]:
+    """The stored findings of an activity, strongest first, without detecting anew."""
+    rows = _rows(session, activity_id)
+    rows.sort(key=lambda r: (KIND_ORDER.get(r.kind, 9), -r.score, str(r.id)))
+    return [public(row) for row in rows]
+
+
+def _basis(a: matching.Facts, b: matching.Facts) -> str:
+    """A fingerprint of what a decision on the pair was about: both activities' title, dates,
+    beneficiary States and themes."""
+    facts = sorted(
+        [f.id, f.title, f.start.isoformat(), f.end.isoformat(), sorted(f.states), sorted(f.themes)]
+        for f in (a, b)
+    )
+    return hashlib.sha256(json.dumps(facts).encode()).hexdigest()
+
+
+def _reopen_changed(
+    session: Session, new: matching.Facts, rows: list[Any], *, actor: Principal | None
+) -> set[uuid.UUID]:
+    """Reopen the decided findings of `new` whose activities changed materially since the
+    decision; a confirmed duplicate is un-marked.  Returns the ids reopened."""
+    decided = [row for row in rows if row.status != "open" and row.basis is not None]
+    if not decided:
+        return set()
+    me = uuid.UUID(new.id)
+    others = {
+        f.id: f
+        for f in _facts(session, {r.second_id if r.first_id == me else r.first_id for r in decided})
+    }
+    table = Finding.__table__  # type: ignore[attr-defined]
+    reopened: set[uuid.UUID] = set()
+    for row in decided:
+        other = others.get(str(row.second_id if row.first_id == me else row.first_id))
+        if other is None or _basis(new, other) == row.basis:
+            continue
+        session.execute(
+            table.update()
+            .where(table.c.id == row.id)
+            .values(status="open", note=None, decided_by=None, decided_at=None, basis=None)
+        )
+        audit.record(
+            session,
+            actor=actor,
+            action="finding.reopen",
+            entity_type="finding",
+            entity_id=row.id,
+            changes={"status": [row.status, "open"]},
+        )
+        if row.status == "confirmed":
+            for activity_id in (row.first_id, row.second_id):
+                activity = session.get(Activity, activity_id)
+                if activity is not None and activity.duplicate_of in (row.first_id, row.second_id):
+                    activities.mark_duplicate(session, activity, None, actor=actor)
+        reopened.add(row.id)
+    return reopened
 
 
 def rescan_order(session: Session) -> list[uuid.UUID]:
@@ -297,7 +347,7 @@ def rescan(session: Session, ids: Sequence[uuid.UUID]) -> dict[str, int]:
         activity = session.get(Activity, activity_id)
         if activity is None:
             continue
-        for found in refresh(session, activity, changed=()):
+        for found in refresh(session, activity):
             if uuid.UUID(str(found.activity_ids[0])) == activity_id:
                 counts[found.kind] += 1
     return dict(counts)
@@ -408,6 +458,7 @@ def decide(session: Session, row: Finding, data: DecisionIn, *, actor: Principal
         if keep or (previous == "confirmed" and activity.duplicate_of in pair):
             activities.mark_duplicate(session, activity, target, actor=actor)
     row.status = STATUS_OF_DECISION[data.decision]
+    row.basis = _basis(*_facts(session, [row.first_id, row.second_id]))
     row.note = data.note
     row.decided_by = f"{actor.organization} ({actor.key_prefix})"
     row.decided_at = utcnow()
@@ -431,6 +482,6 @@ def decide(session: Session, row: Finding, data: DecisionIn, *, actor: Principal
         for activity_id in sorted(pair, key=str):
             activity = session.get(Activity, activity_id)
             assert activity is not None
-            refresh(session, activity, changed=(), actor=actor)
+            refresh(session, activity, actor=actor)
         session.refresh(row)
     return row

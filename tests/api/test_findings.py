@@ -440,3 +440,61 @@ def test_the_cap_never_deletes_a_finding_another_activity_raised(
     assert clash["id"] in [f["id"] for f in edited.json()["findings"]]
     coordinator = auth(keys["coordinator"])
     assert client.get(f"{API}/findings/{clash['id']}", headers=coordinator).status_code == 200
+
+
+def test_a_change_made_while_cancelled_reopens_the_decision_later(
+    client: TestClient, keys: dict[str, str], pair: tuple[str, str, dict[str, Any]]
+) -> None:
+    _, english, finding = pair
+    coordinator = auth(keys["coordinator"])
+    client.post(
+        f"{API}/findings/{finding['id']}/decision",
+        json={"decision": "dismiss", "note": "different audiences"},
+        headers=coordinator,
+    )
+    state = auth(keys["state"])
+    url = f"{API}/activities/{english}"
+    client.patch(url, json={"status": "cancelled"}, headers=state)
+    client.patch(
+        url, json={"title": "Workshop on dual-use export controls and brokering"}, headers=state
+    )
+    back = client.patch(url, json={"status": "planned"}, headers=state).json()
+    # the title changed since the decision: the pair is raised again, open
+    [again] = [
+        f for f in back["findings"] if set(f["activity_ids"]) == set(finding["activity_ids"])
+    ]
+    assert (again["kind"], again["status"], again["note"]) == ("duplicate", "open", None)
+
+
+def test_a_confirmed_duplicate_reopens_when_the_one_that_stays_changes(
+    client: TestClient,
+    keys: dict[str, str],
+    pair: tuple[str, str, dict[str, Any]],
+    engine: Engine,
+) -> None:
+    spanish, english, finding = pair
+    coordinator = auth(keys["coordinator"])
+    client.post(
+        f"{API}/findings/{finding['id']}/decision",
+        json={"decision": "confirm", "canonical_id": spanish},
+        headers=coordinator,
+    )
+    assert client.get(f"{API}/activities/{english}").json()["duplicate_of"] == spanish
+    client.patch(
+        f"{API}/activities/{spanish}",
+        json={"start_date": "2025-04-20", "end_date": "2025-04-21"},
+        headers=auth(keys["unlirec"]),
+    )
+    reopened = client.get(f"{API}/findings/{finding['id']}", headers=coordinator).json()
+    assert reopened["status"] == "open"
+    assert client.get(f"{API}/activities/{english}").json()["duplicate_of"] is None
+    with engine.connect() as conn:
+        actions = conn.execute(
+            sa.select(AuditEntry.action, AuditEntry.actor_organization).where(
+                AuditEntry.entity_id == finding["id"]
+            )
+        ).all()
+    assert [tuple(a) for a in actions] == [
+        ("finding.confirm", "OAS-CICTE"),
+        ("finding.reopen", "UNLIREC"),
+    ]
