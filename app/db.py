@@ -179,17 +179,20 @@ def current_revision(url: str) -> str | None:
 def upsert(
     session: Session,
     table: sa.Table,
-    values: dict[str, Any],
+    rows: list[dict[str, Any]],
     *,
     keys: tuple[str, ...],
     update: tuple[str, ...],
 ) -> None:
-    """Insert a row, or update `update` columns of the row with the same `keys`."""
+    """Insert rows in one statement; a row whose `keys` exist already updates the `update`
+    columns of the stored one instead."""
+    if not rows:
+        return
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    statement = insert(table).values(values)
+    statement = insert(table).values(rows)
     statement = statement.on_conflict_do_update(
         index_elements=list(keys), set_={name: statement.excluded[name] for name in update}
     )

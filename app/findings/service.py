@@ -244,14 +244,13 @@ def refresh(
 
     now = utcnow()
     table = Finding.__table__  # type: ignore[attr-defined]
+    fresh: list[dict[str, Any]] = []
     for found in detected:
         pair = _pair(activity.id, uuid.UUID(found.other_id))
         values = {"kind": found.kind, "score": found.score, "reasons": _reasons(found)}
         row = existing.pop(pair, None)
         if row is None:
-            upsert(
-                session,
-                table,
+            fresh.append(
                 {
                     "id": uuid.uuid4(),
                     "first_id": pair[0],
@@ -260,13 +259,18 @@ def refresh(
                     "created_at": now,
                     "updated_at": now,
                     **values,
-                },
-                keys=("first_id", "second_id"),
-                update=("kind", "score", "reasons", "updated_at"),
+                }
             )
         else:
             statement = table.update().where(table.c.id == row.id)
             session.execute(statement.values(updated_at=now, **values))
+    upsert(
+        session,
+        table,
+        fresh,
+        keys=("first_id", "second_id"),
+        update=("kind", "score", "reasons", "updated_at"),
+    )
     # Open findings that no longer apply go; so do reopened ones that no longer apply.
     stale = [row.id for row in existing.values() if row.status == "open" or row.id in reopened]
     if stale:
