@@ -147,12 +147,7 @@ def _conditions(
     if filters.statuses:
         where.append(col(Activity.status).in_(filters.statuses))
     if filters.providers:
-        ids = []
-        for acronym in filters.providers:
-            provider = organizations.find(session, acronym)
-            if provider is None:
-                raise ValidationFailed.on("provider", f"no organization with acronym {acronym!r}")
-            ids.append(provider.id)
+        ids = organizations.ids_of(session, filters.providers, field="provider")
         where.append(col(Activity.provider_id).in_(ids))
     if filters.date_from is not None:
         where.append(col(Activity.end_date) >= filters.date_from)

@@ -56,6 +56,17 @@ class Rules:
     # cut): in a busy State a reviewer cannot act on hundreds of weak overlaps anyway
     max_other_findings: int = 25
 
+    def total_weight(self, has_venue: bool) -> float:
+        """The weights of the averaged duplicate evidence; venue counts when both have one."""
+        return (
+            self.title_weight
+            + self.dates_weight
+            + self.states_weight
+            + self.themes_weight
+            + self.type_weight
+            + (self.venue_weight if has_venue else 0.0)
+        )
+
 
 RULES = Rules()
 
@@ -239,14 +250,7 @@ def duplicate_evidence(a: Facts, b: Facts, rules: Rules = RULES) -> tuple[_Evide
     city_a, city_b = _city(a.city), _city(b.city)
     has_venue = bool(city_a and city_b)
 
-    total = (
-        rules.title_weight
-        + rules.dates_weight
-        + rules.states_weight
-        + rules.themes_weight
-        + rules.type_weight
-        + (rules.venue_weight if has_venue else 0.0)
-    )
+    total = rules.total_weight(has_venue)
     evidence.add(
         "title_similar",
         f"titles {titles:.0%} alike",
@@ -311,14 +315,7 @@ def could_be_duplicate(a: Facts, b: Facts, rules: Rules = RULES) -> bool:
         return False
     city_a, city_b = _city(a.city), _city(b.city)
     has_venue = bool(city_a and city_b)
-    total = (
-        rules.title_weight
-        + rules.dates_weight
-        + rules.states_weight
-        + rules.themes_weight
-        + rules.type_weight
-        + (rules.venue_weight if has_venue else 0.0)
-    )
+    total = rules.total_weight(has_venue)
     union = a.themes | b.themes
     best = (
         rules.title_weight

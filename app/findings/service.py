@@ -410,13 +410,7 @@ def list_page(
             sa.or_(col(Finding.first_id).in_(in_country), col(Finding.second_id).in_(in_country))
         )
     if filters.providers:
-        ids = []
-        for acronym in filters.providers:
-            provider = organizations.find(session, acronym)
-            if provider is None:
-                raise ValidationFailed.on("provider", f"no organization with acronym {acronym!r}")
-            assert provider.id is not None
-            ids.append(provider.id)
+        ids = organizations.ids_of(session, filters.providers, field="provider")
         statement = statement.where(_involves_provider(ids))
     if after is not None:
         try:

@@ -1,4 +1,4 @@
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -6,7 +6,7 @@ from sqlmodel import Session, col, select
 from app.audit import service as audit
 from app.auth.principal import Principal
 from app.core import cursor as cursors
-from app.errors import Conflict, NotFound, reject_nulls
+from app.errors import Conflict, NotFound, ValidationFailed, reject_nulls
 from app.organizations.models import (
     Organization,
     OrganizationCreate,
@@ -28,6 +28,17 @@ def find(session: Session, acronym: str) -> Organization | None:
     return session.exec(
         select(Organization).where(Organization.acronym == acronym.strip().upper())
     ).first()
+
+
+def ids_of(session: Session, acronyms: Iterable[str], *, field: str) -> list[int]:
+    """The ids of these organizations; an unknown acronym is a 422 on `field`."""
+    ids = []
+    for acronym in acronyms:
+        organization = find(session, acronym)
+        if organization is None or organization.id is None:
+            raise ValidationFailed.on(field, f"no organization with acronym {acronym!r}")
+        ids.append(organization.id)
+    return ids
 
 
 def list_page(
