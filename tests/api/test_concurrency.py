@@ -1,6 +1,8 @@
 """Bursts of concurrent requests, and writers racing each other, on a real server."""
 
 import threading
+import time
+import uuid
 from collections import Counter
 from typing import Any
 
@@ -13,6 +15,7 @@ from app.activities.models import Activity, ActivityCreate, ActivityUpdate
 from app.auth import service as keys_service
 from app.db import open_session
 from app.errors import Forbidden
+from app.findings import service as findings
 from tests.conftest import KeyMaker
 from tests.helpers import activity_body, auth, table_counts
 
@@ -97,3 +100,98 @@ def test_owner_change_between_load_and_write_is_seen(
             activities.update(
                 provider_session, loaded, ActivityUpdate(title="Overwritten"), actor=owner
             )
+
+
+def _in_thread(work: Any) -> tuple[threading.Thread, list[BaseException | None]]:
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            work()
+            outcome.append(None)
+        except BaseException as exc:  # the test reports it
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
+def test_a_pair_refreshed_from_both_sides_at_once_never_fails(
+    engine: Engine, make_key: KeyMaker, clean_db: None
+) -> None:
+    """A withdrawal of one activity and an edit of the other, and a rescan beside a new
+    submission, each refresh the same pair's finding at the same moment (PostgreSQL)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("needs concurrent writers (PostgreSQL)")
+    keys = {"x": make_key("UNLIREC", "provider"), "y": make_key("OPCW", "provider")}
+    body = activity_body(
+        title="National workshop on 1540 reporting", themes=["reporting"], countries=["DO"]
+    )
+
+    def principal(session: Any, who: str) -> Any:
+        return keys_service.authenticate(session, keys[who])[0]
+
+    def create(who: str, **fields: Any) -> uuid.UUID:
+        with open_session(engine, write=True) as session:
+            activity, _ = activities.create(
+                session,
+                ActivityCreate.model_validate({**body, **fields}),
+                actor=principal(session, who),
+            )
+            findings.refresh(session, activity, created=True)
+            session.commit()
+            return activity.id
+
+    x = create("x")
+    y = create("y", title="Reporting seminar")
+    withdrawing = open_session(engine, write=True)
+    withdrawn = activities.withdraw(
+        withdrawing, withdrawing.get(Activity, y), actor=principal(withdrawing, "y")
+    )
+    findings.refresh(withdrawing, withdrawn)
+
+    def edit_x() -> None:
+        with open_session(engine, write=True) as session:
+            loaded = session.get(Activity, x)
+            edited, _ = activities.update(
+                session, loaded, ActivityUpdate(description="agenda"), actor=principal(session, "x")
+            )
+            findings.refresh(session, edited)
+            session.commit()
+
+    thread, outcome = _in_thread(edit_x)
+    time.sleep(0.5)
+    withdrawing.commit()
+    withdrawing.close()
+    thread.join()
+    assert outcome == [None]
+
+    x2 = create("x", countries=["HT"], start_date="2025-06-10", end_date="2025-06-12")
+    submitting = open_session(engine, write=True)
+    y2, _ = activities.create(
+        submitting,
+        ActivityCreate.model_validate(
+            {
+                **body,
+                "title": "Reporting seminar",
+                "countries": ["HT"],
+                "start_date": "2025-06-10",
+                "end_date": "2025-06-12",
+            }
+        ),
+        actor=principal(submitting, "y"),
+    )
+    findings.refresh(submitting, y2, created=True)
+
+    def rescan_x2() -> None:
+        with open_session(engine, write=True) as session:
+            findings.rescan(session, [x2])
+            session.commit()
+
+    thread, outcome = _in_thread(rescan_x2)
+    time.sleep(0.5)
+    submitting.commit()
+    submitting.close()
+    thread.join()
+    assert outcome == [None]
