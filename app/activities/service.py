@@ -223,8 +223,35 @@ def create(
     return activity, False
 
 
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value
+
+
 def _jsonable(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.isoformat() if isinstance(v, date) else v for k, v in record.items()}
+    return {k: _plain(v) for k, v in record.items()}
+
+
+def _new_revision(
+    session: Session,
+    activity: Activity,
+    *,
+    actor: Principal | None,
+    action: str,
+    changes: dict[str, Any],
+) -> None:
+    """Every change to an activity: the next revision, a new updated_at, an audit entry."""
+    activity.revision += 1
+    activity.updated_at = utcnow()
+    session.add(activity)
+    audit.record(
+        session,
+        actor=actor,
+        action=action,
+        entity_type="activity",
+        entity_id=activity.id,
+        revision=activity.revision,
+        changes=changes,
+    )
 
 
 def check_revision(activity: Activity, if_match: int | None) -> None:
@@ -301,21 +328,16 @@ def update(
     _ensure_ref_free(session, provider_id, after["external_ref"], activity.id)
     activity.provider_id = provider_id
     _apply(activity, after)
-    activity.revision += 1
-    activity.updated_at = utcnow()
-    session.add(activity)
+    _new_revision(
+        session,
+        activity,
+        actor=actor,
+        action="activity.update",
+        changes={name: [_plain(v) for v in pair] for name, pair in changes.items()},
+    )
     _flush_unique_ref(session, after["external_ref"])
     if {"countries", "regions", "start_date", "end_date"} & changes.keys():
         _write_links(session, activity, after)
-    audit.record(
-        session,
-        actor=actor,
-        action="activity.update",
-        entity_type="activity",
-        entity_id=activity.id,
-        revision=activity.revision,
-        changes={n: [_jsonable({"v": v})["v"] for v in pair] for n, pair in changes.items()},
-    )
     session.flush()
     return activity, frozenset(changes)
 
@@ -330,16 +352,11 @@ def withdraw(
     old_status = activity.status
     activity.status = "cancelled"
     activity.withdrawn_at = utcnow()
-    activity.updated_at = activity.withdrawn_at
-    activity.revision += 1
-    session.add(activity)
-    audit.record(
+    _new_revision(
         session,
+        activity,
         actor=actor,
         action="activity.withdraw",
-        entity_type="activity",
-        entity_id=activity.id,
-        revision=activity.revision,
         changes={"status": [old_status, "cancelled"]},
     )
     session.flush()
@@ -358,16 +375,11 @@ def mark_duplicate(
         return activity
     old = activity.duplicate_of
     activity.duplicate_of = canonical_id
-    activity.revision += 1
-    activity.updated_at = utcnow()
-    session.add(activity)
-    audit.record(
+    _new_revision(
         session,
+        activity,
         actor=actor,
         action="activity.mark_duplicate",
-        entity_type="activity",
-        entity_id=activity.id,
-        revision=activity.revision,
         changes={
             "duplicate_of": [str(old) if old else None, str(canonical_id) if canonical_id else None]
         },

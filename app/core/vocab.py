@@ -67,10 +67,7 @@ OrgKind = Literal[
 ]
 
 THEMES: tuple[str, ...] = get_args(Theme)
-DOMAINS: tuple[str, ...] = get_args(Domain)
 ACTIVITY_TYPES: tuple[str, ...] = get_args(ActivityType)
-AUDIENCES: tuple[str, ...] = get_args(Audience)
-STATUSES: tuple[str, ...] = get_args(Status)
 ROLES: tuple[str, ...] = get_args(Role)
 ORG_KINDS: tuple[str, ...] = get_args(OrgKind)
 

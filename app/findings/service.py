@@ -275,9 +275,7 @@ def refresh(
     stale = [row.id for row in existing.values() if row.status == "open" or row.id in reopened]
     if stale:
         session.execute(table.delete().where(table.c.id.in_(stale), table.c.status == "open"))
-    rows = _rows(session, activity.id)
-    rows.sort(key=lambda r: (KIND_ORDER.get(r.kind, 9), -r.score, str(r.id)))
-    return [public(row) for row in rows]
+    return of_activity(session, activity.id)
 
 
 def of_activity(session: Session, activity_id: uuid.UUID) -> list[FindingPublic]:

@@ -33,6 +33,15 @@ ENGLISH = activity_body(
 )
 
 
+OUTREACH = activity_body(
+    title="Chemical industry outreach",
+    themes=["outreach"],
+    start_date="2025-04-16",
+    end_date="2025-04-16",
+    countries=["DO"],
+)
+
+
 def post(client: TestClient, key: str, body: dict[str, Any]) -> dict[str, Any]:
     response = client.post(f"{API}/activities", json=body, headers=auth(key))
     assert response.status_code == 201, response.text
@@ -92,14 +101,7 @@ def test_a_different_workshop_the_same_week_is_a_clash(
     other = post(
         client,
         keys["opcw"],
-        activity_body(
-            title="National workshop on chemical industry outreach",
-            themes=["outreach"],
-            domains=["chemical"],
-            start_date="2025-04-16",
-            end_date="2025-04-16",
-            countries=["DO"],
-        ),
+        {**OUTREACH, "domains": ["chemical"]},
     )
     assert sorted(f["kind"] for f in other["findings"]) == ["clash", "clash"]
 
@@ -184,13 +186,7 @@ def test_only_duplicates_can_be_confirmed(
     clash = post(
         client,
         keys["opcw"],
-        activity_body(
-            title="Chemical outreach",
-            themes=["outreach"],
-            start_date="2025-04-16",
-            end_date="2025-04-16",
-            countries=["DO"],
-        ),
+        OUTREACH,
     )["findings"][0]
     response = client.post(
         f"{API}/findings/{clash['id']}/decision",
@@ -284,13 +280,7 @@ def test_list_filters(
     post(
         client,
         keys["opcw"],
-        activity_body(
-            title="Chemical outreach",
-            themes=["outreach"],
-            start_date="2025-04-16",
-            end_date="2025-04-16",
-            countries=["DO"],
-        ),
+        OUTREACH,
     )
     coordinator = auth(keys["coordinator"])
 
@@ -363,15 +353,6 @@ def test_two_duplicates_submitted_at_the_same_moment_find_each_other(
                 f"{API}/findings", params={"kind": "duplicate"}, headers=auth(keys["coordinator"])
             ).json()["items"]
         assert any(set(f["activity_ids"]) == ids for f in found), (round_, found)
-
-
-OUTREACH = activity_body(
-    title="Chemical industry outreach",
-    themes=["outreach"],
-    start_date="2025-04-16",
-    end_date="2025-04-16",
-    countries=["DO"],
-)
 
 
 def test_confirming_takes_the_duplicate_out_of_the_queue_and_back(
