@@ -1,5 +1,6 @@
 """The `assistcal` command."""
 
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -254,25 +255,39 @@ def demo_load(
 
 @findings_app.command("rescan")
 def findings_rescan(
-    batch: Annotated[int, typer.Option(min=1, help="Activities per transaction.")] = 500,
+    seconds: Annotated[
+        float,
+        typer.Option(
+            min=0.05,
+            help="Longest a transaction runs before it commits: submissions on SQLite wait for "
+            "it, so keep it short on a live service.",
+        ),
+    ] = 0.5,
 ) -> None:
     """Recompute every activity's findings (after new thresholds or an import); decisions
     are kept."""
     from app.findings import service as findings
+    from app.warmup import settle
 
+    settle()
     settings = Settings()
     with _session(settings) as session:
         ids = findings.rescan_order(session)
     engine = make_engine(settings.database_url)
-    counts: dict[str, int] = {}
     try:
         with typer.progressbar(length=len(ids), label="Rescanning") as progress:
-            for start in range(0, len(ids), batch):
+            done = 0
+            while done < len(ids):
+                started = time.monotonic()
                 with open_session(engine, write=True) as session:
-                    for kind, n in findings.rescan(session, ids[start : start + batch]).items():
-                        counts[kind] = counts.get(kind, 0) + n
+                    # One activity at a time until the time box is spent, then commit.
+                    while done < len(ids) and time.monotonic() - started < seconds:
+                        findings.rescan(session, [ids[done]])
+                        done += 1
+                        progress.update(1)
                     session.commit()
-                progress.update(len(ids[start : start + batch]))
+        with open_session(engine, write=False) as session:
+            counts = findings.totals(session)
     finally:
         engine.dispose()
     summary = ", ".join(f"{counts.get(k, 0)} {k}" for k in ("duplicate", "overlap", "clash"))

@@ -184,16 +184,17 @@ def upsert(
     keys: tuple[str, ...],
     update: tuple[str, ...],
 ) -> None:
-    """Insert rows in one statement; a row whose `keys` exist already updates the `update`
-    columns of the stored one instead."""
+    """Insert rows (batched by the driver into few statements); a row whose `keys` exist
+    already updates the `update` columns of the stored one instead.  The rows are parameters
+    of one statement, so it is compiled once per table rather than once per number of rows."""
     if not rows:
         return
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    statement = insert(table).values(rows)
+    statement = insert(table)
     statement = statement.on_conflict_do_update(
         index_elements=list(keys), set_={name: statement.excluded[name] for name in update}
     )
-    session.execute(statement)
+    session.execute(statement, rows)

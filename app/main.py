@@ -18,7 +18,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.activities.routes import router as activities_router
 from app.auth.routes import router as keys_router
 from app.config import Settings
-from app.core import vocab
 from app.db import Gate, SessionDep, make_engine
 from app.errors import (
     AppError,
@@ -30,6 +29,7 @@ from app.errors import (
 )
 from app.findings.routes import router as findings_router
 from app.organizations.routes import router as organizations_router
+from app.warmup import settle
 
 log = logging.getLogger("assistcal")
 
@@ -195,7 +195,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        vocab.warm()
+        settle()
         engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
         app.state.engine = engine
         app.state.gate = Gate(

@@ -22,6 +22,7 @@ from app.core.types import (
 )
 from app.core.vocab import ActivityType, Audience, Domain, Modality, Status, Theme, Visibility
 from app.dbtypes import JSONValue
+from app.findings.models import FindingPublic
 
 
 class Venue(BaseModel):
@@ -226,13 +227,13 @@ class ActivityPublic(BaseModel):
 
 class ActivitySubmitted(BaseModel):
     activity: ActivityPublic
-    findings: list[dict[str, Any]] = PydanticField(
+    findings: list[FindingPublic] = PydanticField(
         description="Warnings that link this activity to others (duplicate, overlap, clash)."
     )
 
 
 class ActivityWithFindings(ActivityPublic):
-    findings: list[dict[str, Any]] = PydanticField(
+    findings: list[FindingPublic] = PydanticField(
         description="The activity's findings after this change (duplicate, overlap, clash)."
     )
 

@@ -59,7 +59,7 @@ def create_activity(
     )
     return ActivitySubmitted(
         activity=queries.to_public(session, activity),
-        findings=[f.model_dump(mode="json") for f in found],
+        findings=found,
     )
 
 
@@ -131,7 +131,7 @@ def update_activity(
     )
     return ActivityWithFindings(
         **queries.to_public(session, activity).model_dump(),
-        findings=[f.model_dump(mode="json") for f in found],
+        findings=found,
     )
 
 

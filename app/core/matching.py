@@ -19,7 +19,7 @@ import html
 import re
 import unicodedata
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import lru_cache
 
@@ -128,6 +128,11 @@ def normalise(text: str) -> str:
     return _NON_WORD.sub(" ", plain).strip()
 
 
+def warm() -> None:
+    """Compile the glossary's phrase pattern now rather than at the first comparison."""
+    _phrase_pattern()
+
+
 @lru_cache(maxsize=1)
 def _phrase_pattern() -> re.Pattern[str]:
     phrases = sorted(glossary.PHRASES, key=len, reverse=True)
@@ -224,6 +229,8 @@ def _city(text: str | None) -> str:
 
 def _names_partner(a: Facts, b: Facts) -> bool:
     """One provider is named among the other's partners."""
+    if not a.partners and not b.partners:
+        return False
     b_names = {normalise(n) for n in (b.provider, *b.provider_names)}
     a_names = {normalise(n) for n in (a.provider, *a.provider_names)}
     return bool({normalise(p) for p in a.partners} & b_names) or bool(
@@ -380,13 +387,23 @@ def compare(a: Facts, b: Facts, rules: Rules = RULES) -> Finding | None:
     return None
 
 
+def _between(new: Facts, other: Facts, rules: Rules) -> Finding | None:
+    """compare() with the two activities in the order of their ids, so that a pair reads
+    the same whichever of the two was submitted or rescanned ("in Lima and in Quito", never
+    the other way round the next time); `other_id` is `other`'s id."""
+    if new.id < other.id:
+        return compare(new, other, rules)
+    found = compare(other, new, rules)
+    return None if found is None else replace(found, other_id=other.id)
+
+
 def detect(
     new: Facts, candidates: list[Facts], rules: Rules = RULES, *, keep: Collection[str] = ()
 ) -> list[Finding]:
     """The findings between `new` and its candidates, strongest first: every duplicate, the
     strongest `max_other_findings` overlaps and clashes, and any finding with a candidate in
     `keep` (those already recorded: a cut must not delete what another activity raised)."""
-    found = [f for c in candidates if (f := compare(new, c, rules)) is not None]
+    found = [f for c in candidates if (f := _between(new, c, rules)) is not None]
     order = {"duplicate": 0, "overlap": 1, "clash": 2}
     found.sort(key=lambda f: (f.kind != "duplicate", -f.score, order[f.kind], f.other_id))
     others = 0

@@ -479,3 +479,30 @@ def test_a_confirmed_duplicate_reopens_when_the_one_that_stays_changes(
         ("finding.confirm", "OAS-CICTE"),
         ("finding.reopen", "UNLIREC"),
     ]
+
+
+def test_findings_returned_at_submission_are_those_stored(
+    client: TestClient, keys: dict[str, str]
+) -> None:
+    """A new activity's findings are built from the rows just written, not read back; they
+    must be exactly what GET /findings then shows, in the same order (strongest first)."""
+    post(client, keys["unlirec"], SPANISH)
+    post(client, keys["opcw"], OUTREACH)
+    post(client, keys["unlirec"], {**OUTREACH, "title": "Industry outreach on chemicals"})
+    submitted = post(client, keys["state"], ENGLISH)
+    assert [f["kind"] for f in submitted["findings"]] == ["duplicate", "clash", "clash"]
+    response = client.get(
+        f"{API}/findings",
+        params={"activity": submitted["activity"]["id"]},
+        headers=auth(keys["coordinator"]),
+    )
+    stored = {f["id"]: f for f in response.json()["items"]}
+    assert [stored[f["id"]] for f in submitted["findings"]] == submitted["findings"]
+    assert len(stored) == 3
+
+
+def test_openapi_types_the_findings_of_submissions(client: TestClient) -> None:
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    for model in ("ActivitySubmitted", "ActivityWithFindings"):
+        findings = schemas[model]["properties"]["findings"]
+        assert findings["items"] == {"$ref": "#/components/schemas/FindingPublic"}
