@@ -90,9 +90,17 @@ def _apply(activity: Activity, record: dict[str, Any]) -> None:
     activity.modality = venue["modality"] if venue else None
 
 
-def _write_links(session: Session, activity: Activity, record: dict[str, Any]) -> None:
-    session.exec(sa.delete(ActivityCountry).where(col(ActivityCountry.activity_id) == activity.id))
-    session.exec(sa.delete(ActivityRegion).where(col(ActivityRegion.activity_id) == activity.id))
+def _write_links(
+    session: Session, activity: Activity, record: dict[str, Any], *, replace: bool = True
+) -> None:
+    """The activity's rows of beneficiary States and regions; `replace=False` for a new
+    activity, which has none to delete."""
+    if replace:
+        delete_countries = sa.delete(ActivityCountry)
+        session.exec(delete_countries.where(col(ActivityCountry.activity_id) == activity.id))
+        session.exec(
+            sa.delete(ActivityRegion).where(col(ActivityRegion.activity_id) == activity.id)
+        )
     dates = {"start_date": activity.start_date, "end_date": activity.end_date}
     long_running = (activity.end_date - activity.start_date).days + 1 > LONG_RUNNING_DAYS
     states = vocab.beneficiary_states(record["countries"], record["regions"])
@@ -140,7 +148,11 @@ def _ensure_ref_free(
 
 
 def _flush_unique_ref(session: Session, ref: str | None) -> None:
-    """Flush, turning a lost race for an external_ref into the same 409 as the check."""
+    """Flush, turning a lost race for an external_ref into the same 409 as the check.
+    Without a ref nothing unique is at stake, so no savepoint (two round trips) is needed."""
+    if ref is None:
+        session.flush()
+        return
     try:
         with session.begin_nested():
             session.flush()
@@ -206,7 +218,7 @@ def create(
     _apply(activity, record)
     session.add(activity)
     _flush_unique_ref(session, record["external_ref"])
-    _write_links(session, activity, record)
+    _write_links(session, activity, record, replace=False)
     if claim is not None:
         claim.activity_id = activity.id
         session.add(claim)

@@ -18,7 +18,7 @@ reviewer reads always adds up to the number.  All thresholds and weights are in 
 import html
 import re
 import unicodedata
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import lru_cache
@@ -71,9 +71,11 @@ class Rules:
 RULES = Rules()
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Facts:
-    """What the detector knows of one activity."""
+    """What the detector knows of one activity.  Read-only by convention: not frozen, since
+    a frozen dataclass takes three times as long to build, and a busy State's candidates are
+    built by the hundred for every submission."""
 
     id: str
     provider: str
@@ -106,14 +108,27 @@ class Finding:
 
 @dataclass
 class _Evidence:
-    reasons: list[Reason] = field(default_factory=list)
+    """Reasons and their contributions.  Without `explain` only the numbers are kept: the
+    words are made (by the callables passed to add) only for findings that are kept."""
 
-    def add(self, code: str, message: str, contribution: float) -> None:
-        self.reasons.append(Reason(code, message, round(contribution, 4)))
+    explain: bool = True
+    reasons: list[Reason] = field(default_factory=list)
+    contributions: list[float] = field(default_factory=list)
+
+    def add(self, code: str, message: Callable[[], str], contribution: float) -> None:
+        contribution = round(contribution, 4)
+        self.contributions.append(contribution)
+        if self.explain:
+            self.reasons.append(Reason(code, message(), contribution))
 
     @property
     def score(self) -> float:
-        return round(min(1.0, sum(r.contribution for r in self.reasons)), 4)
+        return _total(self.contributions)
+
+
+def _total(contributions: Iterable[float]) -> float:
+    """A score: the sum of its (rounded) contributions, at most 1."""
+    return round(min(1.0, sum(contributions)), 4)
 
 
 _NON_WORD = re.compile(r"[^a-z0-9]+")
@@ -243,9 +258,11 @@ def gap_days(a: Facts, b: Facts) -> int:
     return max((b.start - a.end).days, (a.start - b.end).days)
 
 
-def duplicate_evidence(a: Facts, b: Facts, rules: Rules = RULES) -> tuple[_Evidence, bool]:
+def duplicate_evidence(
+    a: Facts, b: Facts, rules: Rules = RULES, *, explain: bool = True
+) -> tuple[_Evidence, bool]:
     """The evidence that `a` and `b` are one activity, and whether it may be called one."""
-    evidence = _Evidence()
+    evidence = _Evidence(explain)
     titles = title_similarity(a, b)
     start_apart = abs((a.start - b.start).days)
     dates = max(0.0, 1 - start_apart / rules.date_scale_days)
@@ -260,48 +277,54 @@ def duplicate_evidence(a: Facts, b: Facts, rules: Rules = RULES) -> tuple[_Evide
     total = rules.total_weight(has_venue)
     evidence.add(
         "title_similar",
-        f"titles {titles:.0%} alike",
+        lambda: f"titles {titles:.0%} alike",
         rules.title_weight * titles / total,
     )
     evidence.add(
         "dates_close",
-        "same start date" if start_apart == 0 else f"start dates {start_apart} days apart",
+        lambda: "same start date" if start_apart == 0 else f"start dates {start_apart} days apart",
         rules.dates_weight * dates / total,
     )
     evidence.add(
         "same_country",
-        f"{len(shared_states)} of {len(a.states | b.states)} beneficiary States shared",
+        lambda: f"{len(shared_states)} of {len(a.states | b.states)} beneficiary States shared",
         rules.states_weight * states / total,
     )
     evidence.add(
         "same_theme",
-        f"themes shared: {', '.join(sorted(shared_themes))}"
-        if shared_themes
-        else "no shared theme",
+        lambda: (
+            f"themes shared: {', '.join(sorted(shared_themes))}"
+            if shared_themes
+            else "no shared theme"
+        ),
         rules.themes_weight * themes / total,
     )
     evidence.add(
         "same_type",
-        f"both {a.activity_type}" if same_type else f"{a.activity_type} and {b.activity_type}",
+        lambda: (
+            f"both {a.activity_type}" if same_type else f"{a.activity_type} and {b.activity_type}"
+        ),
         rules.type_weight * same_type / total,
     )
     if has_venue:
         venue = fuzz.ratio(city_a, city_b) >= 85
         evidence.add(
             "same_venue",
-            f"both in {a.city}" if venue else f"in {a.city} and in {b.city}",
+            lambda: f"both in {a.city}" if venue else f"in {a.city} and in {b.city}",
             rules.venue_weight * venue / total,
         )
     strong = False
     if a.external_ref and a.external_ref == b.external_ref:
         strong = True
         evidence.add(
-            "same_external_ref", f"same reference {a.external_ref!r}", rules.same_ref_bonus
+            "same_external_ref", lambda: f"same reference {a.external_ref!r}", rules.same_ref_bonus
         )
     if a.provider != b.provider and _names_partner(a, b):
         strong = True
         evidence.add(
-            "partner_overlap", "one provider is named as the other's partner", rules.partner_bonus
+            "partner_overlap",
+            lambda: "one provider is named as the other's partner",
+            rules.partner_bonus,
         )
     allowed = (
         bool(shared_states)
@@ -340,60 +363,66 @@ def could_be_duplicate(a: Facts, b: Facts, rules: Rules = RULES) -> bool:
     return best >= rules.duplicate_at - 1e-3
 
 
-def compare(a: Facts, b: Facts, rules: Rules = RULES) -> Finding | None:
+def compare(a: Facts, b: Facts, rules: Rules = RULES, *, explain: bool = True) -> Finding | None:
     """The finding between `a` and `b`, if any; `other_id` is b's id.
 
     `b.states` may hold only the States it shares with `a` when `could_be_duplicate(a, b)` is
-    false: overlaps and clashes need no more."""
+    false: overlaps and clashes need no more.  `explain=False` leaves the reasons out (kind
+    and score are the same): detect() weighs hundreds of candidates in a busy State and keeps
+    the strongest few, and only those need their words."""
     if a.id == b.id or not (a.states & b.states):
         return None
     if could_be_duplicate(a, b, rules):
-        evidence, allowed = duplicate_evidence(a, b, rules)
+        evidence, allowed = duplicate_evidence(a, b, rules, explain=explain)
         if allowed and evidence.score >= rules.duplicate_at:
             return Finding("duplicate", evidence.score, tuple(evidence.reasons), b.id)
 
     gap = gap_days(a, b)
-    shared_states = sorted(a.states & b.states)
-    shared_themes = sorted(a.themes & b.themes)
-    states_text = ", ".join(shared_states[:5]) + ("…" if len(shared_states) > 5 else "")
+    shared_themes = a.themes & b.themes
+    evidence = _Evidence(explain)
     if shared_themes and gap <= rules.overlap_gap_days:
-        found = _Evidence()
-        found.add("same_country", f"both for {states_text}", 0.3)
-        found.add(
+        kind = "overlap"
+        evidence.add("same_country", lambda: _both_for(a, b), 0.3)
+        evidence.add(
             "same_theme",
-            f"themes shared: {', '.join(shared_themes)}",
+            lambda: f"themes shared: {', '.join(sorted(shared_themes))}",
             0.3 * len(shared_themes) / len(a.themes | b.themes),
         )
         if gap <= 0:
-            found.add("dates_overlap", "dates overlap", 0.4)
+            evidence.add("dates_overlap", lambda: "dates overlap", 0.4)
         else:
             closeness = 1 - gap / (rules.overlap_gap_days + 1)
-            found.add("dates_close", f"{gap} days apart", 0.4 * closeness)
-        return Finding("overlap", found.score, tuple(found.reasons), b.id)
-    if gap <= 0:
+            evidence.add("dates_close", lambda: f"{gap} days apart", 0.4 * closeness)
+    elif gap <= 0:
+        kind = "clash"
         overlap_days = min(a.end, b.end).toordinal() - max(a.start, b.start).toordinal() + 1
         shorter = (
             min(a.end.toordinal() - a.start.toordinal(), b.end.toordinal() - b.start.toordinal())
             + 1
         )
-        found = _Evidence()
-        found.add("same_country", f"both for {states_text}", 0.5)
-        found.add(
+        evidence.add("same_country", lambda: _both_for(a, b), 0.5)
+        evidence.add(
             "dates_overlap",
-            f"{overlap_days} day(s) at the same time, different themes",
+            lambda: f"{overlap_days} day(s) at the same time, different themes",
             0.5 * overlap_days / shorter,
         )
-        return Finding("clash", found.score, tuple(found.reasons), b.id)
-    return None
+    else:
+        return None
+    return Finding(kind, evidence.score, tuple(evidence.reasons), b.id)
 
 
-def _between(new: Facts, other: Facts, rules: Rules) -> Finding | None:
+def _both_for(a: Facts, b: Facts) -> str:
+    shared = sorted(a.states & b.states)
+    return "both for " + ", ".join(shared[:5]) + ("…" if len(shared) > 5 else "")
+
+
+def _between(new: Facts, other: Facts, rules: Rules, *, explain: bool = True) -> Finding | None:
     """compare() with the two activities in the order of their ids, so that a pair reads
     the same whichever of the two was submitted or rescanned ("in Lima and in Quito", never
     the other way round the next time); `other_id` is `other`'s id."""
     if new.id < other.id:
-        return compare(new, other, rules)
-    found = compare(other, new, rules)
+        return compare(new, other, rules, explain=explain)
+    found = compare(other, new, rules, explain=explain)
     return None if found is None else replace(found, other_id=other.id)
 
 
@@ -403,7 +432,8 @@ def detect(
     """The findings between `new` and its candidates, strongest first: every duplicate, the
     strongest `max_other_findings` overlaps and clashes, and any finding with a candidate in
     `keep` (those already recorded: a cut must not delete what another activity raised)."""
-    found = [f for c in candidates if (f := _between(new, c, rules)) is not None]
+    by_id = {c.id: c for c in candidates}
+    found = [f for c in candidates if (f := _between(new, c, rules, explain=False)) is not None]
     order = {"duplicate": 0, "overlap": 1, "clash": 2}
     found.sort(key=lambda f: (f.kind != "duplicate", -f.score, order[f.kind], f.other_id))
     others = 0
@@ -413,5 +443,10 @@ def detect(
             if others >= rules.max_other_findings:
                 continue
             others += 1
+        if not finding.reasons:
+            explained = _between(new, by_id[finding.other_id], rules)
+            assert explained is not None
+            assert explained.score == finding.score
+            finding = explained
         kept.append(finding)
     return sorted(kept, key=lambda f: (order[f.kind], -f.score, f.other_id))

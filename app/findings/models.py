@@ -20,9 +20,9 @@ STATUS_OF_DECISION: dict[str, str] = {
 }
 
 
-def _activity_fk() -> Any:
+def _activity_fk(*, index: bool) -> Any:
     return sa.Column(
-        sa.Uuid, sa.ForeignKey("activity.id", ondelete="CASCADE"), nullable=False, index=True
+        sa.Uuid, sa.ForeignKey("activity.id", ondelete="CASCADE"), nullable=False, index=index
     )
 
 
@@ -39,8 +39,10 @@ class Finding(SQLModel, table=True):
     score: float
     reasons: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONValue)
     status: str = Field(default="open", max_length=20)
-    first_id: uuid.UUID = Field(sa_column=_activity_fk())
-    second_id: uuid.UUID = Field(sa_column=_activity_fk())
+    # uq_finding_pair (first_id, second_id) serves lookups by first_id; an index of its own
+    # would only slow the writes of a submission's findings.
+    first_id: uuid.UUID = Field(sa_column=_activity_fk(index=False))
+    second_id: uuid.UUID = Field(sa_column=_activity_fk(index=True))
     note: str | None = Field(default=None, sa_type=sa.Text)
     decided_by: str | None = Field(default=None, max_length=60)
     basis: str | None = Field(
