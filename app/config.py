@@ -28,3 +28,9 @@ class Settings(BaseSettings):
     queue_timeout_seconds: float = Field(
         default=30, gt=0, description="How long a request waits for a connection before a 503."
     )
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="The service's public address (e.g. https://calendar.example.org), for feed "
+        "links; by default the address the request came to, as https.",
+    )

@@ -27,6 +27,9 @@ from app.errors import (
     Unavailable,
     ValidationFailed,
 )
+from app.feeds.routes import api as feeds_api_router
+from app.feeds.routes import feeds as feeds_router
+from app.feeds.service import FeedCache
 from app.findings.routes import router as findings_router
 from app.organizations.routes import router as organizations_router
 from app.warmup import settle
@@ -223,8 +226,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(Exception, _on_unexpected)
     app.add_middleware(RequestGuard, max_bytes=settings.max_body_bytes)
 
-    for router in (organizations_router, keys_router, activities_router, findings_router):
+    app.state.feed_cache = FeedCache()
+    for router in (
+        organizations_router,
+        keys_router,
+        activities_router,
+        findings_router,
+        feeds_api_router,
+    ):
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(feeds_router)
 
     @app.get("/healthz", tags=["operations"])
     def healthz(session: SessionDep) -> dict[str, str]:

@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from app.activities.models import Activity, ActivityCountry, ActivityRegion, IdempotencyRecord
 from app.audit.models import AuditEntry
 from app.auth.models import ApiKey
+from app.feeds.models import FeedState, FeedToken
 from app.findings.models import Finding
 from app.organizations.models import Organization
 
@@ -16,6 +17,8 @@ __all__ = [
     "ActivityRegion",
     "ApiKey",
     "AuditEntry",
+    "FeedState",
+    "FeedToken",
     "Finding",
     "IdempotencyRecord",
     "Organization",

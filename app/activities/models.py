@@ -85,7 +85,7 @@ class ActivityCountry(SQLModel, table=True):
     __tablename__ = "activity_country"
     __table_args__ = (
         # Candidate search for detection: a bounded start_date range per country, short
-        # activities apart from the few long ones (see findings.service._candidate_ids).
+        # activities apart from the few long ones (see findings.service._candidate_statement).
         sa.Index(
             "ix_activity_country_window",
             "country",

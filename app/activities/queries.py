@@ -109,11 +109,12 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _conditions(
-    session: Session, filters: Filters, viewer: Principal | None
+def conditions(
+    session: Session, filters: Filters, *, public_only: bool
 ) -> list[sa.ColumnElement[bool]]:
+    """The list API's filters as SQL conditions on Activity (shared with the feeds)."""
     where: list[sa.ColumnElement[bool]] = []
-    if viewer is None:
+    if public_only:
         where.append(col(Activity.visibility) == "public")
     if filters.countries:
         where.append(
@@ -183,7 +184,7 @@ def page(
     statement = (
         select(Activity, Organization.acronym)
         .join(Organization, col(Organization.id) == Activity.provider_id)
-        .where(*_conditions(session, filters, viewer))
+        .where(*conditions(session, filters, public_only=viewer is None))
         .order_by(col(Activity.start_date), col(Activity.id))
         .limit(limit + 1)
     )

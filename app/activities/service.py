@@ -32,6 +32,7 @@ from app.errors import (
     ValidationFailed,
     reject_nulls,
 )
+from app.feeds import stamp as feed_stamp
 from app.organizations import service as organizations
 from app.organizations.models import Organization
 
@@ -219,6 +220,7 @@ def create(
     session.add(activity)
     _flush_unique_ref(session, record["external_ref"])
     _write_links(session, activity, record, replace=False)
+    feed_stamp.changed(session)
     if claim is not None:
         claim.activity_id = activity.id
         session.add(claim)
@@ -251,7 +253,9 @@ def _new_revision(
     action: str,
     changes: dict[str, Any],
 ) -> None:
-    """Every change to an activity: the next revision, a new updated_at, an audit entry."""
+    """Every change to an activity: the next revision, a new updated_at, an audit entry;
+    the feeds are rendered again after the commit."""
+    feed_stamp.changed(session)
     activity.revision += 1
     activity.updated_at = utcnow()
     session.add(activity)

@@ -7,6 +7,7 @@ from app.audit import service as audit
 from app.auth.principal import Principal
 from app.core import cursor as cursors
 from app.errors import Conflict, NotFound, ValidationFailed, reject_nulls
+from app.feeds import stamp as feed_stamp
 from app.organizations.models import (
     Organization,
     OrganizationCreate,
@@ -83,6 +84,7 @@ def update(
     organization.sqlmodel_update(changes)
     session.add(organization)
     session.flush()
+    feed_stamp.changed(session)  # feeds show the provider's name
     audit.record(
         session,
         actor=actor,

@@ -1,0 +1,93 @@
+"""Feed tables (change stamp, last-modified per feed, private tokens) and API models."""
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import Field as PydanticField
+from sqlmodel import Field, SQLModel
+
+from app.core.timeutil import UtcDatetime, utcnow
+from app.core.types import CountryCode, RegionCode
+from app.core.vocab import ActivityType, Domain, Status, Theme
+from app.dbtypes import JSONValue
+
+
+class FeedState(SQLModel, table=True):
+    """One row: bumped by every transaction that changes what a feed may show, so that every
+    process can tell whether its cached feeds are still current."""
+
+    __tablename__ = "feed_state"
+
+    id: int = Field(default=1, primary_key=True)
+    generation: int = Field(default=0, sa_type=sa.BigInteger)
+    changed_at: datetime = Field(default_factory=utcnow)
+
+
+class FeedToken(SQLModel, table=True):
+    """A private feed: named filters behind a secret URL.  Only a digest of the secret is
+    stored."""
+
+    __tablename__ = "feed_token"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    label: str = Field(max_length=100)
+    token_hash: str = Field(max_length=64, unique=True)
+    organization_id: int = Field(foreign_key="organization.id", index=True)
+    created_by: str = Field(max_length=60)
+    filters: dict[str, Any] = Field(default_factory=dict, sa_type=JSONValue)
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = None
+
+
+def _listed(value: Any) -> Any:
+    """One value or a list of them."""
+    return [value] if isinstance(value, str) else value
+
+
+_OneOrMany = BeforeValidator(_listed)
+_AtMost = PydanticField(max_length=50)
+Acronym = Annotated[str, PydanticField(min_length=1, max_length=40)]
+
+
+class FeedFilters(BaseModel):
+    """The list API's filters that a feed may keep; each takes one value or a list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    country: Annotated[list[CountryCode], _OneOrMany, _AtMost] = []
+    region: Annotated[list[RegionCode], _OneOrMany, _AtMost] = []
+    theme: Annotated[list[Theme], _OneOrMany, _AtMost] = []
+    domain: Annotated[list[Domain], _OneOrMany, _AtMost] = []
+    type: Annotated[list[ActivityType], _OneOrMany, _AtMost] = []
+    provider: Annotated[list[Acronym], _OneOrMany, _AtMost] = []
+    status: Annotated[list[Status], _OneOrMany, _AtMost] = []
+
+
+class FeedTokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    label: str = PydanticField(min_length=1, max_length=100)
+    filters: FeedFilters = PydanticField(default_factory=FeedFilters)
+
+
+class FeedLinks(BaseModel):
+    url: str = PydanticField(description="https:// address of the feed")
+    webcal_url: str = PydanticField(description="webcal:// address: opens the calendar app")
+    google_url: str = PydanticField(description="adds the feed to Google Calendar by URL")
+
+
+class FeedTokenCreated(FeedLinks):
+    id: uuid.UUID
+    token: str = PydanticField(description="The secret; shown once, stored only hashed.")
+
+
+class FeedTokenPublic(BaseModel):
+    id: uuid.UUID
+    label: str
+    filters: FeedFilters
+    created_by: str
+    created_at: UtcDatetime
+    revoked_at: UtcDatetime | None

@@ -1,0 +1,280 @@
+"""Feed routes (`/feeds/...`, no API prefix) and the feed-token API."""
+
+import uuid
+from collections.abc import Callable
+from datetime import date
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+
+from app.auth.deps import CurrentPrincipal
+from app.core.timeutil import as_utc
+from app.core.types import CountryCode, RegionCode
+from app.core.vocab import ActivityType, Domain, Status, Theme
+from app.db import SessionDep
+from app.errors import NotFound, ValidationFailed
+from app.feeds import service
+from app.feeds.models import FeedFilters, FeedLinks, FeedTokenCreated, FeedTokenIn, FeedTokenPublic
+from app.organizations import service as organizations
+
+feeds = APIRouter(tags=["feeds"])
+api = APIRouter(tags=["feeds"])
+
+MEDIA_TYPE = "text/calendar; charset=utf-8"
+
+
+def feed_route(path: str) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
+    """GET, and HEAD (headers only, kept out of the OpenAPI document)."""
+
+    def register(endpoint: Callable[..., Response]) -> Callable[..., Response]:
+        feeds.head(path, response_class=Response, include_in_schema=False)(endpoint)
+        return feeds.get(path, response_class=Response)(endpoint)
+
+    return register
+
+
+FromQuery = Annotated[
+    date | None, Query(alias="from", description="ends on or after (default: 3 months ago)")
+]
+ToQuery = Annotated[
+    date | None, Query(alias="to", description="starts on or before (default: in 24 months)")
+]
+CancelledQuery = Annotated[
+    Literal["show", "hide"],
+    Query(description="hide: leave out cancelled and withdrawn activities"),
+]
+
+
+def _not_modified(request: Request, rendered: service.Rendered) -> bool:
+    """If-None-Match decides when sent (RFC 9110); else If-Modified-Since, when it parses."""
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None:
+        tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+        return rendered.etag in tags or "*" in tags
+    if_modified_since = request.headers.get("if-modified-since")
+    if if_modified_since:
+        try:
+            since = as_utc(parsedate_to_datetime(if_modified_since))
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return False
+        return rendered.last_modified <= since
+    return False
+
+
+def _respond(request: Request, rendered: service.Rendered, *, private: bool) -> Response:
+    headers = {
+        "ETag": rendered.etag,
+        "Last-Modified": format_datetime(rendered.last_modified, usegmt=True),
+        "Cache-Control": f"{'private' if private else 'public'}, max-age=300",
+    }
+    if _not_modified(request, rendered):
+        return Response(status_code=304, headers=headers)
+    # For HEAD the server sends the headers only (uvicorn drops the body).
+    return Response(rendered.body, media_type=MEDIA_TYPE, headers=headers)
+
+
+def _serve(
+    request: Request,
+    session: SessionDep,
+    filters: FeedFilters,
+    date_from: date | None,
+    date_to: date | None,
+    cancelled: str,
+) -> Response:
+    if date_from and date_to and date_to < date_from:
+        raise ValidationFailed.on("to", "must not be before from")
+    spec = service.spec_for(
+        session,
+        filters,
+        date_from=date_from,
+        date_to=date_to,
+        hide_cancelled=cancelled == "hide",
+    )
+    rendered = service.serve(session, spec, request.app.state.feed_cache)
+    return _respond(request, rendered, private=False)
+
+
+@feed_route("/feeds/all.ics")
+def all_feed(
+    request: Request,
+    session: SessionDep,
+    date_from: FromQuery = None,
+    date_to: ToQuery = None,
+    cancelled: CancelledQuery = "show",
+) -> Response:
+    """Every public activity."""
+    return _serve(request, session, FeedFilters(), date_from, date_to, cancelled)
+
+
+@feed_route("/feeds/countries/{code}.ics")
+def country_feed(
+    code: CountryCode,
+    request: Request,
+    session: SessionDep,
+    date_from: FromQuery = None,
+    date_to: ToQuery = None,
+    cancelled: CancelledQuery = "show",
+) -> Response:
+    """Activities for one beneficiary State, including regional ones that cover it."""
+    filters = FeedFilters(country=[code])
+    return _serve(request, session, filters, date_from, date_to, cancelled)
+
+
+@feed_route("/feeds/regions/{m49}.ics")
+def region_feed(
+    m49: RegionCode,
+    request: Request,
+    session: SessionDep,
+    date_from: FromQuery = None,
+    date_to: ToQuery = None,
+    cancelled: CancelledQuery = "show",
+) -> Response:
+    """Activities for a UN M49 region: for the region itself or any of its member States."""
+    filters = FeedFilters(region=[m49])
+    return _serve(request, session, filters, date_from, date_to, cancelled)
+
+
+@feed_route("/feeds/providers/{acronym}.ics")
+def provider_feed(
+    acronym: str,
+    request: Request,
+    session: SessionDep,
+    date_from: FromQuery = None,
+    date_to: ToQuery = None,
+    cancelled: CancelledQuery = "show",
+) -> Response:
+    """One provider's activities."""
+    if organizations.find(session, acronym) is None:
+        raise NotFound(f"no organization with acronym {acronym!r}")
+    filters = FeedFilters(provider=[acronym.strip().upper()])
+    return _serve(request, session, filters, date_from, date_to, cancelled)
+
+
+@feed_route("/feeds/themes/{theme}.ics")
+def theme_feed(
+    theme: Theme,
+    request: Request,
+    session: SessionDep,
+    date_from: FromQuery = None,
+    date_to: ToQuery = None,
+    cancelled: CancelledQuery = "show",
+) -> Response:
+    """Activities on one theme."""
+    filters = FeedFilters(theme=[theme])
+    return _serve(request, session, filters, date_from, date_to, cancelled)
+
+
+@feed_route("/feeds/calendar.ics")
+def filtered_feed(
+    request: Request,
+    session: SessionDep,
+    country: Annotated[list[CountryCode], Query()] = [],  # noqa: B006
+    region: Annotated[list[RegionCode], Query()] = [],  # noqa: B006
+    theme: Annotated[list[Theme], Query()] = [],  # noqa: B006
+    domain: Annotated[list[Domain], Query()] = [],  # noqa: B006
+    type: Annotated[list[ActivityType], Query()] = [],  # noqa: B006
+    provider: Annotated[list[str], Query(max_length=40)] = [],  # noqa: B006
+    status: Annotated[list[Status], Query()] = [],  # noqa: B006
+    date_from: FromQuery = None,
+    date_to: ToQuery = None,
+    cancelled: CancelledQuery = "show",
+) -> Response:
+    """The list API's filters as a feed."""
+    organizations.ids_of(session, provider, field="provider")
+    filters = FeedFilters(
+        country=country,
+        region=region,
+        theme=theme,
+        domain=domain,
+        type=type,
+        provider=[p.strip().upper() for p in provider],
+        status=status,
+    )
+    return _serve(request, session, filters, date_from, date_to, cancelled)
+
+
+@feed_route("/feeds/private/{token}.ics")
+def private_feed(
+    token: str,
+    request: Request,
+    session: SessionDep,
+    date_from: FromQuery = None,
+    date_to: ToQuery = None,
+    cancelled: CancelledQuery = "show",
+) -> Response:
+    """A private feed: its token's filters, restricted activities included."""
+    row = service.by_token(session, token)
+    filters = FeedFilters.model_validate(row.filters)
+    name = (f"{row.label} - {service.APP_NAME}", service.describe(filters, session)[1])
+    spec = service.spec_for(
+        session,
+        filters,
+        date_from=date_from,
+        date_to=date_to,
+        hide_cancelled=cancelled == "hide",
+        include_restricted=True,
+        name=name,
+    )
+    rendered = service.serve(session, spec, request.app.state.feed_cache)
+    return _respond(request, rendered, private=True)
+
+
+# API ------------------------------------------------------------------------------------------
+
+
+def _base_url(request: Request) -> str:
+    configured = request.app.state.settings.public_url
+    return configured or str(request.base_url)
+
+
+@api.post("/feed-tokens", status_code=201, response_model=FeedTokenCreated)
+def create_feed_token(
+    data: FeedTokenIn, request: Request, session: SessionDep, actor: CurrentPrincipal
+) -> FeedTokenCreated:
+    """A private feed with these filters; it includes the restricted activities any key may
+    read.  The token is shown once."""
+    organizations.ids_of(session, data.filters.provider, field="filters.provider")
+    return service.create_token(session, data, actor=actor, base_url=_base_url(request))
+
+
+@api.get("/feed-tokens", response_model=list[FeedTokenPublic])
+def list_feed_tokens(session: SessionDep, viewer: CurrentPrincipal) -> list[FeedTokenPublic]:
+    """Your organization's private feeds (an admin sees all)."""
+    return service.list_tokens(session, viewer)
+
+
+@api.delete("/feed-tokens/{token_id}", response_model=FeedTokenPublic)
+def revoke_feed_token(
+    token_id: uuid.UUID, session: SessionDep, actor: CurrentPrincipal
+) -> FeedTokenPublic:
+    """Revoke a private feed: its address answers 404 from now on."""
+    return service.revoke_token(session, token_id, actor=actor)
+
+
+@api.get("/feeds/links", response_model=FeedLinks)
+def feed_links(
+    request: Request,
+    session: SessionDep,
+    country: Annotated[list[CountryCode], Query()] = [],  # noqa: B006
+    region: Annotated[list[RegionCode], Query()] = [],  # noqa: B006
+    theme: Annotated[list[Theme], Query()] = [],  # noqa: B006
+    domain: Annotated[list[Domain], Query()] = [],  # noqa: B006
+    type: Annotated[list[ActivityType], Query()] = [],  # noqa: B006
+    provider: Annotated[list[str], Query(max_length=40)] = [],  # noqa: B006
+    status: Annotated[list[Status], Query()] = [],  # noqa: B006
+) -> FeedLinks:
+    """The https://, webcal:// and Google Calendar addresses of the feed for these filters."""
+    organizations.ids_of(session, provider, field="provider")
+    filters = FeedFilters(
+        country=country,
+        region=region,
+        theme=theme,
+        domain=domain,
+        type=type,
+        provider=[p.strip().upper() for p in provider],
+        status=status,
+    )
+    query = service.filter_query(filters)
+    path = "/feeds/all.ics" if not query else "/feeds/calendar.ics"
+    return service.links(_base_url(request), path, query)

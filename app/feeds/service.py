@@ -1,0 +1,425 @@
+"""Feeds: which activities a feed shows, its cached bytes, and private feed tokens.
+
+A feed is cached in each process under (what it shows, the change generation, today).  The
+generation comes from the database (app.feeds.stamp), so every process notices a change
+made by any other, and the date key lets the moving window and the 60-day stay of cancelled
+activities move on by themselves."""
+
+import hashlib
+import json
+import secrets
+import uuid
+from calendar import monthrange
+from collections import OrderedDict, defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from app.activities.models import Activity, ActivityCountry, ActivityRegion
+from app.activities.queries import Filters, conditions
+from app.audit import service as audit
+from app.auth.principal import Principal
+from app.core import vocab
+from app.core.keys import hash_key
+from app.core.timeutil import as_utc, utcnow
+from app.errors import NotFound
+from app.feeds import render, stamp
+from app.feeds.models import (
+    FeedFilters,
+    FeedLinks,
+    FeedToken,
+    FeedTokenCreated,
+    FeedTokenIn,
+    FeedTokenPublic,
+)
+from app.organizations.models import Organization
+
+CANCELLED_STAY = timedelta(days=60)
+MONTHS_BACK = 3
+MONTHS_AHEAD = 24
+TOKEN_PREFIX = "ft_"  # noqa: S105 (a marker, not a secret)
+APP_NAME = "1540 assistance activities"
+
+
+def months_from(day: date, months: int) -> date:
+    """The same day `months` later (earlier if negative), or that month's last day."""
+    year, month = divmod(day.year * 12 + day.month - 1 + months, 12)
+    return date(year, month + 1, min(day.day, monthrange(year, month + 1)[1]))
+
+
+@dataclass(frozen=True)
+class FeedSpec:
+    """Everything a feed's bytes depend on, besides the data."""
+
+    filters: FeedFilters
+    name: str
+    description: str
+    today: date
+    date_from: date | None = None  # None: MONTHS_BACK before today
+    date_to: date | None = None  # None: MONTHS_AHEAD after today
+    hide_cancelled: bool = False
+    include_restricted: bool = False
+
+    @property
+    def window(self) -> tuple[date, date]:
+        return (
+            self.date_from or months_from(self.today, -MONTHS_BACK),
+            self.date_to or months_from(self.today, MONTHS_AHEAD),
+        )
+
+    @property
+    def key(self) -> str:
+        facts = [
+            self.filters.model_dump(),
+            self.name,
+            self.description,
+            self.today.isoformat(),
+            [d.isoformat() for d in self.window],
+            self.hide_cancelled,
+            self.include_restricted,
+        ]
+        return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Rendered:
+    body: bytes
+    etag: str
+    last_modified: datetime
+
+
+class FeedCache:
+    """Rendered feeds of this process, by (spec key, generation); least recently used
+    dropped beyond `max_bytes`."""
+
+    def __init__(self, max_bytes: int = 256 * 2**20) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._items: OrderedDict[tuple[str, int], Rendered] = OrderedDict()
+        self.events = render.EventCache()
+
+    def get(self, key: tuple[str, int]) -> Rendered | None:
+        found = self._items.get(key)
+        if found is not None:
+            self._items.move_to_end(key)
+        return found
+
+    def put(self, key: tuple[str, int], value: Rendered) -> None:
+        old = self._items.pop(key, None)
+        if old is not None:
+            self.size -= len(old.body)
+        self._items[key] = value
+        self.size += len(value.body)
+        while self.size > self.max_bytes and len(self._items) > 1:
+            _, dropped = self._items.popitem(last=False)
+            self.size -= len(dropped.body)
+
+
+def _filters(spec: FeedSpec) -> Filters:
+    f = spec.filters
+    date_from, date_to = spec.window
+    return Filters(
+        countries=[*f.country],
+        regions=[*f.region],
+        themes=[*f.theme],
+        domains=[*f.domain],
+        types=[*f.type],
+        providers=[*f.provider],
+        statuses=[*f.status],
+        date_from=date_from,
+        date_to=date_to,
+    )
+
+
+def _cancelled() -> sa.ColumnElement[bool]:
+    return sa.or_(col(Activity.withdrawn_at).is_not(None), col(Activity.status) == "cancelled")
+
+
+def _cancelled_at() -> sa.ColumnElement[Any]:
+    return sa.func.coalesce(col(Activity.withdrawn_at), col(Activity.updated_at))
+
+
+def _scope(session: Session, spec: FeedSpec, *, window: bool) -> list[sa.ColumnElement[bool]]:
+    filters = _filters(spec)
+    if not window:
+        filters.date_from = filters.date_to = None
+    return conditions(session, filters, public_only=not spec.include_restricted)
+
+
+def _shown(spec: FeedSpec) -> list[sa.ColumnElement[bool]]:
+    """Beyond the filters: no confirmed duplicates; cancelled and withdrawn activities for
+    60 days (or never, with hide_cancelled)."""
+    shown: list[sa.ColumnElement[bool]] = [col(Activity.duplicate_of).is_(None)]
+    if spec.hide_cancelled:
+        shown.append(sa.not_(_cancelled()))
+    else:
+        since = datetime.combine(spec.today, datetime.min.time(), UTC) - CANCELLED_STAY
+        shown.append(sa.or_(sa.not_(_cancelled()), _cancelled_at() >= since))
+    return shown
+
+
+def events(session: Session, spec: FeedSpec) -> list[render.EventData]:
+    """The feed's events, by start date."""
+    rows = session.execute(
+        sa.select(Activity, col(Organization.acronym), col(Organization.name))
+        .join(Organization, col(Organization.id) == Activity.provider_id)
+        .where(*_scope(session, spec, window=True), *_shown(spec))
+        .order_by(col(Activity.start_date), col(Activity.id))
+    ).all()
+    ids = [activity.id for activity, _, _ in rows]
+    states: dict[uuid.UUID, list[str]] = defaultdict(list)
+    regions: dict[uuid.UUID, list[str]] = defaultdict(list)
+    for start in range(0, len(ids), 5_000):
+        chunk = ids[start : start + 5_000]
+        for activity_id, country in session.execute(
+            sa.select(col(ActivityCountry.activity_id), col(ActivityCountry.country))
+            .where(col(ActivityCountry.activity_id).in_(chunk), col(ActivityCountry.named))
+            .order_by(col(ActivityCountry.country))
+        ):
+            states[activity_id].append(country)
+        for activity_id, region in session.execute(
+            sa.select(col(ActivityRegion.activity_id), col(ActivityRegion.region))
+            .where(col(ActivityRegion.activity_id).in_(chunk))
+            .order_by(col(ActivityRegion.region))
+        ):
+            regions[activity_id].append(region)
+    geography = vocab.geography()
+    country_names = {code: c.name for code, c in geography.countries.items()}
+    return [
+        render.EventData(
+            id=str(a.id),
+            revision=a.revision,
+            created_at=a.created_at,
+            updated_at=a.updated_at,
+            title=a.title,
+            description=a.description,
+            status=a.status,
+            withdrawn=a.withdrawn_at is not None,
+            start_date=a.start_date,
+            end_date=a.end_date,
+            start_time=a.start_time,
+            end_time=a.end_time,
+            timezone=a.timezone,
+            provider=acronym,
+            provider_name=name,
+            partners=tuple(a.partners),
+            states=render.names(states[a.id], country_names),
+            regions=render.names(regions[a.id], geography.region_names),
+            themes=tuple(a.themes),
+            activity_type=a.activity_type,
+            audiences=tuple(a.audiences),
+            location=_location(a, country_names),
+            contact_email=a.contact_email,
+            url=a.url,
+        )
+        for a, acronym, name in rows
+    ]
+
+
+def _location(activity: Activity, country_names: dict[str, str]) -> str | None:
+    parts = [activity.venue_city, country_names.get(activity.venue_country or "")]
+    place = ", ".join(p for p in parts if p)
+    if activity.modality == "virtual":
+        return f"Online ({place})" if place else "Online"
+    if activity.modality == "hybrid":
+        return f"{place} and online" if place else "Online"
+    return place or None
+
+
+def last_modified(session: Session, spec: FeedSpec) -> datetime:
+    """When the feed last changed: the newest change of an activity within its filters
+    (wherever its dates are, whatever its status), or the moment one left it as time went by
+    (the window moved past it, or its 60 days as cancelled ran out)."""
+    date_from, _ = spec.window
+    cancel_stay_over = sa.and_(_cancelled(), _cancelled_at() < _day(spec.today) - CANCELLED_STAY)
+    row = session.execute(
+        sa.select(
+            sa.func.max(col(Activity.updated_at)),
+            sa.func.max(col(Activity.end_date)).filter(col(Activity.end_date) < date_from),
+            sa.func.max(_cancelled_at()).filter(cancel_stay_over),
+        ).where(*_scope(session, spec, window=False))
+    ).one()
+    moments = [as_utc(row[0]) if row[0] else datetime(2000, 1, 1, tzinfo=UTC)]
+    if row[1] is not None and spec.date_from is None:
+        # the window's start passed this end date: it left the feed that day
+        moments.append(_day(spec.today - (date_from - row[1]) + timedelta(days=1)))
+    if row[2] is not None:
+        moments.append(as_utc(row[2]) + CANCELLED_STAY)
+    return min(max(moments), utcnow()).replace(microsecond=0)
+
+
+def _day(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time(), UTC)
+
+
+def serve(session: Session, spec: FeedSpec, cache: FeedCache) -> Rendered:
+    """The feed's bytes, from this process's cache while no change was committed since."""
+    # The generation is read before the rows: a feed cached under it is never older.
+    key = (spec.key, stamp.generation(session))
+    found = cache.get(key)
+    if found is not None:
+        return found
+    body = render.assemble(spec.name, spec.description, events(session, spec), cache.events)
+    etag = '"' + hashlib.sha256(body).hexdigest()[:40] + '"'
+    rendered = Rendered(body, etag, last_modified(session, spec))
+    cache.put(key, rendered)
+    return rendered
+
+
+# Names ---------------------------------------------------------------------------------------
+
+
+def describe(filters: FeedFilters, session: Session) -> tuple[str, str]:
+    """A feed's readable name and description from its filters, e.g. "Trinidad and Tobago -
+    1540 assistance activities"."""
+    geography = vocab.geography()
+    parts: list[str] = []
+    parts += [geography.countries[c].name for c in filters.country if c in geography.countries]
+    parts += [geography.region_names.get(r, r) for r in filters.region]
+    for acronym in filters.provider:
+        organization = session.exec(
+            select(Organization).where(Organization.acronym == acronym.strip().upper())
+        ).first()
+        parts.append(organization.acronym if organization else acronym)
+    parts += [t.replace("_", " ").capitalize() for t in filters.theme]
+    parts += [d.replace("_", " ") for d in filters.domain]
+    parts += [t.replace("_", " ") for t in filters.type]
+    parts += list(filters.status)
+    name = f"{', '.join(parts)} - {APP_NAME}" if parts else f"All {APP_NAME}"
+    description = (
+        "Planned activities of assistance for the implementation of UN Security Council "
+        f"resolution 1540 (2004): {', '.join(parts) if parts else 'all States and themes'}. "
+        "Shared by the providers in assistcal."
+    )
+    return name, description
+
+
+# Links and tokens ----------------------------------------------------------------------------
+
+
+def links(base_url: str, path: str, query: dict[str, list[str]] | None = None) -> FeedLinks:
+    """The https://, webcal:// and Google Calendar addresses of a feed."""
+    base = base_url.rstrip("/")
+    if base.startswith("http://"):
+        base = "https://" + base[len("http://") :]
+    url = f"{base}{path}"
+    if query:
+        url += "?" + urlencode([(k, v) for k, values in query.items() for v in values])
+    webcal = "webcal://" + url[len("https://") :]
+    google = "https://calendar.google.com/calendar/render?cid=" + quote(webcal, safe="")
+    return FeedLinks(url=url, webcal_url=webcal, google_url=google)
+
+
+def create_token(
+    session: Session, data: FeedTokenIn, *, actor: Principal, base_url: str
+) -> FeedTokenCreated:
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = FeedToken(
+        label=data.label,
+        token_hash=hash_key(token),
+        organization_id=actor.organization_id,
+        created_by=f"{actor.organization} ({actor.key_prefix})",
+        filters=data.filters.model_dump(),
+    )
+    session.add(row)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="feed_token.create",
+        entity_type="feed_token",
+        entity_id=row.id,
+        changes={"label": data.label, "filters": row.filters},
+    )
+    found = links(base_url, f"/feeds/private/{token}.ics")
+    return FeedTokenCreated(id=row.id, token=token, **found.model_dump())
+
+
+def _public(row: FeedToken) -> FeedTokenPublic:
+    return FeedTokenPublic(
+        id=row.id,
+        label=row.label,
+        filters=FeedFilters.model_validate(row.filters),
+        created_by=row.created_by,
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+def _visible(viewer: Principal) -> sa.ColumnElement[bool]:
+    return (
+        sa.true() if viewer.is_admin else col(FeedToken.organization_id) == viewer.organization_id
+    )
+
+
+def list_tokens(session: Session, viewer: Principal) -> list[FeedTokenPublic]:
+    rows = session.exec(
+        select(FeedToken).where(_visible(viewer)).order_by(col(FeedToken.created_at).desc())
+    )
+    return [_public(row) for row in rows]
+
+
+def revoke_token(session: Session, token_id: uuid.UUID, *, actor: Principal) -> FeedTokenPublic:
+    row = session.exec(
+        select(FeedToken).where(FeedToken.id == token_id, _visible(actor)).with_for_update()
+    ).first()
+    if row is None:
+        raise NotFound(f"no feed token with id {token_id}")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        session.add(row)
+        audit.record(
+            session,
+            actor=actor,
+            action="feed_token.revoke",
+            entity_type="feed_token",
+            entity_id=row.id,
+            changes={"label": row.label},
+        )
+    return _public(row)
+
+
+def by_token(session: Session, token: str) -> FeedToken:
+    """The live token with this secret; an unknown or revoked one is a 404 that says
+    nothing more."""
+    row = None
+    if token.startswith(TOKEN_PREFIX) and len(token) < 100:
+        row = session.exec(select(FeedToken).where(FeedToken.token_hash == hash_key(token))).first()
+    if row is None or row.revoked_at is not None:
+        raise NotFound("no such feed")
+    return row
+
+
+def today() -> date:
+    return datetime.now(UTC).date()
+
+
+def spec_for(
+    session: Session,
+    filters: FeedFilters,
+    *,
+    date_from: date | None,
+    date_to: date | None,
+    hide_cancelled: bool,
+    include_restricted: bool = False,
+    name: tuple[str, str] | None = None,
+) -> FeedSpec:
+    feed_name, description = name or describe(filters, session)
+    return FeedSpec(
+        filters=filters,
+        name=feed_name,
+        description=description,
+        today=today(),
+        date_from=date_from,
+        date_to=date_to,
+        hide_cancelled=hide_cancelled,
+        include_restricted=include_restricted,
+    )
+
+
+def filter_query(filters: FeedFilters) -> dict[str, list[str]]:
+    return {k: [str(v) for v in values] for k, values in filters.model_dump().items() if values}
