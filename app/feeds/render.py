@@ -6,7 +6,7 @@ zones and its events joined.  Rendering 5,000 events with icalendar takes over a
 joining cached ones takes milliseconds (see docs/performance.md)."""
 
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -26,6 +26,25 @@ STATUS = {
     "completed": "CONFIRMED",
     "cancelled": "CANCELLED",
 }
+
+
+@dataclass(frozen=True)
+class EventRef:
+    """What decides whether an event's cached text is current, and what the feed needs of it
+    besides its text (its dates and time zone, for the VTIMEZONEs)."""
+
+    id: str
+    revision: int
+    withdrawn: bool
+    provider: str
+    provider_name: str
+    start_date: date
+    end_date: date
+    zone: str | None  # the IANA zone of a timed activity
+
+    @property
+    def key(self) -> tuple[object, ...]:
+        return (self.id, self.revision, self.withdrawn, self.provider, self.provider_name)
 
 
 @dataclass(frozen=True)
@@ -106,47 +125,61 @@ def _when(data: EventData) -> tuple[date | datetime, date | datetime]:
 
 
 def event(data: EventData) -> bytes:
-    """One VEVENT.  Everything comes from the activity's revision, so unchanged data gives
-    the same bytes: DTSTAMP and LAST-MODIFIED are its updated_at."""
+    """One VEVENT's text.  Everything comes from the activity's revision, so unchanged data
+    gives the same bytes: DTSTAMP and LAST-MODIFIED are its updated_at."""
+    return component(data).to_ical()
+
+
+def component(data: EventData) -> icalendar.Event:
+    """One VEVENT."""
     start, end = _when(data)
     cancelled = data.withdrawn or data.status == "cancelled"
-    component = icalendar.Event()
-    component.add("uid", f"{data.id}@{UID_DOMAIN}")
-    component.add("dtstamp", _utc(data.updated_at))
-    component.add("created", _utc(data.created_at))
-    component.add("last-modified", _utc(data.updated_at))
-    component.add("sequence", data.revision)
-    component.add("dtstart", start)
-    component.add("dtend", end)
-    component.add("summary", data.title)
-    component.add("description", _description(data))
+    vevent = icalendar.Event()
+    vevent.add("uid", f"{data.id}@{UID_DOMAIN}")
+    vevent.add("dtstamp", _utc(data.updated_at))
+    vevent.add("created", _utc(data.created_at))
+    vevent.add("last-modified", _utc(data.updated_at))
+    vevent.add("sequence", data.revision)
+    vevent.add("dtstart", start)
+    vevent.add("dtend", end)
+    vevent.add("summary", data.title)
+    vevent.add("description", _description(data))
     if data.location:
-        component.add("location", data.location)
-    component.add("categories", [*(_label(t) for t in data.themes), data.provider])
-    component.add("status", "CANCELLED" if cancelled else STATUS[data.status])
-    component.add("transp", "TRANSPARENT")
+        vevent.add("location", data.location)
+    vevent.add("categories", [*(_label(t) for t in data.themes), data.provider])
+    vevent.add("status", "CANCELLED" if cancelled else STATUS[data.status])
+    vevent.add("transp", "TRANSPARENT")
     if data.url:
-        component.add("url", data.url)
-    return component.to_ical()
+        vevent.add("url", data.url)
+    return vevent
 
 
 class EventCache:
-    """Rendered events by (id, revision, ...), least recently used dropped beyond `size`."""
+    """Rendered events by EventRef.key, least recently used dropped beyond `size`."""
 
     def __init__(self, size: int = 50_000) -> None:
         self.size = size
         self._items: OrderedDict[tuple[object, ...], bytes] = OrderedDict()
 
-    def get(self, data: EventData) -> bytes:
-        key = data.key
-        found = self._items.get(key)
-        if found is None:
-            found = self._items[key] = event(data)
-            if len(self._items) > self.size:
-                self._items.popitem(last=False)
-        else:
-            self._items.move_to_end(key)
-        return found
+    def texts(
+        self, refs: Sequence[EventRef], load: Callable[[list[EventRef]], list[EventData]]
+    ) -> list[bytes]:
+        """The text of each event, rendering (after `load`ing their data) only those not
+        cached at their current revision."""
+        missing = {ref.id: ref for ref in refs if ref.key not in self._items}
+        for data in load(list(missing.values())) if missing else []:
+            # Kept under the key it was asked for: on PostgreSQL the data may be a moment
+            # newer than the ref read just before; the next feed renders it again.
+            self._items[missing[data.id].key] = event(data)
+        texts = []
+        for ref in refs:
+            text = self._items.get(ref.key)
+            if text is not None:  # None: the activity went away between the two reads
+                self._items.move_to_end(ref.key)
+                texts.append(text)
+        while len(self._items) > max(self.size, len(refs)):
+            self._items.popitem(last=False)
+        return texts
 
 
 @lru_cache(maxsize=256)
@@ -178,15 +211,21 @@ def header(name: str, description: str) -> bytes:
     return text[: -len(end)]
 
 
-def assemble(name: str, description: str, events: Sequence[EventData], cache: EventCache) -> bytes:
+def assemble(
+    name: str,
+    description: str,
+    refs: Sequence[EventRef],
+    cache: EventCache,
+    load: Callable[[list[EventRef]], list[EventData]],
+) -> bytes:
     """The whole feed: header, a VTIMEZONE for every zone used, the events."""
-    zones = sorted({e.timezone for e in events if e.timezone and e.start_time})
+    zones = sorted({ref.zone for ref in refs if ref.zone})
     parts = [header(name, description)]
     if zones:
-        first = min(e.start_date for e in events).year
-        last = max(e.end_date for e in events).year
+        first = min(ref.start_date for ref in refs).year
+        last = max(ref.end_date for ref in refs).year
         parts += [timezone(tzid, first, last) for tzid in zones]
-    parts += [cache.get(e) for e in events]
+    parts += cache.texts(refs, load)
     parts.append(b"END:VCALENDAR\r\n")
     return b"".join(parts)
 

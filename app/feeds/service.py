@@ -162,19 +162,61 @@ def _shown(spec: FeedSpec) -> list[sa.ColumnElement[bool]]:
     return shown
 
 
-def events(session: Session, spec: FeedSpec) -> list[render.EventData]:
-    """The feed's events, by start date."""
+def refs(session: Session, spec: FeedSpec) -> list[render.EventRef]:
+    """The feed's events by start date, as much of them as tells whether a cached text is
+    current: a few plain columns, so that a feed whose events are cached is read quickly."""
     rows = session.execute(
-        sa.select(Activity, col(Organization.acronym), col(Organization.name))
+        sa.select(
+            col(Activity.id),
+            col(Activity.revision),
+            col(Activity.withdrawn_at),
+            col(Organization.acronym),
+            col(Organization.name),
+            col(Activity.start_date),
+            col(Activity.end_date),
+            col(Activity.start_time),
+            col(Activity.timezone),
+        )
         .join(Organization, col(Organization.id) == Activity.provider_id)
         .where(*_scope(session, spec, window=True), *_shown(spec))
         .order_by(col(Activity.start_date), col(Activity.id))
-    ).all()
-    ids = [activity.id for activity, _, _ in rows]
-    states: dict[uuid.UUID, list[str]] = defaultdict(list)
-    regions: dict[uuid.UUID, list[str]] = defaultdict(list)
+    )
+    return [
+        render.EventRef(
+            id=str(activity_id),
+            revision=revision,
+            withdrawn=withdrawn_at is not None,
+            provider=acronym,
+            provider_name=name,
+            start_date=start_date,
+            end_date=end_date,
+            zone=zone if start_time else None,
+        )
+        for (
+            activity_id,
+            revision,
+            withdrawn_at,
+            acronym,
+            name,
+            start_date,
+            end_date,
+            start_time,
+            zone,
+        ) in rows
+    ]
+
+
+def load(session: Session, wanted: list[render.EventRef]) -> list[render.EventData]:
+    """Everything these events show, in chunks of 5,000."""
+    geography = vocab.geography()
+    country_names = {code: c.name for code, c in geography.countries.items()}
+    by_id = {uuid.UUID(ref.id): ref for ref in wanted}
+    ids = list(by_id)
+    loaded: list[render.EventData] = []
     for start in range(0, len(ids), 5_000):
         chunk = ids[start : start + 5_000]
+        states: dict[uuid.UUID, list[str]] = defaultdict(list)
+        regions: dict[uuid.UUID, list[str]] = defaultdict(list)
         for activity_id, country in session.execute(
             sa.select(col(ActivityCountry.activity_id), col(ActivityCountry.country))
             .where(col(ActivityCountry.activity_id).in_(chunk), col(ActivityCountry.named))
@@ -187,37 +229,42 @@ def events(session: Session, spec: FeedSpec) -> list[render.EventData]:
             .order_by(col(ActivityRegion.region))
         ):
             regions[activity_id].append(region)
-    geography = vocab.geography()
-    country_names = {code: c.name for code, c in geography.countries.items()}
-    return [
-        render.EventData(
-            id=str(a.id),
-            revision=a.revision,
-            created_at=a.created_at,
-            updated_at=a.updated_at,
-            title=a.title,
-            description=a.description,
-            status=a.status,
-            withdrawn=a.withdrawn_at is not None,
-            start_date=a.start_date,
-            end_date=a.end_date,
-            start_time=a.start_time,
-            end_time=a.end_time,
-            timezone=a.timezone,
-            provider=acronym,
-            provider_name=name,
-            partners=tuple(a.partners),
-            states=render.names(states[a.id], country_names),
-            regions=render.names(regions[a.id], geography.region_names),
-            themes=tuple(a.themes),
-            activity_type=a.activity_type,
-            audiences=tuple(a.audiences),
-            location=_location(a, country_names),
-            contact_email=a.contact_email,
-            url=a.url,
-        )
-        for a, acronym, name in rows
-    ]
+        for a in session.exec(select(Activity).where(col(Activity.id).in_(chunk))):
+            ref = by_id[a.id]
+            loaded.append(
+                render.EventData(
+                    id=ref.id,
+                    revision=a.revision,
+                    created_at=a.created_at,
+                    updated_at=a.updated_at,
+                    title=a.title,
+                    description=a.description,
+                    status=a.status,
+                    withdrawn=a.withdrawn_at is not None,
+                    start_date=a.start_date,
+                    end_date=a.end_date,
+                    start_time=a.start_time,
+                    end_time=a.end_time,
+                    timezone=a.timezone,
+                    provider=ref.provider,
+                    provider_name=ref.provider_name,
+                    partners=tuple(a.partners),
+                    states=render.names(states[a.id], country_names),
+                    regions=render.names(regions[a.id], geography.region_names),
+                    themes=tuple(a.themes),
+                    activity_type=a.activity_type,
+                    audiences=tuple(a.audiences),
+                    location=_location(a, country_names),
+                    contact_email=a.contact_email,
+                    url=a.url,
+                )
+            )
+    return loaded
+
+
+def events(session: Session, spec: FeedSpec) -> list[render.EventData]:
+    """The feed's events with everything they show, by start date."""
+    return load(session, refs(session, spec))
 
 
 def _location(activity: Activity, country_names: dict[str, str]) -> str | None:
@@ -263,7 +310,13 @@ def serve(session: Session, spec: FeedSpec, cache: FeedCache) -> Rendered:
     found = cache.get(key)
     if found is not None:
         return found
-    body = render.assemble(spec.name, spec.description, events(session, spec), cache.events)
+    body = render.assemble(
+        spec.name,
+        spec.description,
+        refs(session, spec),
+        cache.events,
+        lambda missing: load(session, missing),
+    )
     etag = '"' + hashlib.sha256(body).hexdigest()[:40] + '"'
     rendered = Rendered(body, etag, last_modified(session, spec))
     cache.put(key, rendered)

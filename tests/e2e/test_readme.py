@@ -142,6 +142,18 @@ def test_the_curl_tour_and_the_demo_calendar_work_as_written(server: Server) -> 
     titles = [[a["title"] for a in page["items"]] for page in listed]
     assert titles == [["National workshop on a 1540 national action plan"]] * 2
 
+    # The subscribe block, in the same folder (key.json) after the tour.
+    subscribe = code_blocks()[4].replace("http://127.0.0.1:8000", server.url)
+    preamble = f"API={server.url}/api/v1\n"
+    preamble += 'KEY=$(python3 -c \'import json; print(json.load(open("key.json"))["key"])\')\n'
+    feeds = bash(preamble + subscribe, server)
+    assert "X-WR-CALNAME:Trinidad and Tobago - 1540 assistance activities" in feeds
+    assert "SUMMARY:National workshop on a 1540 national action plan" in feeds
+    answers = json_stream(feeds[feeds.index("END:VCALENDAR") :])
+    assert answers[0]["webcal_url"].startswith("webcal://"), feeds
+    assert answers[1]["url"].startswith("https://"), feeds
+    assert "/feeds/private/ft_" in answers[1]["url"], feeds
+
     demo_script = f"API={server.url}/api/v1\n" + demo
     demo_output = bash(demo_script, server)
     assert "activities created: 47" in demo_output

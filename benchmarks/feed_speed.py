@@ -1,0 +1,232 @@
+"""How fast a 5,000-event feed is served: first render, cached, 304, after one edit.
+
+    python benchmarks/feed_speed.py [--events 5000] [--requests 300]
+    ASSISTCAL_DATABASE_URL=postgresql://... python benchmarks/feed_speed.py
+
+Fills a fresh database with `--events` activities in the feed's window (half all-day, half
+timed in five time zones, 300-character descriptions), then measures, through the app
+in-process, the server time of GET /feeds/all.ics (from the request entering the ASGI app to
+its last byte leaving it):
+
+- the first render (empty caches: every event rendered with icalendar);
+- a cached response, and a 304 revalidation with If-None-Match (median and p99);
+- the first response after one activity changed (the other events come from the cache);
+
+and beside them the plain icalendar way: one Calendar with every event, `to_ical()`.
+"""
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import icalendar
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from app.activities.models import Activity, ActivityCountry
+from app.config import Settings
+from app.db import make_engine, open_session, upgrade
+from app.feeds import render, service
+from app.main import create_app
+from app.organizations import service as organizations
+from app.tables import metadata
+
+ZONES = [
+    "America/Port_of_Spain",
+    "America/Santiago",
+    "America/Mexico_City",
+    "Europe/Vienna",
+    "Asia/Bangkok",
+]
+COUNTRIES = ["TT", "CL", "MX", "AT", "TH", "JM", "PE", "KE"]
+
+
+def fill(url: str, count: int) -> None:
+    upgrade(url)
+    engine = make_engine(url)
+    rng = random.Random(1540)
+    now = datetime.now(UTC)
+    today = now.date()
+    with open_session(engine, write=True) as session:
+        provider = organizations.ensure(
+            session, acronym="UNODA", name="UN Office for Disarmament Affairs"
+        )
+        session.commit()
+        provider_id = provider.id
+    activities, links = [], []
+    for n in range(count):
+        start = today + timedelta(days=rng.randrange(-80, 700))
+        end = start + timedelta(days=rng.choice([0, 1, 2, 4]))
+        timed = n % 2 == 1
+        activity_id = uuid.uuid4()
+        country = rng.choice(COUNTRIES)
+        activities.append(
+            {
+                "id": activity_id,
+                "provider_id": provider_id,
+                "title": f"Taller nacional {n} sobre control de exportaciones, aduanas y fronteras",
+                "description": ("Capacitação em segurança nuclear; controle, de exportações. " * 6)[
+                    :300
+                ],
+                "language": "es",
+                "activity_type": "workshop",
+                "themes": ["export_control", "border_control"],
+                "domains": [],
+                "audiences": ["customs"],
+                "partners": ["OAS"],
+                "delivery_languages": [],
+                "start_date": start,
+                "end_date": end,
+                "start_time": "09:00" if timed else None,
+                "end_time": "17:00" if timed else None,
+                "timezone": rng.choice(ZONES) if timed else None,
+                "venue_city": "Port of Spain",
+                "venue_country": "TT",
+                "modality": "in_person",
+                "status": "planned",
+                "visibility": "public",
+                "revision": 1,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        links.append(
+            {
+                "activity_id": activity_id,
+                "country": country,
+                "named": True,
+                "long_running": False,
+                "start_date": start,
+                "end_date": end,
+            }
+        )
+    with engine.begin() as conn:
+        conn.execute(sa.insert(Activity), activities)
+        conn.execute(sa.insert(ActivityCountry), links)
+    engine.dispose()
+
+
+class Timed:
+    """ASGI wrapper: server time of each request, from entry to the last body byte."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.last = 0.0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        started = time.perf_counter()
+
+        async def timed_send(message: Any) -> None:
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                self.last = (time.perf_counter() - started) * 1000
+
+        await self.app(scope, receive, timed_send)
+
+
+def spread(values: list[float]) -> str:
+    ordered = sorted(values)
+    p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+    return f"median {statistics.median(values):.2f} ms, p99 {p99:.2f} ms"
+
+
+def databases(base_url: str | None) -> Iterator[str]:
+    if base_url:
+        engine = sa.create_engine(base_url)
+        with engine.begin() as conn:
+            for table in reversed(metadata.sorted_tables):
+                conn.execute(sa.text(f'DROP TABLE IF EXISTS "{table.name}" CASCADE'))
+            conn.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
+        engine.dispose()
+        yield base_url
+    else:
+        with tempfile.TemporaryDirectory() as folder:
+            yield f"sqlite:///{folder}/feeds.db"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=5_000)
+    parser.add_argument("--requests", type=int, default=300)
+    args = parser.parse_args()
+    for url in databases(os.environ.get("ASSISTCAL_DATABASE_URL")):
+        fill(url, args.events)
+        app = create_app(Settings(database_url=url))
+        timed = Timed(app)
+        with TestClient(timed) as client:  # type: ignore[arg-type]
+            engine = app.state.engine
+            print(f"database: {engine.dialect.name}, {args.events:,} activities")
+
+            first = client.get("/feeds/all.ics")
+            count = first.content.count(b"BEGIN:VEVENT")
+            print(
+                f"first render: {timed.last:.0f} ms server time for {count:,} events, "
+                f"{len(first.content) / 2**20:.1f} MB"
+            )
+
+            cached = []
+            for _ in range(args.requests):
+                client.get("/feeds/all.ics")
+                cached.append(timed.last)
+            print(f"cached response: {spread(cached)}")
+
+            revalidated = []
+            for _ in range(args.requests):
+                response = client.get(
+                    "/feeds/all.ics", headers={"If-None-Match": first.headers["etag"]}
+                )
+                assert response.status_code == 304
+                revalidated.append(timed.last)
+            print(f"304 revalidation: {spread(revalidated)}")
+
+            with engine.begin() as conn:  # one activity changes, as an edit would
+                conn.execute(
+                    sa.update(Activity)
+                    .where(Activity.id == sa.select(Activity.id).limit(1).scalar_subquery())
+                    .values(revision=Activity.revision + 1, updated_at=datetime.now(UTC))
+                )
+            with open_session(engine, write=True) as session:
+                from app.feeds import stamp
+
+                stamp.changed(session)
+                session.commit()
+            client.get("/feeds/all.ics")
+            print(f"after one edit (other events cached): {timed.last:.0f} ms server time")
+
+            with open_session(engine, write=False) as session:
+                spec = service.spec_for(
+                    session,
+                    service.FeedFilters(),
+                    date_from=None,
+                    date_to=None,
+                    hide_cancelled=False,
+                )
+                events = service.events(session, spec)
+            started = time.perf_counter()
+            calendar = icalendar.Calendar()
+            calendar.add("prodid", render.PRODID)
+            calendar.add("version", "2.0")
+            for event in events:
+                calendar.add_component(render.component(event))
+            calendar.add_missing_timezones()
+            plain = calendar.to_ical()
+            elapsed = (time.perf_counter() - started) * 1000
+            print(
+                f"plain icalendar (one Calendar, add_missing_timezones, to_ical): {elapsed:.0f} ms "
+                f"for {len(events):,} events, {len(plain) / 2**20:.1f} MB"
+            )
+
+
+if __name__ == "__main__":
+    main()
