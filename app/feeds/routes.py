@@ -2,11 +2,12 @@
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.auth.deps import CurrentPrincipal
 from app.core.timeutil import as_utc
@@ -46,6 +47,25 @@ CancelledQuery = Annotated[
 ]
 
 
+@dataclass(frozen=True)
+class Window:
+    date_from: date | None
+    date_to: date | None
+    hide_cancelled: bool
+
+
+def window(
+    date_from: FromQuery = None, date_to: ToQuery = None, cancelled: CancelledQuery = "show"
+) -> Window:
+    """The dates a feed covers, and whether cancelled activities show."""
+    if date_from and date_to and date_to < date_from:
+        raise ValidationFailed.on("to", "must not be before from")
+    return Window(date_from, date_to, cancelled == "hide")
+
+
+WindowDep = Annotated[Window, Depends(window)]
+
+
 def _not_modified(request: Request, rendered: service.Rendered) -> bool:
     """If-None-Match decides when sent (RFC 9110); else If-Modified-Since, when it parses."""
     if_none_match = request.headers.get("if-none-match")
@@ -78,33 +98,32 @@ def _serve(
     request: Request,
     session: SessionDep,
     filters: FeedFilters,
-    date_from: date | None,
-    date_to: date | None,
-    cancelled: str,
+    when: Window,
+    *,
+    private_name: str | None = None,
 ) -> Response:
-    if date_from and date_to and date_to < date_from:
-        raise ValidationFailed.on("to", "must not be before from")
+    """A feed; with `private_name`, a private one (restricted activities included)."""
     spec = service.spec_for(
         session,
         filters,
-        date_from=date_from,
-        date_to=date_to,
-        hide_cancelled=cancelled == "hide",
+        date_from=when.date_from,
+        date_to=when.date_to,
+        hide_cancelled=when.hide_cancelled,
+        include_restricted=private_name is not None,
+        name=private_name,
     )
     rendered = service.serve(session, spec, request.app.state.feed_cache)
-    return _respond(request, rendered, private=False)
+    return _respond(request, rendered, private=private_name is not None)
 
 
 @feed_route("/feeds/all.ics")
 def all_feed(
     request: Request,
     session: SessionDep,
-    date_from: FromQuery = None,
-    date_to: ToQuery = None,
-    cancelled: CancelledQuery = "show",
+    when: WindowDep,
 ) -> Response:
     """Every public activity."""
-    return _serve(request, session, FeedFilters(), date_from, date_to, cancelled)
+    return _serve(request, session, FeedFilters(), when)
 
 
 @feed_route("/feeds/countries/{code}.ics")
@@ -112,13 +131,11 @@ def country_feed(
     code: CountryCode,
     request: Request,
     session: SessionDep,
-    date_from: FromQuery = None,
-    date_to: ToQuery = None,
-    cancelled: CancelledQuery = "show",
+    when: WindowDep,
 ) -> Response:
     """Activities for one beneficiary State, including regional ones that cover it."""
     filters = FeedFilters(country=[code])
-    return _serve(request, session, filters, date_from, date_to, cancelled)
+    return _serve(request, session, filters, when)
 
 
 @feed_route("/feeds/regions/{m49}.ics")
@@ -126,13 +143,11 @@ def region_feed(
     m49: RegionCode,
     request: Request,
     session: SessionDep,
-    date_from: FromQuery = None,
-    date_to: ToQuery = None,
-    cancelled: CancelledQuery = "show",
+    when: WindowDep,
 ) -> Response:
     """Activities for a UN M49 region: for the region itself or any of its member States."""
     filters = FeedFilters(region=[m49])
-    return _serve(request, session, filters, date_from, date_to, cancelled)
+    return _serve(request, session, filters, when)
 
 
 @feed_route("/feeds/providers/{acronym}.ics")
@@ -140,15 +155,13 @@ def provider_feed(
     acronym: str,
     request: Request,
     session: SessionDep,
-    date_from: FromQuery = None,
-    date_to: ToQuery = None,
-    cancelled: CancelledQuery = "show",
+    when: WindowDep,
 ) -> Response:
     """One provider's activities."""
     if organizations.find(session, acronym) is None:
         raise NotFound(f"no organization with acronym {acronym!r}")
     filters = FeedFilters(provider=[acronym.strip().upper()])
-    return _serve(request, session, filters, date_from, date_to, cancelled)
+    return _serve(request, session, filters, when)
 
 
 @feed_route("/feeds/themes/{theme}.ics")
@@ -156,18 +169,14 @@ def theme_feed(
     theme: Theme,
     request: Request,
     session: SessionDep,
-    date_from: FromQuery = None,
-    date_to: ToQuery = None,
-    cancelled: CancelledQuery = "show",
+    when: WindowDep,
 ) -> Response:
     """Activities on one theme."""
     filters = FeedFilters(theme=[theme])
-    return _serve(request, session, filters, date_from, date_to, cancelled)
+    return _serve(request, session, filters, when)
 
 
-@feed_route("/feeds/calendar.ics")
-def filtered_feed(
-    request: Request,
+def query_filters(
     session: SessionDep,
     country: Annotated[list[CountryCode], Query()] = [],  # noqa: B006
     region: Annotated[list[RegionCode], Query()] = [],  # noqa: B006
@@ -176,13 +185,10 @@ def filtered_feed(
     type: Annotated[list[ActivityType], Query()] = [],  # noqa: B006
     provider: Annotated[list[str], Query(max_length=40)] = [],  # noqa: B006
     status: Annotated[list[Status], Query()] = [],  # noqa: B006
-    date_from: FromQuery = None,
-    date_to: ToQuery = None,
-    cancelled: CancelledQuery = "show",
-) -> Response:
-    """The list API's filters as a feed."""
+) -> FeedFilters:
+    """The list API's filters, from the query string; an unknown provider is a 422."""
     organizations.ids_of(session, provider, field="provider")
-    filters = FeedFilters(
+    return FeedFilters(
         country=country,
         region=region,
         theme=theme,
@@ -191,7 +197,20 @@ def filtered_feed(
         provider=[p.strip().upper() for p in provider],
         status=status,
     )
-    return _serve(request, session, filters, date_from, date_to, cancelled)
+
+
+QueryFilters = Annotated[FeedFilters, Depends(query_filters)]
+
+
+@feed_route("/feeds/calendar.ics")
+def filtered_feed(
+    request: Request,
+    session: SessionDep,
+    filters: QueryFilters,
+    when: WindowDep,
+) -> Response:
+    """The list API's filters as a feed."""
+    return _serve(request, session, filters, when)
 
 
 @feed_route("/feeds/private/{token}.ics")
@@ -199,25 +218,12 @@ def private_feed(
     token: str,
     request: Request,
     session: SessionDep,
-    date_from: FromQuery = None,
-    date_to: ToQuery = None,
-    cancelled: CancelledQuery = "show",
+    when: WindowDep,
 ) -> Response:
     """A private feed: its token's filters, restricted activities included."""
     row = service.by_token(session, token)
     filters = FeedFilters.model_validate(row.filters)
-    name = (f"{row.label} - {service.APP_NAME}", service.describe(filters, session)[1])
-    spec = service.spec_for(
-        session,
-        filters,
-        date_from=date_from,
-        date_to=date_to,
-        hide_cancelled=cancelled == "hide",
-        include_restricted=True,
-        name=name,
-    )
-    rendered = service.serve(session, spec, request.app.state.feed_cache)
-    return _respond(request, rendered, private=True)
+    return _serve(request, session, filters, when, private_name=row.label)
 
 
 # API ------------------------------------------------------------------------------------------
@@ -253,28 +259,8 @@ def revoke_feed_token(
 
 
 @api.get("/feeds/links", response_model=FeedLinks)
-def feed_links(
-    request: Request,
-    session: SessionDep,
-    country: Annotated[list[CountryCode], Query()] = [],  # noqa: B006
-    region: Annotated[list[RegionCode], Query()] = [],  # noqa: B006
-    theme: Annotated[list[Theme], Query()] = [],  # noqa: B006
-    domain: Annotated[list[Domain], Query()] = [],  # noqa: B006
-    type: Annotated[list[ActivityType], Query()] = [],  # noqa: B006
-    provider: Annotated[list[str], Query(max_length=40)] = [],  # noqa: B006
-    status: Annotated[list[Status], Query()] = [],  # noqa: B006
-) -> FeedLinks:
+def feed_links(request: Request, filters: QueryFilters) -> FeedLinks:
     """The https://, webcal:// and Google Calendar addresses of the feed for these filters."""
-    organizations.ids_of(session, provider, field="provider")
-    filters = FeedFilters(
-        country=country,
-        region=region,
-        theme=theme,
-        domain=domain,
-        type=type,
-        provider=[p.strip().upper() for p in provider],
-        status=status,
-    )
     query = service.filter_query(filters)
     path = "/feeds/all.ics" if not query else "/feeds/calendar.ics"
     return service.links(_base_url(request), path, query)

@@ -459,9 +459,13 @@ def spec_for(
     date_to: date | None,
     hide_cancelled: bool,
     include_restricted: bool = False,
-    name: tuple[str, str] | None = None,
+    name: str | None = None,
 ) -> FeedSpec:
-    feed_name, description = name or describe(filters, session)
+    """What a feed shows; `name` replaces the name made from the filters (private feeds are
+    named by their label)."""
+    feed_name, description = describe(filters, session)
+    if name is not None:
+        feed_name = f"{name} - {APP_NAME}"
     return FeedSpec(
         filters=filters,
         name=feed_name,

@@ -253,6 +253,7 @@ def test_withdrawn_and_cancelled_show_as_cancelled_for_60_days(
     withdrawn = post(client, provider, title="Withdrawn one")
     cancelled = post(client, provider, title="Cancelled one")
     post(client, provider, title="Still on")
+    before = client.get("/feeds/all.ics", params=WINDOW).headers["etag"]
     assert client.delete(
         f"{API}/activities/{withdrawn['id']}", headers=auth(provider)
     ).status_code in (200, 204)
@@ -264,7 +265,8 @@ def test_withdrawn_and_cancelled_show_as_cancelled_for_60_days(
         ).status_code
         == 200
     )
-    _, calendar = feed(client, "/feeds/all.ics")
+    response, calendar = feed(client, "/feeds/all.ics")
+    assert response.headers["etag"] != before
     status = {str(e["summary"]): (str(e["status"]), e["sequence"]) for e in calendar.events}
     assert status == {
         "Withdrawn one": ("CANCELLED", 2),
@@ -437,3 +439,37 @@ def test_the_default_window_is_3_months_back_to_24_ahead(client: TestClient, pro
     response = client.get("/feeds/all.ics")
     calendar = icalendar.Calendar.from_ical(response.content)
     assert sorted(str(e["summary"]) for e in calendar.events) == ["Planned", "Recent"]
+
+
+@pytest.mark.parametrize(
+    ("status", "shown"),
+    [
+        ("planned", "TENTATIVE"),
+        ("postponed", "TENTATIVE"),
+        ("confirmed", "CONFIRMED"),
+        ("completed", "CONFIRMED"),
+        ("cancelled", "CANCELLED"),
+    ],
+)
+def test_status_mapping(client: TestClient, provider: str, status: str, shown: str) -> None:
+    post(client, provider, status=status)
+    _, calendar = feed(client, "/feeds/all.ics")
+    [event] = calendar.events
+    assert str(event["status"]) == shown
+
+
+def test_head_through_a_real_server(live_server: str, make_key: KeyMaker) -> None:
+    """uvicorn sends HEAD's headers without the body."""
+    import httpx
+
+    key = make_key("UNLIREC", "provider")
+    body = activity_body(start_date="2027-03-01", end_date="2027-03-03")
+    with httpx.Client(base_url=live_server, timeout=30) as http:
+        assert http.post(f"{API}/activities", json=body, headers=auth(key)).status_code == 201
+        get = http.get("/feeds/calendar.ics", params={**WINDOW, "provider": "unlirec"})
+        head = http.head("/feeds/calendar.ics", params={**WINDOW, "provider": "unlirec"})
+    assert get.content.count(b"BEGIN:VEVENT") == 1
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-length"] == str(len(get.content))
+    assert head.headers["etag"] == get.headers["etag"]
