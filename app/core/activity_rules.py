@@ -5,8 +5,9 @@ They run on the whole record after any create or partial update, so a PATCH that
 """
 
 from collections.abc import Mapping
-from datetime import date
+from datetime import UTC, date, datetime, time
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 MAX_DURATION_DAYS = 366
 EARLIEST = date(1990, 1, 1)
@@ -33,9 +34,33 @@ def problems(record: Mapping[str, Any]) -> list[tuple[str, str]]:
                 found.append(
                     (field, "start_time, end_time and timezone are given together or not at all")
                 )
-    elif given and start == end and record["end_time"] <= record["start_time"]:
-        found.append(("end_time", "must be after start_time on a one-day activity"))
+    elif given:
+        found += _timed_problems(record)
 
     if not record.get("countries") and not record.get("regions"):
         found.append(("countries", "name at least one beneficiary country or region"))
     return found
+
+
+def _timed_problems(record: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """A timed activity's local times must exist in its zone (not in a spring-forward gap)
+    and its end must come after its start in real time."""
+    try:
+        zone = ZoneInfo(record["timezone"])
+        start = datetime.combine(record["start_date"], time.fromisoformat(record["start_time"]))
+        end = datetime.combine(record["end_date"], time.fromisoformat(record["end_time"]))
+    except (ValueError, KeyError, ZoneInfoNotFoundError):
+        return []  # the fields' own validation reports these
+    found = []
+    for field, local in (("start_time", start), ("end_time", end)):
+        if _wall_clock(local.replace(tzinfo=zone).astimezone(UTC).astimezone(zone)) != local:
+            found.append(
+                (field, f"{local:%Y-%m-%d %H:%M} does not exist in {zone.key} (clocks go forward)")
+            )
+    if not found and end.replace(tzinfo=zone) <= start.replace(tzinfo=zone):
+        found.append(("end_time", "must be after the start (in real time)"))
+    return found
+
+
+def _wall_clock(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=None)

@@ -1,4 +1,4 @@
-"""Feed tables (change stamp, last-modified per feed, private tokens) and API models."""
+"""Feed tables (the change stamp, private feed tokens) and the feed API's models."""
 
 import uuid
 from datetime import datetime
@@ -36,6 +36,8 @@ class FeedToken(SQLModel, table=True):
     label: str = Field(max_length=100)
     token_hash: str = Field(max_length=64, unique=True)
     organization_id: int = Field(foreign_key="organization.id", index=True)
+    # The key that made it: a private feed lives no longer than that key.
+    api_key_id: uuid.UUID = Field(foreign_key="api_key.id", index=True)
     created_by: str = Field(max_length=60)
     filters: dict[str, Any] = Field(default_factory=dict, sa_type=JSONValue)
     created_at: datetime = Field(default_factory=utcnow)
@@ -64,12 +66,19 @@ class FeedFilters(BaseModel):
     type: Annotated[list[ActivityType], _OneOrMany, _AtMost] = []
     provider: Annotated[list[Acronym], _OneOrMany, _AtMost] = []
     status: Annotated[list[Status], _OneOrMany, _AtMost] = []
+    q: str | None = PydanticField(default=None, min_length=1, max_length=200)
+    updated_since: datetime | None = None
 
 
 class FeedTokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    label: str = PydanticField(min_length=1, max_length=100)
+    label: str = PydanticField(
+        min_length=1,
+        max_length=100,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="The feed's name in calendars; one line, no control characters.",
+    )
     filters: FeedFilters = PydanticField(default_factory=FeedFilters)
 
 

@@ -3,20 +3,27 @@
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.auth.deps import CurrentPrincipal
-from app.core.timeutil import as_utc
+from app.core.timeutil import as_utc, utcnow
 from app.core.types import CountryCode, RegionCode
 from app.core.vocab import ActivityType, Domain, Status, Theme
 from app.db import SessionDep
 from app.errors import NotFound, ValidationFailed
 from app.feeds import service
-from app.feeds.models import FeedFilters, FeedLinks, FeedTokenCreated, FeedTokenIn, FeedTokenPublic
+from app.feeds.models import (
+    Acronym,
+    FeedFilters,
+    FeedLinks,
+    FeedTokenCreated,
+    FeedTokenIn,
+    FeedTokenPublic,
+)
 from app.organizations import service as organizations
 
 feeds = APIRouter(tags=["feeds"])
@@ -54,7 +61,7 @@ class Window:
     hide_cancelled: bool
 
 
-def window(
+async def window(
     date_from: FromQuery = None, date_to: ToQuery = None, cancelled: CancelledQuery = "show"
 ) -> Window:
     """The dates a feed covers, and whether cancelled activities show."""
@@ -78,14 +85,25 @@ def _not_modified(request: Request, rendered: service.Rendered) -> bool:
             since = as_utc(parsedate_to_datetime(if_modified_since))
         except (TypeError, ValueError, IndexError, OverflowError):
             return False
-        return rendered.last_modified <= since
+        # Compared in whole seconds with what was sent (see _shown).
+        return rendered.last_modified.replace(microsecond=0) <= since
     return False
+
+
+def _shown(last_modified: datetime) -> datetime:
+    """Last-Modified as sent, in whole seconds.  While the second of the latest change is
+    still running, another change may follow within it, and the same date could not tell the
+    two apart: such a date is sent as the second before, so that the next If-Modified-Since
+    gets a 200 rather than a stale 304."""
+    shown = last_modified.replace(microsecond=0)
+    this_second = utcnow().replace(microsecond=0)
+    return min(shown, this_second - timedelta(seconds=1))
 
 
 def _respond(request: Request, rendered: service.Rendered, *, private: bool) -> Response:
     headers = {
         "ETag": rendered.etag,
-        "Last-Modified": format_datetime(rendered.last_modified, usegmt=True),
+        "Last-Modified": format_datetime(_shown(rendered.last_modified), usegmt=True),
         "Cache-Control": f"{'private' if private else 'public'}, max-age=300",
     }
     if _not_modified(request, rendered):
@@ -178,13 +196,15 @@ def theme_feed(
 
 def query_filters(
     session: SessionDep,
-    country: Annotated[list[CountryCode], Query()] = [],  # noqa: B006
-    region: Annotated[list[RegionCode], Query()] = [],  # noqa: B006
-    theme: Annotated[list[Theme], Query()] = [],  # noqa: B006
-    domain: Annotated[list[Domain], Query()] = [],  # noqa: B006
-    type: Annotated[list[ActivityType], Query()] = [],  # noqa: B006
-    provider: Annotated[list[str], Query(max_length=40)] = [],  # noqa: B006
-    status: Annotated[list[Status], Query()] = [],  # noqa: B006
+    country: Annotated[list[CountryCode], Query(max_length=50)] = [],  # noqa: B006
+    region: Annotated[list[RegionCode], Query(max_length=50)] = [],  # noqa: B006
+    theme: Annotated[list[Theme], Query(max_length=50)] = [],  # noqa: B006
+    domain: Annotated[list[Domain], Query(max_length=50)] = [],  # noqa: B006
+    type: Annotated[list[ActivityType], Query(max_length=50)] = [],  # noqa: B006
+    provider: Annotated[list[Acronym], Query(max_length=50)] = [],  # noqa: B006
+    status: Annotated[list[Status], Query(max_length=50)] = [],  # noqa: B006
+    q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    updated_since: Annotated[datetime | None, Query()] = None,
 ) -> FeedFilters:
     """The list API's filters, from the query string; an unknown provider is a 422."""
     organizations.ids_of(session, provider, field="provider")
@@ -196,6 +216,8 @@ def query_filters(
         type=type,
         provider=[p.strip().upper() for p in provider],
         status=status,
+        q=q,
+        updated_since=updated_since,
     )
 
 
@@ -259,8 +281,15 @@ def revoke_feed_token(
 
 
 @api.get("/feeds/links", response_model=FeedLinks)
-def feed_links(request: Request, filters: QueryFilters) -> FeedLinks:
-    """The https://, webcal:// and Google Calendar addresses of the feed for these filters."""
+def feed_links(request: Request, filters: QueryFilters, when: WindowDep) -> FeedLinks:
+    """The https://, webcal:// and Google Calendar addresses of the feed for these filters
+    and window."""
     query = service.filter_query(filters)
+    if when.date_from:
+        query["from"] = [when.date_from.isoformat()]
+    if when.date_to:
+        query["to"] = [when.date_to.isoformat()]
+    if when.hide_cancelled:
+        query["cancelled"] = ["hide"]
     path = "/feeds/all.ics" if not query else "/feeds/calendar.ics"
     return service.links(_base_url(request), path, query)

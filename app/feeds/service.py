@@ -22,12 +22,14 @@ from sqlmodel import Session, col, select
 from app.activities.models import Activity, ActivityCountry, ActivityRegion
 from app.activities.queries import Filters, conditions
 from app.audit import service as audit
+from app.auth.models import ApiKey
 from app.auth.principal import Principal
 from app.core import vocab
 from app.core.keys import hash_key
-from app.core.timeutil import as_utc, utcnow
+from app.core.timeutil import utcnow
 from app.errors import NotFound
-from app.feeds import render, stamp
+from app.feeds import render
+from app.feeds import stamp as feed_stamp
 from app.feeds.models import (
     FeedFilters,
     FeedLinks,
@@ -74,7 +76,7 @@ class FeedSpec:
     @property
     def key(self) -> str:
         facts = [
-            self.filters.model_dump(),
+            self.filters.model_dump(mode="json"),
             self.name,
             self.description,
             self.today.isoformat(),
@@ -94,10 +96,11 @@ class Rendered:
 
 class FeedCache:
     """Rendered feeds of this process, by (spec key, generation); least recently used
-    dropped beyond `max_bytes`."""
+    dropped beyond `max_bytes` or `max_entries`."""
 
-    def __init__(self, max_bytes: int = 256 * 2**20) -> None:
+    def __init__(self, max_bytes: int = 256 * 2**20, max_entries: int = 2_000) -> None:
         self.max_bytes = max_bytes
+        self.max_entries = max_entries
         self.size = 0
         self._items: OrderedDict[tuple[str, int], Rendered] = OrderedDict()
         self.events = render.EventCache()
@@ -114,7 +117,9 @@ class FeedCache:
             self.size -= len(old.body)
         self._items[key] = value
         self.size += len(value.body)
-        while self.size > self.max_bytes and len(self._items) > 1:
+        while len(self._items) > 1 and (
+            self.size > self.max_bytes or len(self._items) > self.max_entries
+        ):
             _, dropped = self._items.popitem(last=False)
             self.size -= len(dropped.body)
 
@@ -132,6 +137,8 @@ def _filters(spec: FeedSpec) -> Filters:
         statuses=[*f.status],
         date_from=date_from,
         date_to=date_to,
+        q=f.q,
+        updated_since=f.updated_since,
     )
 
 
@@ -157,7 +164,7 @@ def _shown(spec: FeedSpec) -> list[sa.ColumnElement[bool]]:
     if spec.hide_cancelled:
         shown.append(sa.not_(_cancelled()))
     else:
-        since = datetime.combine(spec.today, datetime.min.time(), UTC) - CANCELLED_STAY
+        since = _day(spec.today) - CANCELLED_STAY
         shown.append(sa.or_(sa.not_(_cancelled()), _cancelled_at() >= since))
     return shown
 
@@ -206,8 +213,10 @@ def refs(session: Session, spec: FeedSpec) -> list[render.EventRef]:
     ]
 
 
-def load(session: Session, wanted: list[render.EventRef]) -> list[render.EventData]:
-    """Everything these events show, in chunks of 5,000."""
+def load(session: Session, spec: FeedSpec, wanted: list[render.EventRef]) -> list[render.EventData]:
+    """Everything these events show, in chunks of 5,000.  The feed's conditions and each
+    event's revision are checked again: on PostgreSQL each statement sees the latest
+    commits, and an activity made restricted since `refs` must not reach a public feed."""
     geography = vocab.geography()
     country_names = {code: c.name for code, c in geography.countries.items()}
     by_id = {uuid.UUID(ref.id): ref for ref in wanted}
@@ -229,8 +238,13 @@ def load(session: Session, wanted: list[render.EventRef]) -> list[render.EventDa
             .order_by(col(ActivityRegion.region))
         ):
             regions[activity_id].append(region)
-        for a in session.exec(select(Activity).where(col(Activity.id).in_(chunk))):
+        current = select(Activity).where(
+            col(Activity.id).in_(chunk), *_scope(session, spec, window=True), *_shown(spec)
+        )
+        for a in session.exec(current):
             ref = by_id[a.id]
+            if a.revision != ref.revision:
+                continue  # changed since refs: the next request renders the new revision
             loaded.append(
                 render.EventData(
                     id=ref.id,
@@ -263,8 +277,8 @@ def load(session: Session, wanted: list[render.EventRef]) -> list[render.EventDa
 
 
 def events(session: Session, spec: FeedSpec) -> list[render.EventData]:
-    """The feed's events with everything they show, by start date."""
-    return load(session, refs(session, spec))
+    """The feed's events with everything they show."""
+    return load(session, spec, refs(session, spec))
 
 
 def _location(activity: Activity, country_names: dict[str, str]) -> str | None:
@@ -277,36 +291,20 @@ def _location(activity: Activity, country_names: dict[str, str]) -> str | None:
     return place or None
 
 
-def last_modified(session: Session, spec: FeedSpec) -> datetime:
-    """When the feed last changed: the newest change of an activity within its filters
-    (wherever its dates are, whatever its status), or the moment one left it as time went by
-    (the window moved past it, or its 60 days as cancelled ran out)."""
-    date_from, _ = spec.window
-    cancel_stay_over = sa.and_(_cancelled(), _cancelled_at() < _day(spec.today) - CANCELLED_STAY)
-    row = session.execute(
-        sa.select(
-            sa.func.max(col(Activity.updated_at)),
-            sa.func.max(col(Activity.end_date)).filter(col(Activity.end_date) < date_from),
-            sa.func.max(_cancelled_at()).filter(cancel_stay_over),
-        ).where(*_scope(session, spec, window=False))
-    ).one()
-    moments = [as_utc(row[0]) if row[0] else datetime(2000, 1, 1, tzinfo=UTC)]
-    if row[1] is not None and spec.date_from is None:
-        # the window's start passed this end date: it left the feed that day
-        moments.append(_day(spec.today - (date_from - row[1]) + timedelta(days=1)))
-    if row[2] is not None:
-        moments.append(as_utc(row[2]) + CANCELLED_STAY)
-    return min(max(moments), utcnow()).replace(microsecond=0)
-
-
 def _day(day: date) -> datetime:
     return datetime.combine(day, datetime.min.time(), UTC)
 
 
 def serve(session: Session, spec: FeedSpec, cache: FeedCache) -> Rendered:
-    """The feed's bytes, from this process's cache while no change was committed since."""
-    # The generation is read before the rows: a feed cached under it is never older.
-    key = (spec.key, stamp.generation(session))
+    """The feed's bytes, from this process's cache while no change was committed since.
+
+    Last-Modified is the latest committed change to any activity or provider, or the start
+    of today (when the window and the 60-day stay of cancelled activities move on), whichever
+    is later: coarser than the feed itself, so If-Modified-Since may answer 200 where 304
+    would do, but never 304 where the feed changed.  ETags are exact."""
+    # The stamp is read before the rows: a feed cached under it is never older than it.
+    stamp = feed_stamp.current(session)
+    key = (spec.key, stamp.generation)
     found = cache.get(key)
     if found is not None:
         return found
@@ -315,10 +313,10 @@ def serve(session: Session, spec: FeedSpec, cache: FeedCache) -> Rendered:
         spec.description,
         refs(session, spec),
         cache.events,
-        lambda missing: load(session, missing),
+        lambda missing: load(session, spec, missing),
     )
     etag = '"' + hashlib.sha256(body).hexdigest()[:40] + '"'
-    rendered = Rendered(body, etag, last_modified(session, spec))
+    rendered = Rendered(body, etag, max(stamp.changed_at, _day(spec.today)))
     cache.put(key, rendered)
     return rendered
 
@@ -375,8 +373,9 @@ def create_token(
         label=data.label,
         token_hash=hash_key(token),
         organization_id=actor.organization_id,
+        api_key_id=actor.key_id,
         created_by=f"{actor.organization} ({actor.key_prefix})",
-        filters=data.filters.model_dump(),
+        filters=data.filters.model_dump(mode="json"),
     )
     session.add(row)
     session.flush()
@@ -441,8 +440,16 @@ def by_token(session: Session, token: str) -> FeedToken:
     nothing more."""
     row = None
     if token.startswith(TOKEN_PREFIX) and len(token) < 100:
-        row = session.exec(select(FeedToken).where(FeedToken.token_hash == hash_key(token))).first()
-    if row is None or row.revoked_at is not None:
+        row = session.exec(
+            select(FeedToken)
+            .join(ApiKey, col(ApiKey.id) == FeedToken.api_key_id)
+            .where(
+                FeedToken.token_hash == hash_key(token),
+                col(FeedToken.revoked_at).is_(None),
+                col(ApiKey.revoked_at).is_(None),  # the key that made it still works
+            )
+        ).first()
+    if row is None:
         raise NotFound("no such feed")
     return row
 
@@ -479,4 +486,9 @@ def spec_for(
 
 
 def filter_query(filters: FeedFilters) -> dict[str, list[str]]:
-    return {k: [str(v) for v in values] for k, values in filters.model_dump().items() if values}
+    """The filters as query parameters of /feeds/calendar.ics."""
+    query: dict[str, list[str]] = {}
+    for name, value in filters.model_dump(mode="json").items():
+        if value:
+            query[name] = [str(v) for v in value] if isinstance(value, list) else [str(value)]
+    return query

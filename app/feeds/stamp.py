@@ -6,11 +6,14 @@ generation read before its rows were read, so a cached feed is never older than 
 On PostgreSQL the row is locked only from that update to the commit, so concurrent writers
 queue for a moment at the end, not for their whole transaction."""
 
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlmodel import Session, col
 
-from app.core.timeutil import utcnow
+from app.core.timeutil import as_utc, utcnow
 from app.feeds.models import FeedState
 
 _FLAG = "feeds_changed"
@@ -21,11 +24,20 @@ def changed(session: Session) -> None:
     session.info[_FLAG] = True
 
 
-def generation(session: Session) -> int:
-    """The current generation (0 before the first change)."""
-    statement = sa.select(col(FeedState.generation)).where(col(FeedState.id) == 1)
-    value = session.execute(statement).scalar()
-    return int(value or 0)
+@dataclass(frozen=True)
+class Stamp:
+    generation: int  # 0 before the first change
+    changed_at: datetime  # when the latest change committed (roughly: see _bump)
+
+
+def current(session: Session) -> Stamp:
+    statement = sa.select(col(FeedState.generation), col(FeedState.changed_at)).where(
+        col(FeedState.id) == 1
+    )
+    row = session.execute(statement).first()
+    if row is None:
+        return Stamp(0, datetime(2000, 1, 1, tzinfo=UTC))
+    return Stamp(int(row[0]), as_utc(row[1]))
 
 
 @event.listens_for(Session, "before_commit")
@@ -34,19 +46,20 @@ def _bump(session: Session) -> None:
         return
     session.flush()
     table = FeedState.__table__  # type: ignore[attr-defined]
-    if session.get_bind().dialect.name == "postgresql":
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    if postgresql:
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    # An upsert, so that a missing row (a wiped table) is no race between two writers.
+    # An upsert, so that a missing row (a wiped table) is no race between two writers.  On
+    # PostgreSQL the time is taken once the row is locked, so it grows in commit order;
+    # SQLite writers hold the database from their first statement.
     statement = insert(table).values(id=1, generation=1, changed_at=utcnow())
+    after_lock = sa.func.clock_timestamp() if postgresql else statement.excluded.changed_at
     session.execute(
         statement.on_conflict_do_update(
             index_elements=["id"],
-            set_={
-                "generation": table.c.generation + 1,
-                "changed_at": statement.excluded.changed_at,
-            },
+            set_={"generation": table.c.generation + 1, "changed_at": after_lock},
         )
     )
 
