@@ -17,12 +17,9 @@ inserts, not timed), then for each size it measures, through the service's own c
 import argparse
 import os
 import random
-import statistics
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -44,8 +41,8 @@ from app.core import matching, vocab
 from app.db import make_engine, open_session, upgrade
 from app.findings import service as findings
 from app.organizations import service as organizations
-from app.tables import metadata
 from app.warmup import settle
+from benchmarks.common import databases, spread
 
 WORDS = {
     "en": [
@@ -212,15 +209,6 @@ def bulk_fill(url: str, count: int, gen: Generator, provider_ids: dict[str, int]
     engine.dispose()
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def spread(values: list[float]) -> str:
-    return f"median {statistics.median(values):.1f} ms, p99 {percentile(values, 0.99):.1f} ms"
-
-
 def probe(
     url: str, gen: Generator, actor: Principal, probes: int
 ) -> tuple[list[float], list[float], int]:
@@ -296,20 +284,6 @@ def naive(url: str, gen: Generator, probes: int) -> list[float]:
     return times
 
 
-def databases(base_url: str | None) -> Iterator[str]:
-    if base_url:
-        engine = sa.create_engine(base_url)
-        with engine.begin() as conn:
-            for table in reversed(metadata.sorted_tables):
-                conn.execute(sa.text(f'DROP TABLE IF EXISTS "{table.name}" CASCADE'))
-            conn.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
-        engine.dispose()
-        yield base_url
-    else:
-        with tempfile.TemporaryDirectory() as folder:
-            yield f"sqlite:///{folder}/speed.db"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", nargs="+", type=int, default=[10_000, 100_000])
@@ -320,7 +294,7 @@ def main() -> None:
     args = parser.parse_args()
     settle()  # as the service does at start-up
 
-    for url in databases(os.environ.get("ASSISTCAL_DATABASE_URL")):
+    for url in databases(os.environ.get("ASSISTCAL_DATABASE_URL"), "speed.db"):
         upgrade(url)
         engine = make_engine(url)
         with open_session(engine, write=True) as session:

@@ -18,12 +18,9 @@ and beside them the plain icalendar way: one Calendar with every event, `to_ical
 import argparse
 import os
 import random
-import statistics
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,7 +37,7 @@ from app.db import make_engine, open_session, upgrade
 from app.feeds import render, service
 from app.main import create_app
 from app.organizations import service as organizations
-from app.tables import metadata
+from benchmarks.common import databases, spread
 
 ZONES = [
     "America/Port_of_Spain",
@@ -135,32 +132,12 @@ class Timed:
         await self.app(scope, receive, timed_send)
 
 
-def spread(values: list[float]) -> str:
-    ordered = sorted(values)
-    p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
-    return f"median {statistics.median(values):.2f} ms, p99 {p99:.2f} ms"
-
-
-def databases(base_url: str | None) -> Iterator[str]:
-    if base_url:
-        engine = sa.create_engine(base_url)
-        with engine.begin() as conn:
-            for table in reversed(metadata.sorted_tables):
-                conn.execute(sa.text(f'DROP TABLE IF EXISTS "{table.name}" CASCADE'))
-            conn.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
-        engine.dispose()
-        yield base_url
-    else:
-        with tempfile.TemporaryDirectory() as folder:
-            yield f"sqlite:///{folder}/feeds.db"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=5_000)
     parser.add_argument("--requests", type=int, default=300)
     args = parser.parse_args()
-    for url in databases(os.environ.get("ASSISTCAL_DATABASE_URL")):
+    for url in databases(os.environ.get("ASSISTCAL_DATABASE_URL"), "feeds.db"):
         fill(url, args.events)
         app = create_app(Settings(database_url=url))
         timed = Timed(app)
@@ -179,7 +156,7 @@ def main() -> None:
             for _ in range(args.requests):
                 client.get("/feeds/all.ics")
                 cached.append(timed.last)
-            print(f"cached response: {spread(cached)}")
+            print(f"cached response: {spread(cached, 2)}")
 
             revalidated = []
             for _ in range(args.requests):
@@ -188,7 +165,7 @@ def main() -> None:
                 )
                 assert response.status_code == 304
                 revalidated.append(timed.last)
-            print(f"304 revalidation: {spread(revalidated)}")
+            print(f"304 revalidation: {spread(revalidated, 2)}")
 
             with engine.begin() as conn:  # one activity changes, as an edit would
                 conn.execute(
