@@ -10,7 +10,7 @@ import json
 import secrets
 import uuid
 from calendar import monthrange
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -19,8 +19,9 @@ from urllib.parse import quote, urlencode
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from app.activities.models import Activity, ActivityCountry, ActivityRegion
+from app.activities.models import Activity
 from app.activities.queries import Filters, conditions
+from app.activities.queries import links as links_of
 from app.audit import service as audit
 from app.auth.models import ApiKey
 from app.auth.principal import Principal
@@ -224,20 +225,7 @@ def load(session: Session, spec: FeedSpec, wanted: list[render.EventRef]) -> lis
     loaded: list[render.EventData] = []
     for start in range(0, len(ids), 5_000):
         chunk = ids[start : start + 5_000]
-        states: dict[uuid.UUID, list[str]] = defaultdict(list)
-        regions: dict[uuid.UUID, list[str]] = defaultdict(list)
-        for activity_id, country in session.execute(
-            sa.select(col(ActivityCountry.activity_id), col(ActivityCountry.country))
-            .where(col(ActivityCountry.activity_id).in_(chunk), col(ActivityCountry.named))
-            .order_by(col(ActivityCountry.country))
-        ):
-            states[activity_id].append(country)
-        for activity_id, region in session.execute(
-            sa.select(col(ActivityRegion.activity_id), col(ActivityRegion.region))
-            .where(col(ActivityRegion.activity_id).in_(chunk))
-            .order_by(col(ActivityRegion.region))
-        ):
-            regions[activity_id].append(region)
+        states, regions = links_of(session, chunk)
         current = select(Activity).where(
             col(Activity.id).in_(chunk), *_scope(session, spec, window=True), *_shown(spec)
         )
