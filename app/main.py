@@ -27,6 +27,7 @@ from app.errors import (
     Unavailable,
     ValidationFailed,
 )
+from app.exports.routes import router as exports_router
 from app.feeds.routes import api as feeds_api_router
 from app.feeds.routes import feeds as feeds_router
 from app.feeds.service import FeedCache
@@ -233,6 +234,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         activities_router,
         findings_router,
         feeds_api_router,
+        exports_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(feeds_router)

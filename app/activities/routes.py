@@ -1,7 +1,7 @@
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from app.activities import queries, service
 from app.activities.deps import ActivityDep, IfMatchDep, etag
@@ -63,11 +63,7 @@ def create_activity(
     )
 
 
-@router.get("/activities", response_model=ActivityPage)
-def list_activities(
-    session: SessionDep,
-    viewer: OptionalPrincipal,
-    page: PageDep,
+def list_filters(
     country: Annotated[list[CountryCode], Query(description="ISO alpha-2; repeat for any of")] = [],  # noqa: B006
     region: Annotated[list[RegionCode], Query(description="UN M49 code, e.g. 419")] = [],  # noqa: B006
     theme: Annotated[list[Theme], Query()] = [],  # noqa: B006
@@ -79,8 +75,9 @@ def list_activities(
     date_to: Annotated[date | None, Query(alias="to", description="starts on or before")] = None,
     q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     updated_since: Annotated[datetime | None, Query()] = None,
-) -> ActivityPage:
-    filters = queries.Filters(
+) -> queries.Filters:
+    """The list filters, shared by the list and the exports."""
+    return queries.Filters(
         countries=country,
         regions=region,
         themes=[*theme],
@@ -93,6 +90,15 @@ def list_activities(
         q=q,
         updated_since=updated_since,
     )
+
+
+ListFilters = Annotated[queries.Filters, Depends(list_filters)]
+
+
+@router.get("/activities", response_model=ActivityPage)
+def list_activities(
+    session: SessionDep, viewer: OptionalPrincipal, page: PageDep, filters: ListFilters
+) -> ActivityPage:
     items, next_cursor = queries.page(
         session, filters, viewer=viewer, limit=page.limit, after=page.after(2)
     )

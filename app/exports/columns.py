@@ -1,0 +1,91 @@
+"""The columns of an activity export, in order: one place for their names, their HXL tags
+and how each is written, for the CSV and XLSX exports (and for reading them back)."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from app.activities.models import ActivityPublic
+from app.core import vocab
+
+LIST_SEPARATOR = "; "
+# A cell starting with one of these is a formula to Excel and LibreOffice (OWASP "CSV
+# injection"): such text is written with a leading apostrophe, which both show as text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    value: Callable[[ActivityPublic], Any]
+    hxl: str = ""
+
+
+def _joined(values: list[str]) -> str:
+    return LIST_SEPARATOR.join(values)
+
+
+def _country_names(activity: ActivityPublic) -> str:
+    countries = vocab.geography().countries
+    return _joined([countries[c].name if c in countries else c for c in activity.countries])
+
+
+def _region_names(activity: ActivityPublic) -> str:
+    names = vocab.geography().region_names
+    return _joined([names.get(r, r) for r in activity.regions])
+
+
+def _label(code: str) -> str:
+    return code.replace("_", " ")
+
+
+def _venue(field: str) -> Callable[[ActivityPublic], Any]:
+    return lambda a: getattr(a.venue, field) if a.venue else None
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("title", lambda a: a.title, "#activity+name"),
+    Column("provider", lambda a: a.provider, "#org+impl"),
+    Column("partners", lambda a: _joined(a.partners), "#org+partner"),
+    Column("external_ref", lambda a: a.external_ref, "#activity+code"),
+    Column("description", lambda a: a.description, "#description"),
+    Column("language", lambda a: a.language, "#meta+lang"),
+    Column("activity_type", lambda a: a.activity_type, "#activity+type"),
+    Column("themes", lambda a: _joined(a.themes), "#sector+code"),
+    Column("theme_names", lambda a: _joined([_label(t) for t in a.themes]), "#sector"),
+    Column("domains", lambda a: _joined(a.domains), "#sector+domain"),
+    Column("audiences", lambda a: _joined(a.audiences), "#group+audience"),
+    Column("start_date", lambda a: a.start_date, "#date+start"),
+    Column("end_date", lambda a: a.end_date, "#date+end"),
+    Column("start_time", lambda a: a.start_time),
+    Column("end_time", lambda a: a.end_time),
+    Column("timezone", lambda a: a.timezone),
+    Column("countries", lambda a: _joined(a.countries), "#country+code"),
+    Column("country_names", _country_names, "#country+name"),
+    Column("regions", lambda a: _joined(a.regions), "#region+code"),
+    Column("region_names", _region_names, "#region+name"),
+    Column("venue_city", _venue("city"), "#loc+city"),
+    Column("venue_country", _venue("country"), "#loc+country+code"),
+    Column("modality", _venue("modality")),
+    Column("delivery_languages", lambda a: _joined(a.delivery_languages)),
+    Column("status", lambda a: a.status, "#status"),
+    Column("visibility", lambda a: a.visibility),
+    Column("contact_email", lambda a: a.contact_email, "#contact+email"),
+    Column("url", lambda a: a.url, "#meta+url"),
+    Column("id", lambda a: str(a.id), "#activity+id"),
+    Column("revision", lambda a: a.revision),
+    Column("updated_at", lambda a: a.updated_at.isoformat()),
+    Column("withdrawn_at", lambda a: a.withdrawn_at.isoformat() if a.withdrawn_at else None),
+    Column("duplicate_of", lambda a: str(a.duplicate_of) if a.duplicate_of else None),
+)
+
+
+def neutralised(value: Any) -> Any:
+    """Text that a spreadsheet would run as a formula, made plain text."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def row(activity: ActivityPublic) -> list[Any]:
+    return [neutralised(column.value(activity)) for column in COLUMNS]
