@@ -18,6 +18,9 @@ class Settings(BaseSettings):
         default="ASSISTCAL", description="Organization that owns bootstrap admin keys."
     )
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_upload_bytes: int = Field(
+        default=50 * 1_048_576, ge=1024, description="Largest file accepted by POST /imports."
+    )
     idempotency_ttl_hours: int = Field(default=48, ge=24)
     key_touch_seconds: int = Field(
         default=60, ge=0, description="How stale an API key's last_used_at may get."

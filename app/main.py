@@ -32,6 +32,7 @@ from app.feeds.routes import api as feeds_api_router
 from app.feeds.routes import feeds as feeds_router
 from app.feeds.service import FeedCache
 from app.findings.routes import router as findings_router
+from app.imports.routes import router as imports_router
 from app.organizations.routes import router as organizations_router
 from app.warmup import settle
 
@@ -128,20 +129,24 @@ async def _on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
 _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000", re.IGNORECASE)
 
 
+UPLOAD_PREFIX = API_PREFIX + "/imports"  # file uploads: their own, larger limit
+
+
 class RequestGuard:
     """Refuse what the database cannot take before any route sees it: bodies over
     `max_bytes` (413, whether announced by Content-Length or streamed in chunks) and NUL
     characters in the query string or a JSON body (PostgreSQL text cannot hold them)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, max_upload_bytes: int) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.limits = (max_bytes, max_upload_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = render(PayloadTooLarge(f"the request body is over {self.max_bytes} bytes"))
+        limit = self.limits[scope["path"].startswith(UPLOAD_PREFIX)]
+        too_large = render(PayloadTooLarge(f"the request body is over {limit} bytes"))
         headers = dict(scope["headers"])
         length = headers.get(b"content-length")
         if length is not None and not length.isdigit():
@@ -151,7 +156,7 @@ class RequestGuard:
             )
             await render(bad)(scope, receive, send)
             return
-        if length is not None and int(length) > self.max_bytes:
+        if length is not None and int(length) > limit:
             await too_large(scope, receive, send)
             return
         query = scope.get("query_string", b"").lower()
@@ -167,7 +172,7 @@ class RequestGuard:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
+            if size > limit:
                 await too_large(scope, receive, send)
                 return
             chunks.append(chunk)
@@ -225,7 +230,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(OperationalError, _on_database_unavailable)
     app.add_exception_handler(PoolTimeout, _on_database_unavailable)
     app.add_exception_handler(Exception, _on_unexpected)
-    app.add_middleware(RequestGuard, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestGuard,
+        max_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
 
     app.state.feed_cache = FeedCache()
     for router in (
@@ -235,6 +244,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         findings_router,
         feeds_api_router,
         exports_router,
+        imports_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(feeds_router)

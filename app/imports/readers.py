@@ -1,0 +1,85 @@
+"""Files in: CSV (UTF-8 with or without BOM, or Windows-1252; comma, semicolon or tab) and
+XLSX (the first sheet or a named one), as a header and numbered rows."""
+
+import csv
+import io
+import zipfile
+from dataclasses import dataclass
+from typing import Any
+
+from app.errors import ValidationFailed
+
+
+@dataclass
+class Table:
+    headers: list[str]
+    rows: list[tuple[int, list[Any]]]  # (row number in the file, header = 1; values)
+
+
+def _bad(message: str) -> ValidationFailed:
+    return ValidationFailed.on("file", message)
+
+
+def read(filename: str, data: bytes, *, sheet: str | None = None) -> Table:
+    if not data.strip():
+        raise _bad("the file is empty")
+    name = filename.lower()
+    if name.endswith(".xlsx") or data[:2] == b"PK":
+        return _xlsx(data, sheet)
+    if name.endswith((".csv", ".txt")) or not name.rpartition(".")[1]:
+        return _csv(data)
+    raise _bad(f"{filename!r}: send a .csv or .xlsx file")
+
+
+def _csv(data: bytes) -> Table:
+    if b"\x00" in data:
+        raise _bad("this is not a text file (it holds NUL bytes); send CSV or XLSX")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            text = data.decode("cp1252")  # what Excel on Windows writes in Western locales
+        except UnicodeDecodeError as exc:
+            raise _bad("the file is neither UTF-8 nor Windows-1252 text") from exc
+    first_line = text.split("\n", 1)[0]
+    delimiter = max((";", ",", "\t"), key=first_line.count)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    records = list(reader)
+    return _table(records)
+
+
+def _xlsx(data: bytes, sheet: str | None) -> Table:
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise _bad(f"not a readable XLSX workbook ({type(exc).__name__})") from exc
+    try:
+        if sheet is not None and sheet not in workbook.sheetnames:
+            raise ValidationFailed.on(
+                "sheet",
+                f"no sheet {sheet!r}; the workbook has {', '.join(workbook.sheetnames)}",
+            )
+        chosen: Any = workbook[sheet] if sheet is not None else workbook.worksheets[0]
+        if not hasattr(chosen, "iter_rows"):
+            raise _bad("the sheet is a chart, not a table")
+        records = [list(row) for row in chosen.iter_rows(values_only=True)]
+    finally:
+        workbook.close()
+    return _table(records)
+
+
+def _table(records: list[list[Any]]) -> Table:
+    numbered = [
+        (number, values)
+        for number, values in enumerate(records, start=1)
+        if any(v is not None and str(v).strip() for v in values)
+    ]
+    if not numbered:
+        raise _bad("the file has no rows")
+    (_, header), *rows = numbered
+    headers = ["" if h is None else str(h).strip() for h in header]
+    if not any(headers):
+        raise _bad("the first row must name the columns")
+    return Table(headers, rows)

@@ -1,0 +1,79 @@
+"""POST /imports: a CSV or XLSX file of activities, checked and then written (or not)."""
+
+import json
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from app.auth.deps import CurrentPrincipal
+from app.db import SessionDep
+from app.errors import ValidationFailed
+from app.imports import readers, service
+
+router = APIRouter(tags=["imports"])
+
+
+class ImportRowError(BaseModel):
+    row: int
+    column: str
+    value: str
+    message: str
+
+
+class ImportReport(BaseModel):
+    dry_run: bool
+    created: int
+    updated: int
+    unchanged: int
+    errors: list[ImportRowError]
+    findings: list[dict[str, Any]]
+    mapping: dict[str, str]
+    unused_columns: list[str]
+
+
+def _mapping(text: str | None) -> dict[str, str] | None:
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValidationFailed.on("mapping", 'not JSON: send {"column header": "field"}') from exc
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ValidationFailed.on("mapping", 'send {"column header": "field", ...}')
+    return value
+
+
+@router.post(
+    "/imports",
+    response_model=ImportReport,
+    responses={422: {"model": ImportReport, "description": "rows failed; nothing was written"}},
+)
+def import_activities(
+    session: SessionDep,
+    actor: CurrentPrincipal,
+    file: Annotated[UploadFile, File(description="CSV (UTF-8 or Windows-1252) or XLSX")],
+    provider: Annotated[str | None, Form(max_length=30)] = None,
+    mapping: Annotated[
+        str | None, Form(max_length=10_000, description="JSON: header -> field")
+    ] = None,
+    sheet: Annotated[str | None, Form(max_length=100)] = None,
+    dry_run: Annotated[bool, Query(description="check and report, write nothing")] = False,
+    skip_invalid: Annotated[bool, Query(description="write the good rows, report the bad")] = False,
+) -> ImportReport | JSONResponse:
+    """Create, update or leave each row's activity, keyed by (provider, external_ref).  By
+    default all or nothing: one bad row and nothing is written (422, with every error)."""
+    table = readers.read(file.filename or "", file.file.read(), sheet=sheet)
+    options = service.Options(
+        dry_run=dry_run, skip_invalid=skip_invalid, provider=provider, mapping=_mapping(mapping)
+    )
+    report = ImportReport.model_validate(
+        asdict(service.run(session, table, actor=actor, options=options))
+    )
+    if report.errors and not dry_run and not skip_invalid:
+        return JSONResponse(report.model_dump(mode="json"), status_code=422)
+    return report

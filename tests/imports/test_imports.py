@@ -1,0 +1,174 @@
+"""Imports: Spanish spreadsheets, dry runs, all or nothing, a second import changing nothing."""
+
+import io
+from typing import Any
+
+import openpyxl
+from fastapi.testclient import TestClient
+
+from tests.conftest import KeyMaker
+from tests.helpers import activity_body, auth
+
+API = "/api/v1"
+
+SPANISH_CSV = (
+    "\ufeffTítulo;Organización;Fecha de inicio;Fecha de fin;País beneficiario;Tema;Tipo;Idioma\n"
+    "Taller nacional sobre control de exportaciones;UNLIREC;15/03/2024;17/03/2024;"
+    "Trinidad y Tobago;export_control;taller;es\n"
+    "Capacitación aduanera;UNLIREC;02/04/2024;03/04/2024;México;Border control;training;es\n"
+)
+
+
+def upload(
+    client: TestClient,
+    key: str,
+    content: bytes,
+    name: str = "calendar.csv",
+    **params: Any,
+) -> Any:
+    form = {k: v for k, v in params.items() if k in ("provider", "mapping", "sheet")}
+    query = {k: v for k, v in params.items() if k not in form}
+    return client.post(
+        f"{API}/imports",
+        params=query,
+        data=form,
+        files={"file": (name, content)},
+        headers=auth(key),
+    )
+
+
+def listed(client: TestClient, key: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = client.get(f"{API}/activities", headers=auth(key)).json()["items"]
+    return items
+
+
+def test_a_spanish_semicolon_csv_dry_run_then_for_real(
+    client: TestClient, make_key: KeyMaker
+) -> None:
+    key = make_key("UNLIREC", "coordinator")
+    dry = upload(client, key, SPANISH_CSV.encode(), dry_run="true")
+    assert dry.status_code == 200, dry.text
+    report = dry.json()
+    assert report["dry_run"] is True
+    assert (report["created"], report["updated"], report["unchanged"]) == (0 + 2, 0, 0)
+    assert report["errors"] == []
+    assert report["mapping"]["countries"] == "País beneficiario"
+    assert report["mapping"]["start_date"] == "Fecha de inicio"
+    assert listed(client, key) == []  # a dry run writes nothing
+
+    real = upload(client, key, SPANISH_CSV.encode())
+    assert real.status_code == 200, real.text
+    assert real.json()["created"] == 2
+    activities = {a["title"]: a for a in listed(client, key)}
+    workshop = activities["Taller nacional sobre control de exportaciones"]
+    assert workshop["countries"] == ["TT"]
+    assert (workshop["start_date"], workshop["end_date"]) == ("2024-03-15", "2024-03-17")
+    assert workshop["activity_type"] == "workshop"
+    assert workshop["external_ref"].startswith("import-")
+    assert activities["Capacitación aduanera"]["countries"] == ["MX"]
+    assert activities["Capacitación aduanera"]["themes"] == ["border_control"]
+
+    again = upload(client, key, SPANISH_CSV.encode())
+    assert again.json()["created"] == 0
+    assert again.json()["unchanged"] == 2
+    assert len(listed(client, key)) == 2
+
+
+def test_one_bad_row_writes_nothing(client: TestClient, make_key: KeyMaker) -> None:
+    key = make_key("UNLIREC", "provider")
+    bad = SPANISH_CSV + "Visita;UNLIREC;31/02/2024;31/02/2024;Narnia;export_control;taller;es\n"
+    answer = upload(client, key, bad.encode())
+    assert answer.status_code == 422
+    errors = answer.json()["errors"]
+    assert errors[0]["row"] == 4
+    assert errors[0]["column"] in ("Fecha de inicio", "País beneficiario")
+    assert answer.json()["created"] == 2  # what would have been: nothing was
+    assert listed(client, key) == []
+    skipped = upload(client, key, bad.encode(), skip_invalid="true")
+    assert skipped.status_code == 200
+    assert skipped.json()["created"] == 2
+    assert len(skipped.json()["errors"]) == 1
+    assert len(listed(client, key)) == 2
+
+
+def test_an_edited_file_updates_just_the_changed_rows(
+    client: TestClient, make_key: KeyMaker
+) -> None:
+    key = make_key("UNLIREC", "provider")
+    rows = "title,start,end,countries,themes,external_ref\n"
+    first = (
+        rows + "A,2025-05-01,2025-05-02,TT,reporting,R1\nB,2025-06-01,2025-06-01,JM,outreach,R2\n"
+    )
+    assert upload(client, key, first.encode()).json()["created"] == 2
+    edited = (
+        rows + "A,2025-05-01,2025-05-03,TT,reporting,R1\nB,2025-06-01,2025-06-01,JM,outreach,R2\n"
+    )
+    report = upload(client, key, edited.encode()).json()
+    assert (report["created"], report["updated"], report["unchanged"]) == (0, 1, 1)
+    changed = next(a for a in listed(client, key) if a["external_ref"] == "R1")
+    assert (changed["end_date"], changed["revision"]) == ("2025-05-03", 2)
+
+
+def test_an_xlsx_export_comes_back_unchanged(client: TestClient, make_key: KeyMaker) -> None:
+    key = make_key("UNLIREC", "provider")
+    body = activity_body(
+        title="Taller; «regional»",
+        countries=["TT", "JM"],
+        themes=["export_control", "outreach"],
+        partners=["OAS"],
+        external_ref="UNL-1",
+        start_time="09:00",
+        end_time="12:00",
+        timezone="America/Port_of_Spain",
+        venue={"city": "Port of Spain", "country": "TT", "modality": "hybrid"},
+        contact_email="a@b.org",
+        url="https://x.org",
+        description="=not a formula",
+    )
+    assert client.post(f"{API}/activities", json=body, headers=auth(key)).status_code == 201
+    exported = client.get(f"{API}/exports/activities.xlsx", headers=auth(key)).content
+    report = upload(client, key, exported, name="activities.xlsx").json()
+    assert (report["created"], report["updated"], report["unchanged"]) == (0, 0, 1), report
+
+
+def test_bad_files_are_a_clear_4xx(client: TestClient, make_key: KeyMaker) -> None:
+    key = make_key("UNLIREC", "provider")
+    for content, name in (
+        (b"", "empty.csv"),
+        (b"\x00\x01\x02binary junk", "junk.csv"),
+        (b"PK\x03\x04not really a zip", "broken.xlsx"),
+        (b"title\n", "header-only.csv"),
+        (b"BEGIN:VCALENDAR", "calendar.pdf"),
+    ):
+        answer = upload(client, key, content, name=name)
+        assert 400 <= answer.status_code < 500, (name, answer.text)
+    no_title = upload(client, key, b"start,countries\n2025-01-01,TT\n")
+    assert no_title.status_code == 422
+    assert no_title.json()["errors"][0]["column"] == "title"
+    mapped = upload(
+        client,
+        key,
+        b"Evento raro,Cuando,Donde,Area\nX,2025-01-01,TT,reporting\n",
+        mapping='{"Evento raro": "title", "Cuando": "start_date", "Donde": "countries", '
+        '"Area": "themes"}',
+    )
+    assert mapped.status_code == 200, mapped.text
+    assert mapped.json()["created"] == 1
+    assert upload(client, key, b"a\n1\n", mapping="{not json").status_code == 422
+
+
+def test_an_xlsx_sheet_by_name(client: TestClient, make_key: KeyMaker) -> None:
+    key = make_key("UNLIREC", "provider")
+    workbook = openpyxl.Workbook()
+    workbook.active.title = "notes"
+    sheet = workbook.create_sheet("plan")
+    sheet.append(["Título", "Inicio", "País", "Tema"])
+    sheet.append(["Seminario", 45366, "Brasil", "legislation"])  # an Excel serial date
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    answer = upload(client, key, buffer.getvalue(), name="plan.xlsx", sheet="plan")
+    assert answer.status_code == 200, answer.text
+    [activity] = listed(client, key)
+    assert (activity["start_date"], activity["countries"]) == ("2024-03-15", ["BR"])
+    missing = upload(client, key, buffer.getvalue(), name="plan.xlsx", sheet="nope")
+    assert missing.status_code == 422
