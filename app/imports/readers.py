@@ -1,10 +1,12 @@
-"""Files in: CSV (UTF-8 with or without BOM, or Windows-1252; comma, semicolon or tab) and
-XLSX (the first sheet or a named one), as a header and numbered rows."""
+"""Files in: CSV (UTF-8 with or without BOM, or Windows-1252; comma, semicolon or tab), XLSX
+(the first sheet or a named one) and iCalendar (app.imports.ics), as a header and numbered
+rows."""
 
 import csv
 import io
 import zipfile
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 from app.errors import ValidationFailed
@@ -20,15 +22,29 @@ def _bad(message: str) -> ValidationFailed:
     return ValidationFailed.on("file", message)
 
 
-def read(filename: str, data: bytes, *, sheet: str | None = None) -> Table:
+def read(
+    filename: str,
+    data: bytes,
+    *,
+    sheet: str | None = None,
+    between: tuple[date, date] | None = None,
+) -> Table:
+    """The file as a table; `between` bounds the occurrences of recurring iCalendar events
+    (default: a year back to two years ahead)."""
     if not data.strip():
         raise _bad("the file is empty")
     name = filename.lower()
+    if name.endswith(".ics") or data.lstrip(b"\xef\xbb\xbf \r\n\t").startswith(b"BEGIN:VCALENDAR"):
+        from app.imports import ics
+
+        today = date.today()
+        first, last = between or (today - timedelta(days=365), today + timedelta(days=730))
+        return ics.read(data, first, last)
     if name.endswith(".xlsx") or data[:2] == b"PK":
         return _xlsx(data, sheet)
     if name.endswith((".csv", ".txt")) or not name.rpartition(".")[1]:
         return _csv(data)
-    raise _bad(f"{filename!r}: send a .csv or .xlsx file")
+    raise _bad(f"{filename!r}: send a .csv, .xlsx or .ics file")
 
 
 def _csv(data: bytes) -> Table:

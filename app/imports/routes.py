@@ -2,6 +2,7 @@
 
 import json
 from dataclasses import asdict
+from datetime import date, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
@@ -34,17 +35,18 @@ class ImportReport(BaseModel):
     unused_columns: list[str]
 
 
-def _mapping(text: str | None) -> dict[str, str] | None:
+def _mapping(text: str | None, name: str) -> dict[str, str] | None:
+    """A JSON object of strings from a form field."""
     if not text:
         return None
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValidationFailed.on("mapping", 'not JSON: send {"column header": "field"}') from exc
+        raise ValidationFailed.on(name, 'not JSON: send {"...": "...", ...}') from exc
     if not isinstance(value, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in value.items()
     ):
-        raise ValidationFailed.on("mapping", 'send {"column header": "field", ...}')
+        raise ValidationFailed.on(name, 'send a JSON object of strings: {"...": "...", ...}')
     return value
 
 
@@ -62,14 +64,36 @@ def import_activities(
         str | None, Form(max_length=10_000, description="JSON: header -> field")
     ] = None,
     sheet: Annotated[str | None, Form(max_length=100)] = None,
+    defaults: Annotated[
+        str | None,
+        Form(max_length=10_000, description="JSON: field -> value for empty cells"),
+    ] = None,
+    date_from: Annotated[
+        date | None, Query(alias="from", description="iCalendar: occurrences from")
+    ] = None,
+    date_to: Annotated[date | None, Query(alias="to", description="iCalendar: until")] = None,
+    create_orgs: Annotated[
+        bool, Query(description="coordinators: create the organizations a file names")
+    ] = False,
     dry_run: Annotated[bool, Query(description="check and report, write nothing")] = False,
     skip_invalid: Annotated[bool, Query(description="write the good rows, report the bad")] = False,
 ) -> ImportReport | JSONResponse:
     """Create, update or leave each row's activity, keyed by (provider, external_ref).  By
     default all or nothing: one bad row and nothing is written (422, with every error)."""
-    table = readers.read(file.filename or "", file.file.read(), sheet=sheet)
+    between = None
+    if date_from or date_to:
+        today = date.today()
+        between = (date_from or today - timedelta(days=365), date_to or today + timedelta(days=730))
+        if between[1] < between[0]:
+            raise ValidationFailed.on("to", "must not be before from")
+    table = readers.read(file.filename or "", file.file.read(), sheet=sheet, between=between)
     options = service.Options(
-        dry_run=dry_run, skip_invalid=skip_invalid, provider=provider, mapping=_mapping(mapping)
+        dry_run=dry_run,
+        skip_invalid=skip_invalid,
+        provider=provider,
+        mapping=_mapping(mapping, "mapping"),
+        defaults=_mapping(defaults, "defaults") or {},
+        create_orgs=create_orgs,
     )
     report = ImportReport.model_validate(
         asdict(service.run(session, table, actor=actor, options=options))

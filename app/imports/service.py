@@ -17,6 +17,7 @@ from app.exports.columns import FORMULA_STARTS
 from app.findings import service as findings
 from app.imports.readers import Table
 from app.organizations import service as organizations
+from app.organizations.models import normalise_acronym
 
 
 @dataclass
@@ -25,6 +26,8 @@ class Options:
     skip_invalid: bool = False
     provider: str | None = None
     mapping: dict[str, str] | None = None
+    defaults: dict[str, str] = field(default_factory=dict)  # field -> value for empty cells
+    create_orgs: bool = False
 
 
 @dataclass
@@ -128,6 +131,8 @@ def _derived_ref(provider: str, record: dict[str, Any]) -> str:
 def run(session: Session, table: Table, *, actor: Principal, options: Options) -> Report:
     mapping, unused = tabular.map_headers(table.headers, options.mapping)
     headers = {name: table.headers[position] for position, name in mapping.items()}
+    for name in options.defaults:
+        headers.setdefault(name, f"defaults.{name}")
     report = Report(dry_run=options.dry_run, mapping=headers, unused_columns=unused)
     for required in ("title", "start_date"):
         if required not in headers:
@@ -138,7 +143,7 @@ def run(session: Session, table: Table, *, actor: Principal, options: Options) -
     # it back and leaves the rest of the request's transaction as it was.
     whole = session.begin_nested()
     for number, values in table.rows:
-        cells = _cells(table, mapping, values)
+        cells = {**options.defaults, **_cells(table, mapping, values)}
         savepoint = session.begin_nested()
         try:
             outcome, found = _import_row(session, cells, headers, actor=actor, options=options)
@@ -167,8 +172,17 @@ def _import_row(
     record = _record(cells, headers)
     provider_name = record.pop("provider", None) or options.provider or actor.organization
     provider = organizations.find(session, provider_name)
+    if provider is None and options.create_orgs and actor.reads_all:
+        try:
+            acronym = normalise_acronym(provider_name)
+        except ValueError as exc:
+            raise RowInvalid(headers.get("provider", "provider"), provider_name, str(exc)) from exc
+        provider = organizations.ensure(session, acronym=acronym, name=provider_name)
     if provider is None or provider.id is None:
-        raise RowInvalid(headers.get("provider", "provider"), provider_name, "unknown organization")
+        hint = " (a coordinator may add create_orgs=true)" if actor.reads_all else ""
+        raise RowInvalid(
+            headers.get("provider", "provider"), provider_name, "unknown organization" + hint
+        )
     record["provider"] = provider.acronym
     record.setdefault("end_date", record["start_date"])
     record["external_ref"] = record.get("external_ref") or _derived_ref(provider.acronym, record)
@@ -189,7 +203,8 @@ def _import_row(
     except ValidationError as exc:
         first = exc.errors()[0]
         name = str(first["loc"][0]) if first["loc"] else "row"
-        raise RowInvalid(headers.get(name, name), first.get("input", ""), first["msg"]) from exc
+        given = "" if first["type"] == "missing" else first.get("input", "")
+        raise RowInvalid(headers.get(name, name), given, first["msg"]) from exc
     except AppError as exc:
         detail = exc.details[0] if exc.details else None
         name = detail.field.split(".")[0] if detail else "row"

@@ -1,9 +1,11 @@
 """Imports: Spanish spreadsheets, dry runs, all or nothing, a second import changing nothing."""
 
 import io
+from pathlib import Path
 from typing import Any
 
 import openpyxl
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import KeyMaker
@@ -26,7 +28,7 @@ def upload(
     name: str = "calendar.csv",
     **params: Any,
 ) -> Any:
-    form = {k: v for k, v in params.items() if k in ("provider", "mapping", "sheet")}
+    form = {k: v for k, v in params.items() if k in ("provider", "mapping", "sheet", "defaults")}
     query = {k: v for k, v in params.items() if k not in form}
     return client.post(
         f"{API}/imports",
@@ -138,7 +140,8 @@ def test_bad_files_are_a_clear_4xx(client: TestClient, make_key: KeyMaker) -> No
         (b"\x00\x01\x02binary junk", "junk.csv"),
         (b"PK\x03\x04not really a zip", "broken.xlsx"),
         (b"title\n", "header-only.csv"),
-        (b"BEGIN:VCALENDAR", "calendar.pdf"),
+        (b"%PDF-1.4 not a table", "calendar.pdf"),
+        (b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART:2027", "broken.ics"),
     ):
         answer = upload(client, key, content, name=name)
         assert 400 <= answer.status_code < 500, (name, answer.text)
@@ -172,3 +175,98 @@ def test_an_xlsx_sheet_by_name(client: TestClient, make_key: KeyMaker) -> None:
     assert (activity["start_date"], activity["countries"]) == ("2024-03-15", ["BR"])
     missing = upload(client, key, buffer.getvalue(), name="plan.xlsx", sheet="nope")
     assert missing.status_code == 422
+
+
+ICS = (
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Example//EN\r\n"
+    "BEGIN:VEVENT\r\nUID:w1@example.org\r\nDTSTAMP:20270101T000000Z\r\n"
+    "DTSTART;VALUE=DATE:20270301\r\nDTEND;VALUE=DATE:20270304\r\n"
+    "SUMMARY:Taller de control de exportaciones\r\nLOCATION:Port of Spain\r\n"
+    "X-UNKNOWN-PROPERTY:kept out\r\nEND:VEVENT\r\n"
+    "BEGIN:VEVENT\r\nUID:m1@example.org\r\nDTSTAMP:20270101T000000Z\r\n"
+    "DTSTART;TZID=America/Santiago:20270402T090000\r\n"
+    "DTEND;TZID=America/Santiago:20270402T120000\r\n"
+    "RRULE:FREQ=WEEKLY;COUNT=3\r\nSUMMARY:Weekly coordination call\r\nEND:VEVENT\r\n"
+    "END:VCALENDAR\r\n"
+)
+
+
+def test_an_ics_file_with_all_day_timed_and_recurring_events(
+    client: TestClient, make_key: KeyMaker
+) -> None:
+    key = make_key("UNLIREC", "provider")
+    defaults = '{"countries": "TT", "themes": "export_control"}'
+    params = {"from": "2027-01-01", "to": "2027-12-31", "defaults": defaults}
+    first = upload(client, key, ICS.encode(), name="plan.ics", **params)
+    assert first.status_code == 200, first.text
+    assert first.json()["created"] == 4  # one all-day event, three weekly occurrences
+    activities = sorted(listed(client, key), key=lambda a: a["start_date"])
+    workshop = activities[0]
+    assert (workshop["start_date"], workshop["end_date"]) == ("2027-03-01", "2027-03-03")
+    assert workshop["venue"]["city"] == "Port of Spain"
+    assert workshop["external_ref"] == "w1@example.org"
+    calls = activities[1:]
+    assert [a["start_date"] for a in calls] == ["2027-04-02", "2027-04-09", "2027-04-16"]
+    assert {(a["start_time"], a["end_time"], a["timezone"]) for a in calls} == {
+        ("09:00", "12:00", "America/Santiago")
+    }
+    again = upload(client, key, ICS.encode(), name="plan.ics", **params)
+    assert again.json()["unchanged"] == 4
+    other = make_key("OPCW", "provider")  # its own, new activities: nothing to fall back on
+    without_defaults = upload(
+        client, other, ICS.encode(), name="plan.ics", dry_run="true", **{"from": "2027-01-01"}
+    )
+    assert without_defaults.status_code == 200
+    errors = without_defaults.json()["errors"]  # no country, no theme: reported per event
+    assert [e["row"] for e in errors] == [2, 3, 4, 5]
+
+
+REAL_ICS = Path(__file__).resolve().parents[3] / "shared" / "external" / "icalendar-calendars"
+
+
+@pytest.mark.skipif(not REAL_ICS.is_dir(), reason=f"the shared .ics files are not at {REAL_ICS}")
+def test_every_real_and_broken_calendar_imports_cleanly_or_is_refused(
+    client: TestClient, make_key: KeyMaker
+) -> None:
+    key = make_key("UNLIREC", "provider")
+    defaults = '{"countries": "TT", "themes": "outreach"}'
+    outcomes: dict[int, int] = {}
+    for path in sorted(REAL_ICS.glob("*.ics")):
+        before = len(listed(client, key))
+        answer = upload(
+            client,
+            key,
+            path.read_bytes(),
+            name=path.name,
+            defaults=defaults,
+            **{"from": "2022-01-01", "to": "2022-12-31"},
+        )
+        assert answer.status_code in (200, 422), (path.name, answer.status_code, answer.text)
+        outcomes[answer.status_code] = outcomes.get(answer.status_code, 0) + 1
+        if path.name == "example.ics":  # three all-day holidays of 2022
+            assert answer.json()["created"] == 3, answer.text
+        if answer.status_code == 422:
+            assert len(listed(client, key)) == before, path.name  # nothing written
+    assert outcomes.get(200, 0) >= 5, outcomes  # most have no event in 2022, or are broken
+
+
+def test_a_coordinator_imports_for_providers_and_may_create_them(
+    client: TestClient, make_key: KeyMaker
+) -> None:
+    coordinator = make_key("OAS-CICTE", "coordinator")
+    make_key("UNLIREC", "provider")
+    combined = (
+        b"title,provider,start,countries,themes\n"
+        b"Taller,UNLIREC,2025-05-01,TT,reporting\n"
+        b"Seminar,NEWORG,2025-06-01,JM,outreach\n"
+    )
+    refused = upload(client, coordinator, combined, dry_run="true")
+    [error] = refused.json()["errors"]
+    assert (error["row"], error["column"], error["value"]) == (3, "provider", "NEWORG")
+    created = upload(client, coordinator, combined, create_orgs="true")
+    assert created.status_code == 200, created.text
+    providers = sorted(a["provider"] for a in listed(client, coordinator))
+    assert providers == ["NEWORG", "UNLIREC"]
+    provider = make_key("OPCW", "provider")
+    foreign = upload(client, provider, combined, create_orgs="true")
+    assert foreign.status_code == 422  # a provider writes only its own organization's rows

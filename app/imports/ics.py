@@ -1,0 +1,132 @@
+"""iCalendar files in: each VEVENT (each occurrence of a recurring one within the range)
+becomes a row of the import table."""
+
+import hashlib
+import warnings
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import icalendar
+import recurring_ical_events  # type: ignore[import-untyped]
+
+from app.core import vocab
+from app.errors import ValidationFailed
+from app.imports.readers import Table
+
+HEADERS = [
+    "external_ref",
+    "title",
+    "description",
+    "start_date",
+    "end_date",
+    "start_time",
+    "end_time",
+    "timezone",
+    "venue_city",
+    "url",
+    "status",
+    "themes",
+]
+STATUS = {"CANCELLED": "cancelled", "CONFIRMED": "confirmed", "TENTATIVE": "planned"}
+
+
+def read(data: bytes, first: date, last: date) -> Table:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # icalendar guessing vendor TZIDs, and the like
+            calendars = icalendar.Calendar.from_ical(data, multiple=True)
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise ValidationFailed.on("file", f"not a readable iCalendar file: {exc}") from exc
+    rows: list[tuple[int, list[Any]]] = []
+    number = 1
+    for calendar in calendars:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                events = recurring_ical_events.of(calendar).between(first, last + timedelta(days=1))
+        except Exception as exc:
+            raise ValidationFailed.on("file", f"its events cannot be read: {exc}") from exc
+        recurring = {
+            str(e.get("uid", ""))
+            for e in calendar.walk("VEVENT")
+            if e.get("rrule") or e.get("rdate")
+        }
+        for event in events:
+            number += 1
+            rows.append((number, _row(event, str(event.get("uid", "")) in recurring)))
+    if not rows:
+        raise ValidationFailed.on(
+            "file", f"no events (VEVENT) in the file between {first} and {last}"
+        )
+    return Table(list(HEADERS), rows)
+
+
+def _row(event: icalendar.Event, recurring: bool) -> list[Any]:
+    """A row, or a row with the problem in its cells (the import reports it per row)."""
+    start: date | None
+    end: date | None
+    try:
+        start, end = event.start, event.end
+    except (KeyError, ValueError, TypeError, AttributeError):
+        start = end = None
+    values: dict[str, Any] = {
+        "external_ref": _ref(event, start, recurring),
+        "title": str(event.get("summary", "")).strip() or None,
+        "description": str(event.get("description", "")).strip() or None,
+        "venue_city": str(event.get("location", "")).strip()[:200] or None,
+        "url": str(event.get("url", "")).strip() or None,
+        "status": STATUS.get(str(event.get("status", "")).upper()),
+        "themes": _themes(event),
+    }
+    if isinstance(start, datetime) and isinstance(end, datetime) and _zone(start):
+        zone = _zone(start)
+        local_end = end.astimezone(ZoneInfo(zone)) if zone else end
+        values.update(
+            start_date=start.date(),
+            end_date=local_end.date(),
+            start_time=start.strftime("%H:%M"),
+            end_time=local_end.strftime("%H:%M"),
+            timezone=zone,
+        )
+    elif isinstance(start, date):
+        start_day = start.date() if isinstance(start, datetime) else start
+        if isinstance(end, datetime):
+            end_day = end.date()
+        elif isinstance(end, date):
+            end_day = max(start_day, end - timedelta(days=1))  # DTEND is exclusive
+        else:
+            end_day = start_day
+        values.update(start_date=start_day, end_date=end_day)
+    else:
+        values["start_date"] = "(no readable DTSTART)"
+    return [values.get(name) for name in HEADERS]
+
+
+def _zone(moment: datetime) -> str | None:
+    """The IANA name of a time's zone, or None for a floating time (kept as a date only)."""
+    if moment.tzinfo is None:
+        return None
+    key = getattr(moment.tzinfo, "key", None) or getattr(moment.tzinfo, "zone", None)
+    if key and key in vocab.time_zones():
+        return str(key)
+    return "UTC" if moment.utcoffset() == timedelta(0) else None
+
+
+def _ref(event: icalendar.Event, start: object, recurring: bool) -> str | None:
+    """The event's UID; an occurrence of a recurring event adds its start."""
+    uid = str(event.get("uid", "")).strip()
+    if not uid:
+        return None
+    if recurring:
+        uid += f"/{start.isoformat() if isinstance(start, date) else start}"
+    return uid if len(uid) <= 100 else "ics-" + hashlib.sha256(uid.encode()).hexdigest()[:40]
+
+
+def _themes(event: icalendar.Event) -> str | None:
+    try:
+        categories = [str(c) for c in event.categories]
+    except (KeyError, ValueError, TypeError, AttributeError):
+        return None
+    known = [c for c in categories if c.replace(" ", "_").lower() in vocab.THEMES]
+    return "; ".join(known) or None
