@@ -4,6 +4,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -12,6 +13,7 @@ from sqlmodel import Session
 from app.auth import service as keys_service
 from app.auth.principal import Principal
 from app.config import Settings
+from app.core import tabular
 from app.core.vocab import ORG_KINDS, ROLES
 from app.db import current_revision, downgrade, make_engine, open_session, upgrade
 from app.errors import AppError
@@ -251,6 +253,83 @@ def demo_load(
         f"activities created: {result.activities_created}, "
         f"already there: {result.activities_skipped}"
     )
+
+
+@app.command("import")
+def import_file(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    provider: Annotated[
+        str | None, typer.Option(help="The provider of rows without a provider column.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check and report; write nothing.")
+    ] = False,
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="Write the good rows even if others fail.")
+    ] = False,
+    create_orgs: Annotated[
+        bool, typer.Option("--create-orgs", help="Create the organizations the file names.")
+    ] = False,
+    mapping: Annotated[str | None, typer.Option(help='JSON: {"column header": "field"}')] = None,
+    defaults: Annotated[
+        str | None, typer.Option(help='JSON: {"field": "value"} for empty cells')
+    ] = None,
+    sheet: Annotated[str | None, typer.Option(help="XLSX: the sheet to read.")] = None,
+) -> None:
+    """Import activities from a CSV, XLSX or iCalendar file (see docs/api.md, Imports): all or
+    nothing unless --skip-invalid; exit status 1 when rows failed."""
+    from app.imports import readers
+    from app.imports import service as imports
+    from app.warmup import settle
+
+    settle()
+    settings = Settings()
+    with _session(settings) as session:
+        table = readers.read(path.name, path.read_bytes(), sheet=sheet)
+        options = imports.Options(
+            dry_run=dry_run,
+            skip_invalid=skip_invalid,
+            provider=provider,
+            mapping=imports.parse_object(mapping, "mapping"),
+            defaults=imports.parse_object(defaults, "defaults") or {},
+            create_orgs=create_orgs,
+        )
+        mapped, _ = tabular.map_headers(table.headers, options.mapping)
+        if provider is None and "provider" not in mapped.values():
+            typer.secho(
+                "error: name the provider: --provider ACRONYM, or a provider column",
+                err=True,
+                fg="red",
+            )
+            raise typer.Exit(1)
+        with typer.progressbar(length=len(table.rows), label="Importing") as bar:
+            report = imports.run(
+                session,
+                table,
+                actor=_operator(session, settings),
+                options=options,
+                progress=lambda: bar.update(1),
+            )
+    written = "would be " if dry_run or (report.errors and not skip_invalid) else ""
+    typer.echo(f"\n{'column':<24} field")
+    for field_name, header in report.mapping.items():
+        typer.echo(f"{header:<24} {field_name}")
+    typer.echo(
+        f"\n{written}created {report.created}, {written}updated {report.updated}, "
+        f"unchanged {report.unchanged}; {len(report.errors)} row(s) with errors; "
+        f"{len(report.findings)} possible duplicate(s)"
+    )
+    if report.errors:
+        typer.echo(f"\n{'row':>6}  {'column':<20} {'value':<24} message")
+        for error in report.errors[:100]:
+            typer.echo(
+                f"{error.row:>6}  {error.column[:20]:<20} {error.value[:24]:<24} {error.message}"
+            )
+        if len(report.errors) > 100:
+            typer.echo(f"... and {len(report.errors) - 100} more")
+        if not skip_invalid and not dry_run:
+            typer.secho("nothing was written: fix the rows, or use --skip-invalid", fg="red")
+        raise typer.Exit(1)
 
 
 @findings_app.command("rescan")

@@ -1,6 +1,5 @@
 """POST /imports: a CSV or XLSX file of activities, checked and then written (or not)."""
 
-import json
 from dataclasses import asdict
 from datetime import date, timedelta
 from typing import Annotated, Any
@@ -33,21 +32,6 @@ class ImportReport(BaseModel):
     findings: list[dict[str, Any]]
     mapping: dict[str, str]
     unused_columns: list[str]
-
-
-def _mapping(text: str | None, name: str) -> dict[str, str] | None:
-    """A JSON object of strings from a form field."""
-    if not text:
-        return None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValidationFailed.on(name, 'not JSON: send {"...": "...", ...}') from exc
-    if not isinstance(value, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    ):
-        raise ValidationFailed.on(name, 'send a JSON object of strings: {"...": "...", ...}')
-    return value
 
 
 @router.post(
@@ -91,8 +75,8 @@ def import_activities(
         dry_run=dry_run,
         skip_invalid=skip_invalid,
         provider=provider,
-        mapping=_mapping(mapping, "mapping"),
-        defaults=_mapping(defaults, "defaults") or {},
+        mapping=service.parse_object(mapping, "mapping"),
+        defaults=service.parse_object(defaults, "defaults") or {},
         create_orgs=create_orgs,
     )
     report = ImportReport.model_validate(

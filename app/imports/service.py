@@ -2,6 +2,8 @@
 leave each activity, keyed by (provider, external_ref); a dry run writes nothing."""
 
 import hashlib
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, get_args
 
@@ -12,7 +14,7 @@ from app.activities import service as activities
 from app.activities.models import Activity, ActivityCreate, ActivityUpdate
 from app.auth.principal import Principal
 from app.core import tabular, vocab
-from app.errors import AppError
+from app.errors import AppError, ValidationFailed
 from app.exports.columns import FORMULA_STARTS
 from app.findings import service as findings
 from app.imports.readers import Table
@@ -128,7 +130,29 @@ def _derived_ref(provider: str, record: dict[str, Any]) -> str:
     return "import-" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def run(session: Session, table: Table, *, actor: Principal, options: Options) -> Report:
+def parse_object(text: str | None, name: str) -> dict[str, str] | None:
+    """A JSON object of strings, as the `mapping` and `defaults` options are given."""
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValidationFailed.on(name, 'not JSON: send {"...": "...", ...}') from exc
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ValidationFailed.on(name, 'send a JSON object of strings: {"...": "...", ...}')
+    return value
+
+
+def run(
+    session: Session,
+    table: Table,
+    *,
+    actor: Principal,
+    options: Options,
+    progress: Callable[[], None] | None = None,
+) -> Report:
     mapping, unused = tabular.map_headers(table.headers, options.mapping)
     headers = {name: table.headers[position] for position, name in mapping.items()}
     for name in options.defaults:
@@ -143,6 +167,8 @@ def run(session: Session, table: Table, *, actor: Principal, options: Options) -
     # it back and leaves the rest of the request's transaction as it was.
     whole = session.begin_nested()
     for number, values in table.rows:
+        if progress is not None:
+            progress()
         cells = {**options.defaults, **_cells(table, mapping, values)}
         savepoint = session.begin_nested()
         try:

@@ -371,3 +371,39 @@ def test_findings_rescan_recomputes_and_keeps_decisions(cli: Any, url: str) -> N
     with engine.connect() as conn:
         assert dict(conn.execute(stamps).all()) == written
     engine.dispose()
+
+
+def test_import_a_file_from_the_command_line(cli: Any, url: str, tmp_path: Path) -> None:
+    from tests.imports.test_imports import SPANISH_CSV
+
+    ok(cli("orgs", "create", "UNLIREC", "--name", "UNLIREC"))
+    good = tmp_path / "plan.csv"
+    good.write_text(SPANISH_CSV, encoding="utf-8")
+    engine = sa.create_engine(url)
+    count = sa.select(sa.func.count()).select_from(sa.table("activity"))
+
+    dry = ok(cli("import", str(good), "--dry-run"))
+    assert "would be created 2" in dry
+    assert "País beneficiario" in dry  # the mapping used is shown
+    with engine.connect() as conn:
+        assert conn.execute(count).scalar() == 0
+
+    assert "created 2" in ok(cli("import", str(good)))
+    assert "unchanged 2" in ok(cli("import", str(good)))
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text(SPANISH_CSV.replace("México", "Narnia").replace("Capacitación", "Otra"))
+    failed = cli("import", str(bad))
+    assert failed.exit_code == 1
+    assert "Narnia" in failed.output
+    assert "nothing was written" in failed.output
+    with engine.connect() as conn:
+        assert conn.execute(count).scalar() == 2
+    engine.dispose()
+
+    nameless = tmp_path / "nameless.csv"
+    nameless.write_text("title,start,countries,themes\nX,2025-01-01,TT,reporting\n")
+    refused = cli("import", str(nameless))
+    assert refused.exit_code == 1
+    assert "--provider" in refused.output
+    assert "created 1" in ok(cli("import", str(nameless), "--provider", "UNLIREC"))
