@@ -42,7 +42,8 @@ def current(session: Session) -> Stamp:
 
 @event.listens_for(Session, "before_commit")
 def _bump(session: Session) -> None:
-    if not session.info.pop(_FLAG, False):
+    # Savepoints commit too (imports take one per row): only the real commit counts.
+    if session.in_nested_transaction() or not session.info.pop(_FLAG, False):
         return
     session.flush()
     table = FeedState.__table__  # type: ignore[attr-defined]

@@ -19,7 +19,7 @@ from app.exports.columns import FORMULA_STARTS
 from app.findings import service as findings
 from app.imports.readers import Table
 from app.organizations import service as organizations
-from app.organizations.models import normalise_acronym
+from app.organizations.models import Organization, normalise_acronym
 
 
 @dataclass
@@ -30,6 +30,7 @@ class Options:
     mapping: dict[str, str] | None = None
     defaults: dict[str, str] = field(default_factory=dict)  # field -> value for empty cells
     create_orgs: bool = False
+    known: dict[str, Organization] = field(default_factory=dict)  # providers found so far
 
 
 @dataclass
@@ -197,13 +198,15 @@ def _import_row(
 ) -> tuple[str, list[dict[str, Any]]]:
     record = _record(cells, headers)
     provider_name = record.pop("provider", None) or options.provider or actor.organization
-    provider = organizations.find(session, provider_name)
+    provider = options.known.get(provider_name) or organizations.find(session, provider_name)
     if provider is None and options.create_orgs and actor.reads_all:
         try:
             acronym = normalise_acronym(provider_name)
         except ValueError as exc:
             raise RowInvalid(headers.get("provider", "provider"), provider_name, str(exc)) from exc
         provider = organizations.ensure(session, acronym=acronym, name=provider_name)
+    if provider is not None:
+        options.known[provider_name] = provider
     if provider is None or provider.id is None:
         hint = " (a coordinator may add create_orgs=true)" if actor.reads_all else ""
         raise RowInvalid(

@@ -1,0 +1,114 @@
+"""How long importing a spreadsheet of activities takes, with duplicate detection.
+
+    python benchmarks/import_speed.py [--rows 10000]
+    ASSISTCAL_DATABASE_URL=postgresql://... python benchmarks/import_speed.py
+
+Writes a CSV of `--rows` illustrative activities (Spanish headers, semicolons, day-first
+dates, country names; Latin America and the Caribbean over two years, eight providers), then
+imports it into a fresh database through the service's own import (as `assistcal import`
+does: one transaction, all or nothing), and prints the time, the rate and what was found;
+then imports the same file again (everything unchanged).
+"""
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from app.auth.principal import Principal
+from app.core import vocab
+from app.db import make_engine, open_session, upgrade
+from app.imports import readers
+from app.imports import service as imports
+from app.organizations import service as organizations
+from app.warmup import settle
+from benchmarks.common import databases
+
+PROVIDERS = ["UNLIREC", "UNODA", "IAEA", "OPCW", "WCO", "EU", "OAS-CICTE", "BAFA"]
+WORDS = ["Taller nacional", "Capacitación", "Seminario regional", "Curso", "Conferencia"]
+TOPICS = [
+    "control de exportaciones",
+    "seguridad nuclear",
+    "aduanas",
+    "legislación",
+    "plan de acción nacional",
+]
+THEMES = [
+    "export_control",
+    "physical_protection",
+    "border_control",
+    "legislation",
+    "national_action_plan",
+]
+
+
+def write_csv(path: Path, rows: int) -> None:
+    rng = random.Random(1540)
+    geography = vocab.geography()
+    states = sorted(vocab.region_states("419"))
+    names = [geography.countries[code].name for code in states]
+    lines = ["Título;Organización;Fecha de inicio;Fecha de fin;País beneficiario;Tema;Tipo;Idioma"]
+    for n in range(rows):
+        start = date(2025, 1, 1) + timedelta(days=rng.randrange(730))
+        end = start + timedelta(days=rng.choice([0, 1, 2, 4]))
+        topic = rng.randrange(len(TOPICS))
+        lines.append(
+            ";".join(
+                [
+                    f"{rng.choice(WORDS)} sobre {TOPICS[topic]} {n}",
+                    rng.choice(PROVIDERS),
+                    start.strftime("%d/%m/%Y"),
+                    end.strftime("%d/%m/%Y"),
+                    rng.choice(names),
+                    THEMES[topic],
+                    rng.choice(["taller", "capacitación", "seminario", "conferencia"]),
+                    "es",
+                ]
+            )
+        )
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=10_000)
+    args = parser.parse_args()
+    settle()
+    for url in databases(os.environ.get("ASSISTCAL_DATABASE_URL"), "import.db"):
+        upgrade(url)
+        engine = make_engine(url)
+        with open_session(engine, write=True) as session:
+            for acronym in PROVIDERS:
+                organizations.ensure(session, acronym=acronym, name=acronym)
+            admin = organizations.ensure(session, acronym="BENCH", name="benchmark")
+            session.commit()
+        assert admin.id is not None
+        actor = Principal(uuid.UUID(int=0), "bench", admin.id, "BENCH", "admin")
+        path = Path(tempfile.mkdtemp()) / "import.csv"
+        write_csv(path, args.rows)
+        size = path.stat().st_size / 2**20
+        print(f"database: {engine.dialect.name}; {args.rows:,} rows, {size:.1f} MB")
+        for attempt in ("first import", "same file again"):
+            started = time.perf_counter()
+            with open_session(engine, write=True) as session:
+                table = readers.read(path.name, path.read_bytes())
+                report = imports.run(session, table, actor=actor, options=imports.Options())
+                session.commit()
+            elapsed = time.perf_counter() - started
+            print(
+                f"{attempt}: {elapsed:.1f} s ({args.rows / elapsed:,.0f} rows/s); created "
+                f"{report.created}, updated {report.updated}, unchanged {report.unchanged}, "
+                f"errors {len(report.errors)}, duplicates found {len(report.findings)}"
+            )
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
