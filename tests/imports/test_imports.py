@@ -270,3 +270,44 @@ def test_a_coordinator_imports_for_providers_and_may_create_them(
     provider = make_key("OPCW", "provider")
     foreign = upload(client, provider, combined, create_orgs="true")
     assert foreign.status_code == 422  # a provider writes only its own organization's rows
+
+
+def test_a_csv_export_comes_back_unchanged(client: TestClient, make_key: KeyMaker) -> None:
+    key = make_key("UNLIREC", "provider")
+    for title in ("+1 plan; «uno»", '@mention, "quoted"', "Línea\nnueva"):
+        body = activity_body(title=title, countries=["TT"], external_ref=title[:5])
+        assert client.post(f"{API}/activities", json=body, headers=auth(key)).status_code == 201
+    exported = client.get(f"{API}/exports/activities.csv", headers=auth(key)).content
+    report = upload(client, key, exported).json()
+    assert (report["created"], report["updated"], report["unchanged"]) == (0, 0, 3), report
+
+
+def test_an_xlsx_with_formulas_and_merged_cells(client: TestClient, make_key: KeyMaker) -> None:
+    key = make_key("UNLIREC", "provider")
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(["title", "start", "end", "countries", "themes"])
+    sheet.append(["Merged title", "2025-05-01", "=B2+2", "TT", "reporting"])
+    sheet.append([None, "2025-06-01", "2025-06-01", "JM", "outreach"])
+    sheet.merge_cells("A2:A3")
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    answer = upload(client, key, buffer.getvalue(), name="merged.xlsx")
+    # A formula without a value saved by a spreadsheet program reads as empty (the end date
+    # then defaults to the start); the merged title is empty on row 3: reported, nothing
+    # written
+    assert answer.status_code == 422, answer.text
+    problems = [(e["row"], e["column"], e["message"]) for e in answer.json()["errors"]]
+    assert problems == [(3, "title", "Field required")]
+    assert listed(client, key) == []
+
+
+def test_uploads_over_the_limit_get_413(make_key: KeyMaker, settings: Any) -> None:
+    from app.main import create_app
+
+    small = settings.model_copy(update={"max_upload_bytes": 2048})
+    with TestClient(create_app(small)) as client:
+        key = make_key("UNLIREC", "provider")
+        answer = upload(client, key, b"title,start\n" + b"x,2025-01-01\n" * 500)
+        assert answer.status_code == 413
