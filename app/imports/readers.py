@@ -4,7 +4,6 @@ rows."""
 
 import csv
 import io
-import zipfile
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -60,7 +59,10 @@ def _csv(data: bytes) -> Table:
     first_line = text.split("\n", 1)[0]
     delimiter = max((";", ",", "\t"), key=first_line.count)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    records = list(reader)
+    try:
+        records = list(reader)
+    except csv.Error as exc:
+        raise _bad(f"not readable as CSV (line {reader.line_num}): {exc}") from exc
     return _table(records)
 
 
@@ -69,7 +71,7 @@ def _xlsx(data: bytes, sheet: str | None) -> Table:
 
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+    except Exception as exc:
         raise _bad(f"not a readable XLSX workbook ({type(exc).__name__})") from exc
     try:
         if sheet is not None and sheet not in workbook.sheetnames:
@@ -80,7 +82,10 @@ def _xlsx(data: bytes, sheet: str | None) -> Table:
         chosen: Any = workbook[sheet] if sheet is not None else workbook.worksheets[0]
         if not hasattr(chosen, "iter_rows"):
             raise _bad("the sheet is a chart, not a table")
-        records = [list(row) for row in chosen.iter_rows(values_only=True)]
+        try:
+            records = [list(row) for row in chosen.iter_rows(values_only=True)]
+        except Exception as exc:
+            raise _bad(f"the sheet cannot be read ({type(exc).__name__})") from exc
     finally:
         workbook.close()
     return _table(records)

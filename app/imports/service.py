@@ -154,6 +154,15 @@ def run(
     options: Options,
     progress: Callable[[], None] | None = None,
 ) -> Report:
+    for option, fields in (
+        ("mapping", (options.mapping or {}).values()),
+        ("defaults", options.defaults),
+    ):
+        unknown = sorted(set(fields) - set(tabular.HEADERS))
+        if unknown:
+            raise ValidationFailed.on(
+                option, f"unknown field {unknown[0]!r}; fields are {', '.join(tabular.HEADERS)}"
+            )
     mapping, unused = tabular.map_headers(table.headers, options.mapping)
     headers = {name: table.headers[position] for position, name in mapping.items()}
     for name in options.defaults:

@@ -158,6 +158,11 @@ def test_bad_files_are_a_clear_4xx(client: TestClient, make_key: KeyMaker) -> No
     assert mapped.status_code == 200, mapped.text
     assert mapped.json()["created"] == 1
     assert upload(client, key, b"a\n1\n", mapping="{not json").status_code == 422
+    unknown = upload(client, key, b"a\n1\n", mapping='{"a": "colour"}')
+    assert unknown.status_code == 422
+    assert "mapping" in unknown.text
+    huge_cell = b'title,start\n"' + b"x" * 200_000 + b'",2025-01-01\n'
+    assert upload(client, key, huge_cell).status_code == 422
 
 
 def test_an_xlsx_sheet_by_name(client: TestClient, make_key: KeyMaker) -> None:
