@@ -44,22 +44,50 @@ def read(data: bytes, first: date, last: date) -> Table:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                events = recurring_ical_events.of(calendar).between(first, last + timedelta(days=1))
-        except Exception as exc:
+                events = _occurrences(calendar, first, last)
+        except ValidationFailed:
+            raise
+        except Exception as exc:  # the library raises many kinds on broken input
             raise ValidationFailed.on("file", f"its events cannot be read: {exc}") from exc
         recurring = {
             str(e.get("uid", ""))
             for e in calendar.walk("VEVENT")
             if e.get("rrule") or e.get("rdate")
         }
+        # recurring_ical_events turns an event that ends before it starts around: catch it
+        backwards = {str(e.get("uid", "")) for e in calendar.walk("VEVENT") if _backwards(e)}
         for event in events:
             number += 1
-            rows.append((number, _row(event, str(event.get("uid", "")) in recurring)))
+            uid = str(event.get("uid", ""))
+            row = _row(event, uid in recurring)
+            if uid in backwards:
+                row[HEADERS.index("end_date")] = "(DTEND before DTSTART)"
+            rows.append((number, row))
     if not rows:
         raise ValidationFailed.on(
             "file", f"no events (VEVENT) in the file between {first} and {last}"
         )
     return Table(list(HEADERS), rows)
+
+
+MAX_OCCURRENCES = 20_000
+
+
+def _occurrences(calendar: icalendar.Calendar, first: date, last: date) -> list[Any]:
+    """The events between `first` and `last`, in order, at most MAX_OCCURRENCES: a rule that
+    repeats every second must not run for hours."""
+    found = []
+    for event in recurring_ical_events.of(calendar).after(first):
+        start = event.start
+        day = start.date() if isinstance(start, datetime) else start
+        if day > last:
+            break
+        found.append(event)
+        if len(found) > MAX_OCCURRENCES:
+            raise ValidationFailed.on(
+                "file", f"over {MAX_OCCURRENCES} events between {first} and {last}: narrow from/to"
+            )
+    return found
 
 
 def _row(event: icalendar.Event, recurring: bool) -> list[Any]:
@@ -79,7 +107,9 @@ def _row(event: icalendar.Event, recurring: bool) -> list[Any]:
         "status": STATUS.get(str(event.get("status", "")).upper()),
         "themes": _themes(event),
     }
-    if isinstance(start, datetime) and isinstance(end, datetime) and _zone(start):
+    if start is not None and end is not None and _before(end, start):
+        values.update(start_date=start, end_date="(DTEND before DTSTART)")
+    elif isinstance(start, datetime) and isinstance(end, datetime) and end > start and _zone(start):
         zone = _zone(start)
         local_end = end.astimezone(ZoneInfo(zone)) if zone else end
         values.update(
@@ -101,6 +131,26 @@ def _row(event: icalendar.Event, recurring: bool) -> list[Any]:
     else:
         values["start_date"] = "(no readable DTSTART)"
     return [values.get(name) for name in HEADERS]
+
+
+def _backwards(event: Any) -> bool:
+    try:
+        start, end = event.start, event.end
+    except (KeyError, ValueError, TypeError, AttributeError):
+        return False
+    return start is not None and end is not None and _before(end, start)
+
+
+def _before(end: date, start: date) -> bool:
+    """DTEND before DTSTART (comparing dates when either is one)."""
+    if isinstance(end, datetime) and isinstance(start, datetime):
+        try:
+            return end < start
+        except TypeError:  # one floating, one zoned
+            return end.replace(tzinfo=None) < start.replace(tzinfo=None)
+    end_day = end.date() if isinstance(end, datetime) else end
+    start_day = start.date() if isinstance(start, datetime) else start
+    return end_day < start_day
 
 
 def _zone(moment: datetime) -> str | None:

@@ -31,6 +31,7 @@ class Options:
     defaults: dict[str, str] = field(default_factory=dict)  # field -> value for empty cells
     create_orgs: bool = False
     known: dict[str, Organization] = field(default_factory=dict)  # providers found so far
+    seen: dict[tuple[str, str], int] = field(default_factory=dict)  # (provider, ref) -> row
 
 
 @dataclass
@@ -182,9 +183,12 @@ def run(
         cells = {**options.defaults, **_cells(table, mapping, values)}
         savepoint = session.begin_nested()
         try:
-            outcome, found = _import_row(session, cells, headers, actor=actor, options=options)
+            outcome, found = _import_row(
+                session, cells, headers, actor=actor, options=options, row_number=number
+            )
         except RowInvalid as problem:
             savepoint.rollback()
+            options.known.clear()  # an organization made for this row is gone with it
             report.errors.append(RowError(number, problem.column, problem.value, problem.message))
             continue
         savepoint.commit()
@@ -204,6 +208,7 @@ def _import_row(
     *,
     actor: Principal,
     options: Options,
+    row_number: int,
 ) -> tuple[str, list[dict[str, Any]]]:
     record = _record(cells, headers)
     provider_name = record.pop("provider", None) or options.provider or actor.organization
@@ -222,8 +227,18 @@ def _import_row(
             headers.get("provider", "provider"), provider_name, "unknown organization" + hint
         )
     record["provider"] = provider.acronym
+    if "start_date" not in record:
+        raise RowInvalid(headers["start_date"], "", "empty: every row needs a start date")
     record.setdefault("end_date", record["start_date"])
     record["external_ref"] = record.get("external_ref") or _derived_ref(provider.acronym, record)
+    key = (provider.acronym, record["external_ref"])
+    if key in options.seen:
+        raise RowInvalid(
+            headers.get("external_ref", "external_ref"),
+            record["external_ref"],
+            f"the same activity as row {options.seen[key]} of this file",
+        )
+    options.seen[key] = row_number
     existing_id = activities.find_by_ref(session, provider.id, record["external_ref"])
     try:
         if existing_id is None:

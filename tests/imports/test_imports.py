@@ -316,3 +316,56 @@ def test_uploads_over_the_limit_get_413(make_key: KeyMaker, settings: Any) -> No
         key = make_key("UNLIREC", "provider")
         answer = upload(client, key, b"title,start\n" + b"x,2025-01-01\n" * 500)
         assert answer.status_code == 413
+
+
+def test_what_a_fuzzing_review_found(client: TestClient, make_key: KeyMaker) -> None:
+    key = make_key("UNLIREC", "provider")
+    empty_start = upload(client, key, b"title,start_date\n A ,   \n")
+    assert empty_start.status_code == 422
+    assert empty_start.json()["errors"][0]["column"] == "start_date"
+    twice = upload(
+        client,
+        key,
+        b"title,start,countries,themes,ref\nA,2025-01-01,TT,reporting,R1\n"
+        b"B,2025-02-01,TT,reporting,R1\n",
+    )
+    assert twice.status_code == 422
+    assert twice.json()["errors"][0]["message"] == "the same activity as row 2 of this file"
+    ics_head = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:x\r\n"
+    every_second = ics_head + (
+        "DTSTAMP:20250101T000000Z\r\nDTSTART:20250301T000000Z\r\nDTEND:20250301T000001Z\r\n"
+        "RRULE:FREQ=SECONDLY\r\nSUMMARY:s\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    flood = upload(
+        client,
+        key,
+        every_second.encode(),
+        name="s.ics",
+        **{"from": "2025-03-01", "to": "2025-03-02"},
+    )
+    assert flood.status_code == 422
+    assert "narrow from/to" in flood.text
+    backwards = ics_head + (
+        "DTSTAMP:20250101T000000Z\r\nDTSTART;VALUE=DATE:20250301\r\nDTEND;VALUE=DATE:20250201\r\n"
+        "SUMMARY:b\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    refused = upload(
+        client,
+        key,
+        backwards.encode(),
+        name="b.ics",
+        defaults='{"countries": "TT", "themes": "reporting"}',
+        **{"from": "2025-01-01"},
+    )
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["column"] == "end_date"
+    coordinator = make_key("OAS-CICTE", "coordinator")
+    first_bad = (
+        "title,provider,start,countries,themes\n"
+        + "T" * 400
+        + ",NEWORG,2025-01-01,TT,reporting\n"
+        + "Good,NEWORG,2025-02-01,TT,reporting\n"
+    )
+    kept = upload(client, coordinator, first_bad.encode(), create_orgs="true", skip_invalid="true")
+    assert kept.status_code == 200, kept.text
+    assert (kept.json()["created"], len(kept.json()["errors"])) == (1, 1)
