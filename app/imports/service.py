@@ -71,7 +71,8 @@ VOCABULARIES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _cells(table: Table, mapping: dict[int, str], values: list[Any]) -> dict[str, Any]:
+def _cells(mapping: dict[int, str], values: list[Any]) -> dict[str, Any]:
+    """A row's non-empty cells by field; text neutralised by an export is restored."""
     cells = {}
     for position, name in mapping.items():
         value = values[position] if position < len(values) else None
@@ -180,7 +181,7 @@ def run(
     for number, values in table.rows:
         if progress is not None:
             progress()
-        cells = {**options.defaults, **_cells(table, mapping, values)}
+        cells = {**options.defaults, **_cells(mapping, values)}
         savepoint = session.begin_nested()
         try:
             outcome, found = _import_row(
