@@ -1,6 +1,6 @@
-"""Files in: CSV (UTF-8 with or without BOM, or Windows-1252; comma, semicolon or tab), XLSX
-(the first sheet or a named one) and iCalendar (app.imports.ics), as a header and numbered
-rows."""
+"""Files in: CSV (UTF-8 with or without BOM, UTF-16 with BOM, or Windows-1252; comma,
+semicolon or tab), XLSX (the first sheet or a named one) and iCalendar (app.imports.ics), as a
+header and numbered rows."""
 
 import csv
 import io
@@ -47,6 +47,11 @@ def read(
 
 
 def _csv(data: bytes) -> Table:
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16, as "Unicode text" from Excel
+        try:
+            data = data.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _bad("the file starts as UTF-16 but is not") from exc
     if b"\x00" in data:
         raise _bad("this is not a text file (it holds NUL bytes); send CSV or XLSX")
     try:

@@ -369,3 +369,12 @@ def test_what_a_fuzzing_review_found(client: TestClient, make_key: KeyMaker) -> 
     kept = upload(client, coordinator, first_bad.encode(), create_orgs="true", skip_invalid="true")
     assert kept.status_code == 200, kept.text
     assert (kept.json()["created"], len(kept.json()["errors"])) == (1, 1)
+
+
+def test_utf16_tab_separated_text_as_excel_saves_it(client: TestClient, make_key: KeyMaker) -> None:
+    key = make_key("UNLIREC", "provider")
+    text = "Título\tInicio\tPaís\tTema\nSeminario\t15/03/2024\tPerú\tlegislation\n"
+    answer = upload(client, key, text.encode("utf-16"), name="unicode.txt")
+    assert answer.status_code == 200, answer.text
+    [activity] = listed(client, key)
+    assert (activity["title"], activity["countries"]) == ("Seminario", ["PE"])
