@@ -183,13 +183,12 @@ def main() -> None:
 
             with open_session(engine, write=False) as session:
                 spec = service.spec_for(
-                    session,
                     service.FeedFilters(),
                     date_from=None,
                     date_to=None,
                     hide_cancelled=False,
                 )
-                events = service.events(session, spec)
+                events = service.load(session, spec, service.refs(session, spec))
             started = time.perf_counter()
             calendar = icalendar.Calendar()
             calendar.add("prodid", render.PRODID)

@@ -122,7 +122,6 @@ def _serve(
 ) -> Response:
     """A feed; with `private_name`, a private one (restricted activities included)."""
     spec = service.spec_for(
-        session,
         filters,
         date_from=when.date_from,
         date_to=when.date_to,

@@ -264,11 +264,6 @@ def load(session: Session, spec: FeedSpec, wanted: list[render.EventRef]) -> lis
     return loaded
 
 
-def events(session: Session, spec: FeedSpec) -> list[render.EventData]:
-    """The feed's events with everything they show."""
-    return load(session, spec, refs(session, spec))
-
-
 def _location(activity: Activity, country_names: dict[str, str]) -> str | None:
     parts = [activity.venue_city, country_names.get(activity.venue_country or "")]
     place = ", ".join(p for p in parts if p)
@@ -312,18 +307,14 @@ def serve(session: Session, spec: FeedSpec, cache: FeedCache) -> Rendered:
 # Names ---------------------------------------------------------------------------------------
 
 
-def describe(filters: FeedFilters, session: Session) -> tuple[str, str]:
+def describe(filters: FeedFilters) -> tuple[str, str]:
     """A feed's readable name and description from its filters, e.g. "Trinidad and Tobago -
-    1540 assistance activities"."""
+    1540 assistance activities".  Pure: it runs on every request, cached feed or not."""
     geography = vocab.geography()
     parts: list[str] = []
     parts += [geography.countries[c].name for c in filters.country if c in geography.countries]
     parts += [geography.region_names.get(r, r) for r in filters.region]
-    for acronym in filters.provider:
-        organization = session.exec(
-            select(Organization).where(Organization.acronym == acronym.strip().upper())
-        ).first()
-        parts.append(organization.acronym if organization else acronym)
+    parts += [acronym.strip().upper() for acronym in filters.provider]  # acronyms are upper case
     parts += [t.replace("_", " ").capitalize() for t in filters.theme]
     parts += [d.replace("_", " ") for d in filters.domain]
     parts += [t.replace("_", " ") for t in filters.type]
@@ -447,7 +438,6 @@ def today() -> date:
 
 
 def spec_for(
-    session: Session,
     filters: FeedFilters,
     *,
     date_from: date | None,
@@ -458,7 +448,7 @@ def spec_for(
 ) -> FeedSpec:
     """What a feed shows; `name` replaces the name made from the filters (private feeds are
     named by their label)."""
-    feed_name, description = describe(filters, session)
+    feed_name, description = describe(filters)
     if name is not None:
         feed_name = f"{name} - {APP_NAME}"
     return FeedSpec(

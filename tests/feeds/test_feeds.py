@@ -585,7 +585,7 @@ def test_an_activity_made_restricted_between_two_reads_stays_out(
     activity = post(client, provider, title="Open for now")
     with open_session(engine, write=False) as session:
         spec = service.spec_for(
-            session, FeedFilters(), date_from=date(2027, 1, 1), date_to=None, hide_cancelled=False
+            FeedFilters(), date_from=date(2027, 1, 1), date_to=None, hide_cancelled=False
         )
         listed = service.refs(session, spec)
         assert [ref.id for ref in listed] == [activity["id"]]
