@@ -286,12 +286,12 @@ def import_file(
     settings = Settings()
     with _session(settings) as session:
         table = readers.read(path.name, path.read_bytes(), sheet=sheet)
-        options = imports.Options(
+        options = imports.Options.given(
+            mapping=mapping,
+            defaults=defaults,
             dry_run=dry_run,
             skip_invalid=skip_invalid,
             provider=provider,
-            mapping=imports.parse_object(mapping, "mapping"),
-            defaults=imports.parse_object(defaults, "defaults") or {},
             create_orgs=create_orgs,
         )
         mapped, _ = tabular.map_headers(table.headers, options.mapping)

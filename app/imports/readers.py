@@ -26,10 +26,13 @@ def read(
     data: bytes,
     *,
     sheet: str | None = None,
-    between: tuple[date, date] | None = None,
+    first: date | None = None,
+    last: date | None = None,
 ) -> Table:
-    """The file as a table; `between` bounds the occurrences of recurring iCalendar events
-    (default: a year back to two years ahead)."""
+    """The file as a table; `first` and `last` bound the occurrences of recurring iCalendar
+    events (default: a year back to two years ahead)."""
+    if first and last and last < first:
+        raise ValidationFailed.on("to", "must not be before from")
     if not data.strip():
         raise _bad("the file is empty")
     name = filename.lower()
@@ -37,7 +40,8 @@ def read(
         from app.imports import ics
 
         today = date.today()
-        first, last = between or (today - timedelta(days=365), today + timedelta(days=730))
+        first = first or today - timedelta(days=365)
+        last = last or today + timedelta(days=730)
         return ics.read(data, first, last)
     if name.endswith(".xlsx") or data[:2] == b"PK":
         return _xlsx(data, sheet)

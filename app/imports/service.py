@@ -17,6 +17,7 @@ from app.core import tabular, vocab
 from app.errors import AppError, ValidationFailed
 from app.exports.columns import FORMULA_STARTS
 from app.findings import service as findings
+from app.imports.models import ImportReport, ImportRowError
 from app.imports.readers import Table
 from app.organizations import service as organizations
 from app.organizations.models import Organization, normalise_acronym
@@ -30,28 +31,24 @@ class Options:
     mapping: dict[str, str] | None = None
     defaults: dict[str, str] = field(default_factory=dict)  # field -> value for empty cells
     create_orgs: bool = False
+
+    @classmethod
+    def given(cls, *, mapping: str | None, defaults: str | None, **flags: Any) -> "Options":
+        """Options as the API and the CLI take them: `mapping` and `defaults` as JSON."""
+        return cls(
+            mapping=parse_object(mapping, "mapping"),
+            defaults=parse_object(defaults, "defaults") or {},
+            **flags,
+        )
+
+
+@dataclass
+class _Run:
+    """What one import remembers from row to row."""
+
+    options: Options
     known: dict[str, Organization] = field(default_factory=dict)  # providers found so far
     seen: dict[tuple[str, str], int] = field(default_factory=dict)  # (provider, ref) -> row
-
-
-@dataclass
-class RowError:
-    row: int
-    column: str
-    value: str
-    message: str
-
-
-@dataclass
-class Report:
-    dry_run: bool
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    errors: list[RowError] = field(default_factory=list)
-    findings: list[dict[str, Any]] = field(default_factory=list)
-    mapping: dict[str, str] = field(default_factory=dict)
-    unused_columns: list[str] = field(default_factory=list)
 
 
 class RowInvalid(Exception):
@@ -155,7 +152,7 @@ def run(
     actor: Principal,
     options: Options,
     progress: Callable[[], None] | None = None,
-) -> Report:
+) -> ImportReport:
     for option, fields in (
         ("mapping", (options.mapping or {}).values()),
         ("defaults", options.defaults),
@@ -169,14 +166,19 @@ def run(
     headers = {name: table.headers[position] for position, name in mapping.items()}
     for name in options.defaults:
         headers.setdefault(name, f"defaults.{name}")
-    report = Report(dry_run=options.dry_run, mapping=headers, unused_columns=unused)
+    report = ImportReport(dry_run=options.dry_run, mapping=headers, unused_columns=unused)
     for required in ("title", "start_date"):
         if required not in headers:
-            report.errors.append(RowError(1, required, "", f"no column for {required}"))
+            report.errors.append(
+                ImportRowError(
+                    row=1, column=required, value="", message=f"no column for {required}"
+                )
+            )
     if report.errors:
         return report
     # One savepoint around the whole file: a dry run, or a failed all-or-nothing run, rolls
     # it back and leaves the rest of the request's transaction as it was.
+    state = _Run(options)
     whole = session.begin_nested()
     for number, values in table.rows:
         if progress is not None:
@@ -185,12 +187,16 @@ def run(
         savepoint = session.begin_nested()
         try:
             outcome, found = _import_row(
-                session, cells, headers, actor=actor, options=options, row_number=number
+                session, cells, headers, actor=actor, state=state, row=number
             )
         except RowInvalid as problem:
             savepoint.rollback()
-            options.known.clear()  # an organization made for this row is gone with it
-            report.errors.append(RowError(number, problem.column, problem.value, problem.message))
+            state.known.clear()  # an organization made for this row is gone with it
+            report.errors.append(
+                ImportRowError(
+                    row=number, column=problem.column, value=problem.value, message=problem.message
+                )
+            )
             continue
         savepoint.commit()
         setattr(report, outcome, getattr(report, outcome) + 1)
@@ -208,12 +214,13 @@ def _import_row(
     headers: dict[str, str],
     *,
     actor: Principal,
-    options: Options,
-    row_number: int,
+    state: _Run,
+    row: int,
 ) -> tuple[str, list[dict[str, Any]]]:
+    options = state.options
     record = _record(cells, headers)
     provider_name = record.pop("provider", None) or options.provider or actor.organization
-    provider = options.known.get(provider_name) or organizations.find(session, provider_name)
+    provider = state.known.get(provider_name) or organizations.find(session, provider_name)
     if provider is None and options.create_orgs and actor.reads_all:
         try:
             acronym = normalise_acronym(provider_name)
@@ -221,7 +228,7 @@ def _import_row(
             raise RowInvalid(headers.get("provider", "provider"), provider_name, str(exc)) from exc
         provider = organizations.ensure(session, acronym=acronym, name=provider_name)
     if provider is not None:
-        options.known[provider_name] = provider
+        state.known[provider_name] = provider
     if provider is None or provider.id is None:
         hint = " (a coordinator may add create_orgs=true)" if actor.reads_all else ""
         raise RowInvalid(
@@ -233,13 +240,13 @@ def _import_row(
     record.setdefault("end_date", record["start_date"])
     record["external_ref"] = record.get("external_ref") or _derived_ref(provider.acronym, record)
     key = (provider.acronym, record["external_ref"])
-    if key in options.seen:
+    if key in state.seen:
         raise RowInvalid(
             headers.get("external_ref", "external_ref"),
             record["external_ref"],
-            f"the same activity as row {options.seen[key]} of this file",
+            f"the same activity as row {state.seen[key]} of this file",
         )
-    options.seen[key] = row_number
+    state.seen[key] = row
     existing_id = activities.find_by_ref(session, provider.id, record["external_ref"])
     try:
         if existing_id is None:
