@@ -308,12 +308,14 @@ def import_file(
                 table,
                 actor=_operator(session, settings),
                 options=options,
-                progress=lambda: bar.update(1),
+                progress=bar.update,
             )
     written = "would be " if dry_run or (report.errors and not skip_invalid) else ""
     typer.echo(f"\n{'column':<24} field")
     for field_name, header in report.mapping.items():
         typer.echo(f"{header:<24} {field_name}")
+    for header in report.unused_columns:
+        typer.echo(f"{header:<24} (not imported: no such field)")
     typer.echo(
         f"\n{written}created {report.created}, {written}updated {report.updated}, "
         f"unchanged {report.unchanged}; {len(report.errors)} row(s) with errors; "

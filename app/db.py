@@ -1,9 +1,9 @@
 """Engine, sessions and migrations for SQLite (embedded default) and PostgreSQL."""
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import anyio
 import sqlalchemy as sa
@@ -15,6 +15,15 @@ from sqlmodel import Session
 from app.errors import Unavailable
 
 IMMEDIATE = "assistcal_immediate"
+
+T = TypeVar("T")
+
+
+def chunks(items: Sequence[T], size: int = 1000) -> Iterator[Sequence[T]]:
+    """Consecutive slices of at most `size` items: for IN (...) lists, which both databases
+    cap (SQLite at 32,766 parameters) and plan worse when long."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _migrations_dir() -> Path:

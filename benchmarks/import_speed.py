@@ -7,12 +7,14 @@ Writes a CSV of `--rows` illustrative activities (Spanish headers, semicolons, d
 dates, country names; Latin America and the Caribbean over two years, eight providers), then
 imports it into a fresh database through the service's own import (as `assistcal import`
 does: one transaction, all or nothing), and prints the time, the rate and what was found;
-then imports the same file again (everything unchanged).
+then imports the same file again (everything unchanged), then a copy with one row in a
+hundred edited (those updated, the rest unchanged).
 """
 
 import argparse
 import os
 import random
+import resource
 import sys
 import tempfile
 import time
@@ -76,6 +78,17 @@ def write_csv(path: Path, rows: int) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def edit(path: Path, edited: Path, *, every: int) -> None:
+    """A copy of the file with the beneficiary State of one row in `every` changed (the
+    title, provider and dates, which the derived reference hashes, stay)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for n in range(1, len(lines), every):
+        cells = lines[n].split(";")
+        cells[4] = "Chile" if cells[4] != "Chile" else "Perú"
+        lines[n] = ";".join(cells)
+    edited.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=10_000)
@@ -95,17 +108,24 @@ def main() -> None:
         write_csv(path, args.rows)
         size = path.stat().st_size / 2**20
         print(f"database: {engine.dialect.name}; {args.rows:,} rows, {size:.1f} MB")
-        for attempt in ("first import", "same file again"):
+        edited = path.with_name("edited.csv")
+        edit(path, edited, every=100)
+        for attempt, source in (
+            ("first import", path),
+            ("same file again", path),
+            ("edited file (1 row in 100 changed)", edited),
+        ):
             started = time.perf_counter()
             with open_session(engine, write=True) as session:
-                table = readers.read(path.name, path.read_bytes())
+                table = readers.read(source.name, source.read_bytes())
                 report = imports.run(session, table, actor=actor, options=imports.Options())
                 session.commit()
             elapsed = time.perf_counter() - started
             print(
                 f"{attempt}: {elapsed:.1f} s ({args.rows / elapsed:,.0f} rows/s); created "
                 f"{report.created}, updated {report.updated}, unchanged {report.unchanged}, "
-                f"errors {len(report.errors)}, duplicates found {len(report.findings)}"
+                f"errors {len(report.errors)}, duplicates found {len(report.findings)}; "
+                f"peak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB"
             )
         engine.dispose()
 

@@ -61,6 +61,14 @@ class ActivityBase(SQLModel):
 class Activity(ActivityBase, table=True):
     __table_args__ = (
         sa.UniqueConstraint("provider_id", "external_ref", name="uq_activity_provider_ref"),
+        # The few activities marked as duplicates, by the one they duplicate: without it,
+        # each activity deleted (a purge, a test's cleanup) scans the table for references.
+        sa.Index(
+            "ix_activity_duplicate_of",
+            "duplicate_of",
+            sqlite_where=sa.text("duplicate_of IS NOT NULL"),
+            postgresql_where=sa.text("duplicate_of IS NOT NULL"),
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)

@@ -1,7 +1,7 @@
 """Activities: create, update and withdraw (reads are in queries.py)."""
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
 
@@ -82,13 +82,52 @@ def _check(record: dict[str, Any]) -> None:
         raise ValidationFailed.of([FieldError(name, message) for name, message in problems])
 
 
-def _apply(activity: Activity, record: dict[str, Any]) -> None:
-    for name in COLUMN_FIELDS:
-        setattr(activity, name, record[name])
+def _columns(record: dict[str, Any]) -> dict[str, Any]:
+    """The activity table's values for a record (the venue in three columns)."""
     venue = record["venue"]
-    activity.venue_city = venue["city"] if venue else None
-    activity.venue_country = venue["country"] if venue else None
-    activity.modality = venue["modality"] if venue else None
+    return {
+        **{name: record[name] for name in COLUMN_FIELDS},
+        "venue_city": venue["city"] if venue else None,
+        "venue_country": venue["country"] if venue else None,
+        "modality": venue["modality"] if venue else None,
+    }
+
+
+def _apply(activity: Activity, record: dict[str, Any]) -> None:
+    for name, value in _columns(record).items():
+        setattr(activity, name, value)
+
+
+def _link_rows(
+    activity_id: uuid.UUID, record: dict[str, Any]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The rows of an activity's beneficiary States (named or implied by a region) and of its
+    regions, with its dates: plain rows, since a regional activity has one per member State."""
+    dates = {"start_date": record["start_date"], "end_date": record["end_date"]}
+    long_running = (record["end_date"] - record["start_date"]).days + 1 > LONG_RUNNING_DAYS
+    states = vocab.beneficiary_states(record["countries"], record["regions"])
+    countries = [
+        {
+            "activity_id": activity_id,
+            "country": code,
+            "named": named,
+            "long_running": long_running,
+            **dates,
+        }
+        for code, named in states.items()
+    ]
+    regions = [{"activity_id": activity_id, "region": code, **dates} for code in record["regions"]]
+    return countries, regions
+
+
+def _insert_links(
+    session: Session, rows: tuple[list[dict[str, Any]], list[dict[str, Any]]]
+) -> None:
+    countries, regions = rows
+    if countries:
+        session.execute(sa.insert(ActivityCountry), countries)
+    if regions:
+        session.execute(sa.insert(ActivityRegion), regions)
 
 
 def _write_links(
@@ -102,30 +141,7 @@ def _write_links(
         session.exec(
             sa.delete(ActivityRegion).where(col(ActivityRegion.activity_id) == activity.id)
         )
-    dates = {"start_date": activity.start_date, "end_date": activity.end_date}
-    long_running = (activity.end_date - activity.start_date).days + 1 > LONG_RUNNING_DAYS
-    states = vocab.beneficiary_states(record["countries"], record["regions"])
-    # Plain inserts: a regional activity has a row per member State, and ORM objects for
-    # each would cost more than the rest of the submission.
-    if states:
-        session.execute(
-            sa.insert(ActivityCountry),
-            [
-                {
-                    "activity_id": activity.id,
-                    "country": code,
-                    "named": named,
-                    "long_running": long_running,
-                    **dates,
-                }
-                for code, named in states.items()
-            ],
-        )
-    if record["regions"]:
-        session.execute(
-            sa.insert(ActivityRegion),
-            [{"activity_id": activity.id, "region": code, **dates} for code in record["regions"]],
-        )
+    _insert_links(session, _link_rows(activity.id, record))
 
 
 def find_by_ref(session: Session, provider_id: int, ref: str) -> uuid.UUID | None:
@@ -133,6 +149,14 @@ def find_by_ref(session: Session, provider_id: int, ref: str) -> uuid.UUID | Non
     return session.exec(
         select(Activity.id).where(Activity.provider_id == provider_id, Activity.external_ref == ref)
     ).first()
+
+
+def by_refs(session: Session, provider_id: int, refs: Sequence[str]) -> list[Activity]:
+    """The provider's activities with these external_refs (keep the list to a thousand)."""
+    statement = select(Activity).where(
+        Activity.provider_id == provider_id, col(Activity.external_ref).in_(refs)
+    )
+    return list(session.exec(statement))
 
 
 def _ensure_ref_free(
@@ -179,6 +203,14 @@ def _provider_for(session: Session, requested: str | None, actor: Principal) -> 
     return provider
 
 
+def prepared(data: ActivityCreate) -> dict[str, Any]:
+    """The record of a new activity, normalised and checked against the rules (a 422 naming
+    the field otherwise); `provider` is left to the caller."""
+    record = _normalised(data.model_dump(exclude={"provider"}))
+    _check(record)
+    return record
+
+
 def create(
     session: Session,
     data: ActivityCreate,
@@ -191,8 +223,7 @@ def create(
     same Idempotency-Key."""
     provider = _provider_for(session, data.provider, actor)
     assert provider.id is not None
-    record = _normalised(data.model_dump(exclude={"provider"}))
-    _check(record)
+    record = prepared(data)
 
     claim = None
     if idempotency_key is not None:
@@ -210,13 +241,7 @@ def create(
 
     _ensure_ref_free(session, provider.id, record["external_ref"], None)
     now = utcnow()
-    activity = Activity(
-        provider_id=provider.id,
-        created_at=now,
-        updated_at=now,
-        **{n: record[n] for n in COLUMN_FIELDS},
-    )
-    _apply(activity, record)
+    activity = Activity(provider_id=provider.id, created_at=now, updated_at=now, **_columns(record))
     session.add(activity)
     _flush_unique_ref(session, record["external_ref"])
     _write_links(session, activity, record, replace=False)
@@ -224,17 +249,61 @@ def create(
     if claim is not None:
         claim.activity_id = activity.id
         session.add(claim)
-    audit.record(
-        session,
-        actor=actor,
-        action="activity.create",
-        entity_type="activity",
-        entity_id=activity.id,
-        revision=activity.revision,
-        changes={"provider": provider.acronym, **_jsonable(record)},
-    )
+    audit.record(session, actor=actor, **_created_entry(activity.id, provider.acronym, record))
     session.flush()
     return activity, False
+
+
+def _created_entry(activity_id: uuid.UUID, provider: str, record: dict[str, Any]) -> audit.Entry:
+    return {
+        "action": "activity.create",
+        "entity_type": "activity",
+        "entity_id": activity_id,
+        "revision": 1,
+        "changes": {"provider": provider, **_jsonable(record)},
+    }
+
+
+def create_many(
+    session: Session, records: Sequence[tuple[Organization, dict[str, Any]]], *, actor: Principal
+) -> list[uuid.UUID]:
+    """Store many new activities at once (an import): `records` are (provider, record) with
+    each record from prepared() and external_refs the caller checked are free.  A few
+    statements per thousand activities instead of several per activity; returns their ids in
+    order.  A reference taken meanwhile by another writer is a 409 and nothing is written."""
+    if not records:
+        return []
+    now = utcnow()
+    ids = [uuid.uuid4() for _ in records]
+    rows, countries, regions = [], [], []
+    entries: list[audit.Entry] = []
+    for activity_id, (provider, record) in zip(ids, records, strict=True):
+        rows.append(
+            {
+                "id": activity_id,
+                "provider_id": provider.id,
+                "revision": 1,
+                "created_at": now,
+                "updated_at": now,
+                **_columns(record),
+            }
+        )
+        named, grouped = _link_rows(activity_id, record)
+        countries += named
+        regions += grouped
+        entries.append(_created_entry(activity_id, provider.acronym, record))
+    try:
+        with session.begin_nested():
+            session.execute(sa.insert(Activity), rows)
+    except IntegrityError as exc:
+        raise Conflict(
+            "another writer stored one of these external_refs meanwhile: import again",
+            details=[FieldError("external_ref", "already used by another activity")],
+        ) from exc
+    _insert_links(session, (countries, regions))
+    audit.record_many(session, actor=actor, entries=entries)
+    feed_stamp.changed(session)
+    return ids
 
 
 def _plain(value: Any) -> Any:
@@ -301,6 +370,29 @@ def _writable(
     return activity
 
 
+def _patched(
+    before: dict[str, Any], data: ActivityUpdate, patch: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """The record after a patch (checked against the rules) and its changes by field."""
+    if patch.get("venue") is not None:
+        # A venue patch is partial too: {"venue": {"city": "Chaguanas"}} keeps the modality.
+        sent = data.venue.model_dump(exclude_unset=True) if data.venue else {}
+        patch["venue"] = Venue.model_validate({**(before["venue"] or {}), **sent}).model_dump()
+    after = _normalised({**before, **patch})
+    _check(after)
+    return after, {n: [before[n], after[n]] for n in RECORD_FIELDS if before[n] != after[n]}
+
+
+def would_change(
+    activity: Activity, countries: list[str], regions: list[str], data: ActivityUpdate
+) -> bool:
+    """Whether update() would change this activity's record (a 422 if the result breaks a
+    rule); the provider is not compared.  For imports, which load many activities at once."""
+    patch = data.model_dump(exclude_unset=True, exclude={"provider"})
+    reject_nulls(patch, nullable=NULLABLE_FIELDS)
+    return bool(_patched(_record(activity, countries, regions), data, patch)[1])
+
+
 def update(
     session: Session,
     activity: Activity,
@@ -325,13 +417,7 @@ def update(
 
     countries, regions = queries.links(session, [activity.id])
     before = _record(activity, countries[activity.id], regions[activity.id])
-    if patch.get("venue") is not None:
-        # A venue patch is partial too: {"venue": {"city": "Chaguanas"}} keeps the modality.
-        sent = data.venue.model_dump(exclude_unset=True) if data.venue else {}
-        patch["venue"] = Venue.model_validate({**(before["venue"] or {}), **sent}).model_dump()
-    after = _normalised({**before, **patch})
-    _check(after)
-    changes = {n: [before[n], after[n]] for n in RECORD_FIELDS if before[n] != after[n]}
+    after, changes = _patched(before, data, patch)
     if provider_id != activity.provider_id:
         old = session.get(Organization, activity.provider_id)
         new = session.get(Organization, provider_id)

@@ -1,33 +1,50 @@
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Required, TypedDict, Unpack
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from app.audit.models import AuditEntry
 from app.auth.principal import Principal
+from app.core.timeutil import utcnow
 
 
-def record(
-    session: Session,
-    *,
-    actor: Principal | None,
-    action: str,
-    entity_type: str,
-    entity_id: object,
-    revision: int | None = None,
-    changes: dict[str, Any] | None = None,
-) -> AuditEntry:
-    entry = AuditEntry(
-        action=action,
-        entity_type=entity_type,
-        entity_id=str(entity_id),
-        revision=revision,
-        actor_organization=actor.organization if actor else None,
-        actor_role=actor.role if actor else None,
-        actor_key_prefix=actor.key_prefix if actor else None,
-        changes=changes or {},
-    )
-    session.add(entry)
-    return entry
+class Entry(TypedDict, total=False):
+    """What one audit entry says, besides who did it."""
+
+    action: Required[str]
+    entity_type: Required[str]
+    entity_id: Required[object]
+    revision: int | None
+    changes: dict[str, Any] | None
+
+
+def record(session: Session, *, actor: Principal | None, **entry: Unpack[Entry]) -> AuditEntry:
+    written = AuditEntry(**_values(actor, entry))
+    session.add(written)
+    return written
+
+
+def _values(actor: Principal | None, entry: Entry) -> dict[str, Any]:
+    return {
+        "action": entry["action"],
+        "entity_type": entry["entity_type"],
+        "entity_id": str(entry["entity_id"]),
+        "revision": entry.get("revision"),
+        "actor_organization": actor.organization if actor else None,
+        "actor_role": actor.role if actor else None,
+        "actor_key_prefix": actor.key_prefix if actor else None,
+        "changes": entry.get("changes") or {},
+    }
+
+
+def record_many(session: Session, *, actor: Principal | None, entries: Sequence[Entry]) -> None:
+    """Many entries by one actor at once, as plain rows in one statement rather than an
+    object each."""
+    if entries:
+        now = utcnow()
+        rows = [{"at": now, **_values(actor, entry)} for entry in entries]
+        session.execute(sa.insert(AuditEntry), rows)
 
 
 def entries(

@@ -7,7 +7,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 
 from app.core import matching, vocab
 
@@ -121,8 +121,10 @@ LIST_FIELDS = frozenset(
 EXCEL_EPOCH = date(1899, 12, 30)
 
 
+@lru_cache(maxsize=4096)
 def plain(text: str) -> str:
-    """Lower case, no accents, single spaces: how headers and names are compared."""
+    """Lower case, no accents, single spaces: how headers and names are compared (the same
+    few names and codes come back on every row of a file)."""
     decomposed = unicodedata.normalize("NFKD", text)
     bare = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
     return re.sub(r"[^a-z0-9_]+", " ", bare).strip()
@@ -255,10 +257,15 @@ def parse_time(value: object) -> str | None:
     return f"{int(match.group(1)):02d}:{match.group(2)}"
 
 
-def codes(values: Iterable[str], known: Iterable[str]) -> list[str]:
+@cache
+def _by_plain(known: tuple[str, ...]) -> dict[str, str]:
+    return {plain(code.replace("_", " ")): code for code in known}
+
+
+def codes(values: Iterable[str], known: tuple[str, ...]) -> list[str]:
     """Vocabulary codes from codes, their readable forms ("export control") or the words
     the detection glossary knows in English, Spanish, French and Portuguese."""
-    by_plain = {plain(code.replace("_", " ")): code for code in known}
+    by_plain = _by_plain(known)
     found = []
     for value in values:
         code = by_plain.get(plain(value.replace("_", " ")))

@@ -28,6 +28,7 @@ from app.auth.principal import Principal
 from app.core import vocab
 from app.core.keys import hash_key
 from app.core.timeutil import utcnow
+from app.db import chunks
 from app.errors import NotFound
 from app.feeds import render
 from app.feeds import stamp as feed_stamp
@@ -223,8 +224,7 @@ def load(session: Session, spec: FeedSpec, wanted: list[render.EventRef]) -> lis
     by_id = {uuid.UUID(ref.id): ref for ref in wanted}
     ids = list(by_id)
     loaded: list[render.EventData] = []
-    for start in range(0, len(ids), 5_000):
-        chunk = ids[start : start + 5_000]
+    for chunk in chunks(ids, 5_000):
         states, regions = links_of(session, chunk)
         current = select(Activity).where(
             col(Activity.id).in_(chunk), *_scope(session, spec, window=True), *_shown(spec)

@@ -9,7 +9,7 @@ import hashlib
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache, lru_cache
@@ -26,7 +26,7 @@ from app.auth.principal import Principal
 from app.core import activity_rules, matching
 from app.core import cursor as cursors
 from app.core.timeutil import as_utc, utcnow
-from app.db import upsert
+from app.db import chunks, upsert
 from app.errors import NotFound, ValidationFailed
 from app.findings.models import STATUS_OF_DECISION, DecisionIn, Finding, FindingPublic
 from app.organizations import service as organizations
@@ -199,11 +199,15 @@ def _candidate_statement() -> sa.Select[Any]:
 
 
 def _candidates(
-    session: Session, new: matching.Facts, rules: matching.Rules
+    session: Session,
+    new: matching.Facts,
+    rules: matching.Rules,
+    known: Mapping[str, matching.Facts] | None = None,
 ) -> list[matching.Facts]:
     """Live activities sharing a beneficiary State with `new` whose dates come within the
     window, with the States they share, in one query on the window index.  The few that
-    could be duplicates get their full set of States (matching.could_be_duplicate)."""
+    could be duplicates get their full set of States (matching.could_be_duplicate): from
+    `known` (complete facts at hand, by id) or else from the database."""
     low = new.start - timedelta(days=rules.window_days)
     parameters = {
         "states": sorted(new.states),
@@ -216,13 +220,16 @@ def _candidates(
     rows = session.connection().execute(_candidate_statement(), parameters).all()
     # Only the States shared with `new` so far: enough for overlaps and clashes.
     light = {fact.id: fact for fact in _gathered(rows)}
-    closer = [
-        uuid.UUID(key)
-        for key, fact in light.items()
-        if matching.could_be_duplicate(new, fact, rules)
-    ]
-    for key, states in _states(session, closer).items():
-        light[str(key)] = dataclasses.replace(light[str(key)], states=frozenset(states))
+    closer = [key for key, fact in light.items() if matching.could_be_duplicate(new, fact, rules)]
+    known = known or {}
+    for key in closer:
+        if key in known:
+            light[key] = known[key]
+    unknown = [uuid.UUID(key) for key in closer if key not in known]
+    for activity_id, states in _states(session, unknown).items():
+        light[str(activity_id)] = dataclasses.replace(
+            light[str(activity_id)], states=frozenset(states)
+        )
     return list(light.values())
 
 
@@ -285,8 +292,7 @@ def refresh(
     fresh = _store(session, activity, created=created, actor=actor, rules=rules)
     if created:
         # No other transaction sees the new activity yet: its findings are those just written.
-        undecided = {"note": None, "decided_by": None, "decided_at": None}
-        return _strongest_first([SimpleNamespace(**row, **undecided) for row in fresh])
+        return _undecided(fresh)
     return of_activity(session, activity.id)
 
 
@@ -329,38 +335,99 @@ def _store(
     changed: list[dict[str, Any]] = []
     for found in detected:
         pair = _pair(activity.id, uuid.UUID(found.other_id))
-        values = {"kind": found.kind, "score": found.score, "reasons": _reasons(found)}
+        values = _values(found)
         row = existing.pop(pair, None)
         if row is None:
-            fresh.append(
-                {
-                    "id": uuid.uuid4(),
-                    "first_id": pair[0],
-                    "second_id": pair[1],
-                    "status": "open",
-                    "created_at": now,
-                    "updated_at": now,
-                    **values,
-                }
-            )
+            fresh.append(_fresh(pair, values, now))
         elif (row.kind, row.score, row.reasons) != tuple(values.values()):
             changed.append({"finding_id": row.id, "updated_at": now, **values})
     if changed:
         # A rescan of unchanged data writes nothing; the changes go in one executemany.
         statement = table.update().where(table.c.id == sa.bindparam("finding_id"))
         session.execute(statement, changed)
+    _insert(session, fresh)
+    # Open findings that no longer apply go; so do reopened ones that no longer apply.
+    stale = [row.id for row in existing.values() if row.status == "open" or row.id in reopened]
+    if stale:
+        # `status || ''`, not `status`: SQLite without table statistics would use the index
+        # on (status, created_at) and scan every open finding instead of looking up the ids.
+        still_open = table.c.status.concat("") == "open"
+        session.execute(table.delete().where(table.c.id.in_(stale), still_open))
+    return fresh
+
+
+def _values(found: matching.Finding) -> dict[str, Any]:
+    return {"kind": found.kind, "score": found.score, "reasons": _reasons(found)}
+
+
+def _fresh(
+    pair: tuple[uuid.UUID, uuid.UUID], values: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    """A new open finding's row."""
+    return {
+        "id": uuid.uuid4(),
+        "first_id": pair[0],
+        "second_id": pair[1],
+        "status": "open",
+        "created_at": now,
+        "updated_at": now,
+        **values,
+    }
+
+
+def _insert(session: Session, fresh: list[dict[str, Any]]) -> None:
+    """Store new findings; one a concurrent refresh of the other activity stored meanwhile
+    is updated instead (see _store)."""
     upsert(
         session,
-        table,
+        Finding.__table__,  # type: ignore[attr-defined]
         fresh,
         keys=("first_id", "second_id"),
         update=("kind", "score", "reasons", "updated_at"),
     )
-    # Open findings that no longer apply go; so do reopened ones that no longer apply.
-    stale = [row.id for row in existing.values() if row.status == "open" or row.id in reopened]
-    if stale:
-        session.execute(table.delete().where(table.c.id.in_(stale), table.c.status == "open"))
-    return fresh
+
+
+def _undecided(rows: list[dict[str, Any]]) -> list[FindingPublic]:
+    """Findings just inserted, as the API shows them, strongest first."""
+    blank = {"note": None, "decided_by": None, "decided_at": None}
+    return _strongest_first([SimpleNamespace(**row, **blank) for row in rows])
+
+
+def detect_new(
+    session: Session,
+    ids: Sequence[uuid.UUID],
+    *,
+    each: Callable[[], None] | None = None,
+    rules: matching.Rules = matching.RULES,
+) -> list[FindingPublic]:
+    """Detect and store the findings of activities just created together (an import), none
+    of them cancelled: each is compared with what was stored before and with those before it
+    in `ids`, as if they had come one at a time.  Returns the possible duplicates found (the
+    overlaps and clashes are stored only: a file can raise hundreds of thousands).
+
+    The per-State locks are taken once, for all of them, before any detection; findings are
+    written a few thousand at a time; `each` is called after each activity, for progress."""
+    facts: dict[str, matching.Facts] = {}
+    for chunk in chunks(ids, 500):
+        facts.update((fact.id, fact) for fact in _facts(session, chunk))
+    _serialise_by_state(session, set().union(*(fact.states for fact in facts.values())))
+    later = set(facts)
+    now = utcnow()
+    fresh: list[dict[str, Any]] = []
+    duplicates: list[FindingPublic] = []
+    for activity_id in ids:
+        new = facts[str(activity_id)]
+        later.discard(new.id)
+        candidates = [c for c in _candidates(session, new, rules, facts) if c.id not in later]
+        for found in matching.detect(new, candidates, rules):
+            fresh.append(_fresh(_pair(activity_id, uuid.UUID(found.other_id)), _values(found), now))
+        if len(fresh) >= 2_000 or activity_id == ids[-1]:
+            _insert(session, fresh)
+            duplicates += _undecided([row for row in fresh if row["kind"] == "duplicate"])
+            fresh = []
+        if each is not None:
+            each()
+    return duplicates
 
 
 def of_activity(session: Session, activity_id: uuid.UUID) -> list[FindingPublic]:

@@ -14,7 +14,7 @@ from app.errors import ValidationFailed
 @dataclass
 class Table:
     headers: list[str]
-    rows: list[tuple[int, list[Any]]]  # (row number in the file, header = 1; values)
+    rows: list[tuple[int, list[Any]]]  # (line or sheet row where it starts; values)
 
 
 def _bad(message: str) -> ValidationFailed:
@@ -68,8 +68,12 @@ def _csv(data: bytes) -> Table:
     first_line = text.split("\n", 1)[0]
     delimiter = max((";", ",", "\t"), key=first_line.count)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    records: list[tuple[int, list[Any]]] = []
+    line = 1  # where the next record starts: a quoted cell may hold line breaks
     try:
-        records = list(reader)
+        for record in reader:
+            records.append((line, record))
+            line = reader.line_num + 1
     except csv.Error as exc:
         raise _bad(f"not readable as CSV (line {reader.line_num}): {exc}") from exc
     return _table(records)
@@ -92,7 +96,8 @@ def _xlsx(data: bytes, sheet: str | None) -> Table:
         if not hasattr(chosen, "iter_rows"):
             raise _bad("the sheet is a chart, not a table")
         try:
-            records = [list(row) for row in chosen.iter_rows(values_only=True)]
+            rows = chosen.iter_rows(values_only=True)
+            records = [(number, list(row)) for number, row in enumerate(rows, start=1)]
         except Exception as exc:
             raise _bad(f"the sheet cannot be read ({type(exc).__name__})") from exc
     finally:
@@ -100,10 +105,11 @@ def _xlsx(data: bytes, sheet: str | None) -> Table:
     return _table(records)
 
 
-def _table(records: list[list[Any]]) -> Table:
+def _table(records: list[tuple[int, list[Any]]]) -> Table:
+    """The first row with a value is the header; rows without one are left out."""
     numbered = [
         (number, values)
-        for number, values in enumerate(records, start=1)
+        for number, values in records
         if any(v is not None and str(v).strip() for v in values)
     ]
     if not numbered:

@@ -3,20 +3,26 @@ leave each activity, keyed by (provider, external_ref); a dry run writes nothing
 
 import hashlib
 import json
-from collections.abc import Callable
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, get_args
 
 from pydantic import ValidationError
 from sqlmodel import Session
 
+from app.activities import queries
 from app.activities import service as activities
 from app.activities.models import Activity, ActivityCreate, ActivityUpdate
 from app.auth.principal import Principal
 from app.core import tabular, vocab
+from app.db import chunks
 from app.errors import AppError, ValidationFailed
 from app.exports.columns import FORMULA_STARTS
 from app.findings import service as findings
+from app.findings.models import FindingPublic
 from app.imports.models import ImportReport, ImportRowError
 from app.imports.readers import Table
 from app.organizations import service as organizations
@@ -40,15 +46,6 @@ class Options:
             defaults=parse_object(defaults, "defaults") or {},
             **flags,
         )
-
-
-@dataclass
-class _Run:
-    """What one import remembers from row to row."""
-
-    options: Options
-    known: dict[str, Organization] = field(default_factory=dict)  # providers found so far
-    seen: dict[tuple[str, str], int] = field(default_factory=dict)  # (provider, ref) -> row
 
 
 class RowInvalid(Exception):
@@ -80,6 +77,18 @@ def _cells(mapping: dict[int, str], values: list[Any]) -> dict[str, Any]:
         if value not in (None, ""):
             cells[name] = value
     return cells
+
+
+def _fits(values: list[Any], width: int) -> None:
+    """A row with values past the header's last column is refused rather than cut: in a
+    CSV, that is a separator inside a value that was not quoted."""
+    extra = [value for value in values[width:] if value is not None and str(value).strip()]
+    if extra:
+        raise RowInvalid(
+            f"column {width + 1}",
+            extra[0],
+            f"{len(values)} cells but {width} columns: quote values that hold the separator",
+        )
 
 
 def _record(cells: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
@@ -151,8 +160,10 @@ def run(
     *,
     actor: Principal,
     options: Options,
-    progress: Callable[[], None] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
+    """Check every row, then write the file's activities in a few statements per thousand
+    rows and detect their findings.  `progress(n)`: n more rows are done."""
     for option, fields in (
         ("mapping", (options.mapping or {}).values()),
         ("defaults", options.defaults),
@@ -176,31 +187,19 @@ def run(
             )
     if report.errors:
         return report
+    done = progress or (lambda n: None)
+    batch = _Batch(session, actor, options, len(table.headers), mapping, headers, report)
     # One savepoint around the whole file: a dry run, or a failed all-or-nothing run, rolls
     # it back and leaves the rest of the request's transaction as it was.
-    state = _Run(options)
     whole = session.begin_nested()
-    for number, values in table.rows:
-        if progress is not None:
-            progress()
-        cells = {**options.defaults, **_cells(mapping, values)}
-        savepoint = session.begin_nested()
-        try:
-            outcome, found = _import_row(
-                session, cells, headers, actor=actor, state=state, row=number
-            )
-        except RowInvalid as problem:
-            savepoint.rollback()
-            state.known.clear()  # an organization made for this row is gone with it
-            report.errors.append(
-                ImportRowError(
-                    row=number, column=problem.column, value=problem.value, message=problem.message
-                )
-            )
-            continue
-        savepoint.commit()
-        setattr(report, outcome, getattr(report, outcome) + 1)
-        report.findings += [f for f in found if f["kind"] == "duplicate"]
+    try:
+        batch.plan(table.rows)
+        done(len(table.rows) - len(batch.creates) - len(batch.updates))
+        batch.write(done)
+    except BaseException:
+        whole.rollback()
+        raise
+    report.errors.sort(key=lambda error: error.row)
     if options.dry_run or (report.errors and not options.skip_invalid):
         whole.rollback()
     else:
@@ -208,69 +207,198 @@ def run(
     return report
 
 
-def _import_row(
-    session: Session,
-    cells: dict[str, Any],
-    headers: dict[str, str],
-    *,
-    actor: Principal,
-    state: _Run,
-    row: int,
-) -> tuple[str, list[dict[str, Any]]]:
-    options = state.options
-    record = _record(cells, headers)
-    provider_name = record.pop("provider", None) or options.provider or actor.organization
-    provider = state.known.get(provider_name) or organizations.find(session, provider_name)
-    if provider is None and options.create_orgs and actor.reads_all:
+@dataclass
+class _Batch:
+    """One import: every row checked and sorted into creates, updates and unchanged ones
+    (plan), then the changes written together (write)."""
+
+    session: Session
+    actor: Principal
+    options: Options
+    width: int  # columns with a header, named or not
+    mapping: dict[int, str]  # column position -> field
+    headers: dict[str, str]  # field -> column header
+    report: ImportReport
+    providers: dict[str, Organization | str] = field(default_factory=dict)  # by name as given
+    orgs: dict[str, Organization] = field(default_factory=dict)  # by acronym
+    new_orgs: dict[str, str] = field(default_factory=dict)  # acronym -> name, for create_orgs
+    creates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # acronym, record
+    updates: list[tuple[int, Activity, ActivityUpdate]] = field(default_factory=list)
+    reported: set[str] = field(default_factory=set)  # ids of the findings in the report
+
+    def _column(self, name: str) -> str:
+        return self.headers.get(name, name)
+
+    def plan(self, rows: Sequence[tuple[int, list[Any]]]) -> None:
+        """Parse and check every row, and find the activities stored already; writes
+        nothing."""
+        parsed: list[tuple[int, str, dict[str, Any]]] = []
+        seen: dict[tuple[str, str], int] = {}
+        for number, values in rows:
+            cells = {**self.options.defaults, **_cells(self.mapping, values)}
+            try:
+                _fits(values, self.width)
+                record = _record(cells, self.headers)
+                named = record.pop("provider", None)
+                acronym = self._provider(named or self.options.provider or self.actor.organization)
+                if "start_date" not in record:
+                    raise RowInvalid(
+                        self.headers["start_date"], "", "empty: every row needs a start date"
+                    )
+                record.setdefault("end_date", record["start_date"])
+                ref = record.get("external_ref") or _derived_ref(acronym, record)
+                record["external_ref"] = ref
+                if (acronym, ref) in seen:
+                    raise RowInvalid(
+                        self._column("external_ref"),
+                        ref,
+                        f"the same activity as row {seen[acronym, ref]} of this file",
+                    )
+                seen[acronym, ref] = number
+            except RowInvalid as problem:
+                self._failed(number, problem)
+                continue
+            record["provider"] = acronym
+            parsed.append((number, acronym, record))
+        stored = self._stored(parsed)
+        for number, acronym, record in parsed:
+            try:
+                with self._as_row(record):
+                    current = stored.get((acronym, record["external_ref"]))
+                    if current is None:
+                        data = ActivityCreate.model_validate(record)
+                        self.creates.append((acronym, activities.prepared(data)))
+                        continue
+                    activity, countries, regions = current
+                    patch = ActivityUpdate.model_validate(record)
+                    if not activities.would_change(activity, countries, regions, patch):
+                        self.report.unchanged += 1
+                    elif activity.withdrawn_at is not None:
+                        raise RowInvalid(
+                            self._column("external_ref"),
+                            record["external_ref"],
+                            "this activity was withdrawn and can no longer be changed",
+                        )
+                    else:
+                        self.updates.append((number, activity, patch))
+            except RowInvalid as problem:
+                self._failed(number, problem)
+
+    def _provider(self, name: str) -> str:
+        """The acronym of the organization a row names, looked up once per name."""
+        if name not in self.providers:
+            found = organizations.find(self.session, name)
+            if found is not None:
+                self.providers[name] = self.orgs[found.acronym] = found
+            elif self.options.create_orgs and self.actor.reads_all:
+                try:
+                    acronym = normalise_acronym(name)
+                except ValueError as exc:
+                    raise RowInvalid(self._column("provider"), name, str(exc)) from exc
+                self.providers[name] = acronym
+                self.new_orgs.setdefault(acronym, name)
+            else:
+                hint = " (a coordinator may add create_orgs=true)" if self.actor.reads_all else ""
+                raise RowInvalid(self._column("provider"), name, "unknown organization" + hint)
+        provider = self.providers[name]
+        if isinstance(provider, str):
+            return provider
+        assert provider.id is not None
+        if not self.actor.may_write_for(provider.id):
+            raise RowInvalid(
+                self._column("provider"),
+                name,
+                "a provider key imports only its own organization's activities "
+                f"({self.actor.organization})",
+            )
+        return provider.acronym
+
+    def _stored(
+        self, parsed: list[tuple[int, str, dict[str, Any]]]
+    ) -> dict[tuple[str, str], tuple[Activity, list[str], list[str]]]:
+        """The stored activities the rows name, by (provider, external_ref), with their
+        named States and regions: a query per thousand rows, not one per row."""
+        refs: dict[str, list[str]] = defaultdict(list)
+        for _, acronym, record in parsed:
+            if acronym in self.orgs:
+                refs[acronym].append(record["external_ref"])
+        found: dict[tuple[str, str], Activity] = {}
+        for acronym, wanted in refs.items():
+            provider_id = self.orgs[acronym].id
+            assert provider_id is not None
+            for part in chunks(wanted, 1000):
+                for activity in activities.by_refs(self.session, provider_id, part):
+                    found[acronym, str(activity.external_ref)] = activity
+        countries: dict[uuid.UUID, list[str]] = {}
+        regions: dict[uuid.UUID, list[str]] = {}
+        for ids in chunks([activity.id for activity in found.values()], 1000):
+            named, grouped = queries.links(self.session, ids)
+            countries.update(named)
+            regions.update(grouped)
+        return {
+            key: (activity, countries.get(activity.id, []), regions.get(activity.id, []))
+            for key, activity in found.items()
+        }
+
+    def write(self, done: Callable[[int], None]) -> None:
+        """Apply the updates one by one (an edited file changes few), then store the new
+        activities together and detect their findings as if they had come one at a time."""
+        for number, activity, patch in self.updates:
+            try:
+                with self.session.begin_nested(), self._as_row(patch.model_dump()):
+                    updated, _ = activities.update(self.session, activity, patch, actor=self.actor)
+            except RowInvalid as problem:
+                self._failed(number, problem)
+            else:
+                self.report.updated += 1
+                self._found(findings.refresh(self.session, updated, actor=self.actor))
+            done(1)
+        for acronym, name in self.new_orgs.items():
+            if any(wanted == acronym for wanted, _ in self.creates):
+                self.orgs[acronym] = organizations.ensure(
+                    self.session, acronym=acronym, name=name, actor=self.actor
+                )
+        ids = activities.create_many(
+            self.session,
+            [(self.orgs[acronym], record) for acronym, record in self.creates],
+            actor=self.actor,
+        )
+        self.report.created += len(ids)
+        live = [
+            activity_id
+            for activity_id, (_, record) in zip(ids, self.creates, strict=True)
+            if record["status"] != "cancelled"
+        ]
+        done(len(ids) - len(live))
+        self._found(findings.detect_new(self.session, live, each=lambda: done(1)))
+
+    @contextmanager
+    def _as_row(self, record: dict[str, Any]) -> Iterator[None]:
+        """A validation error or a refusal of the activities service as a row's error, on
+        the column of the field it names."""
         try:
-            acronym = normalise_acronym(provider_name)
-        except ValueError as exc:
-            raise RowInvalid(headers.get("provider", "provider"), provider_name, str(exc)) from exc
-        provider = organizations.ensure(session, acronym=acronym, name=provider_name)
-    if provider is not None:
-        state.known[provider_name] = provider
-    if provider is None or provider.id is None:
-        hint = " (a coordinator may add create_orgs=true)" if actor.reads_all else ""
-        raise RowInvalid(
-            headers.get("provider", "provider"), provider_name, "unknown organization" + hint
+            yield
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            name = str(first["loc"][0]) if first["loc"] else "row"
+            given = "" if first["type"] == "missing" else first.get("input", "")
+            raise RowInvalid(self._column(name), given, first["msg"]) from exc
+        except AppError as exc:
+            detail = exc.details[0] if exc.details else None
+            name = detail.field.split(".")[0] if detail else "row"
+            message = detail.message if detail else str(exc)
+            raise RowInvalid(self._column(name), record.get(name, ""), message) from exc
+
+    def _failed(self, row: int, problem: RowInvalid) -> None:
+        self.report.errors.append(
+            ImportRowError(
+                row=row, column=problem.column, value=problem.value, message=problem.message
+            )
         )
-    record["provider"] = provider.acronym
-    if "start_date" not in record:
-        raise RowInvalid(headers["start_date"], "", "empty: every row needs a start date")
-    record.setdefault("end_date", record["start_date"])
-    record["external_ref"] = record.get("external_ref") or _derived_ref(provider.acronym, record)
-    key = (provider.acronym, record["external_ref"])
-    if key in state.seen:
-        raise RowInvalid(
-            headers.get("external_ref", "external_ref"),
-            record["external_ref"],
-            f"the same activity as row {state.seen[key]} of this file",
-        )
-    state.seen[key] = row
-    existing_id = activities.find_by_ref(session, provider.id, record["external_ref"])
-    try:
-        if existing_id is None:
-            data = ActivityCreate.model_validate(record)
-            activity, _ = activities.create(session, data, actor=actor)
-            outcome = "created"
-        else:
-            current = session.get(Activity, existing_id)
-            assert current is not None
-            patch = ActivityUpdate.model_validate(record)
-            activity, changed = activities.update(session, current, patch, actor=actor)
-            outcome = "updated" if changed else "unchanged"
-            if not changed:
-                return outcome, []
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        name = str(first["loc"][0]) if first["loc"] else "row"
-        given = "" if first["type"] == "missing" else first.get("input", "")
-        raise RowInvalid(headers.get(name, name), given, first["msg"]) from exc
-    except AppError as exc:
-        detail = exc.details[0] if exc.details else None
-        name = detail.field.split(".")[0] if detail else "row"
-        raise RowInvalid(
-            headers.get(name, name), record.get(name, ""), detail.message if detail else str(exc)
-        ) from exc
-    found = findings.refresh(session, activity, created=outcome == "created", actor=actor)
-    return outcome, [f.model_dump(mode="json") for f in found]
+
+    def _found(self, found: Sequence[FindingPublic]) -> None:
+        """The possible duplicates among these findings go into the report, each once."""
+        for finding in found:
+            if finding.kind == "duplicate" and str(finding.id) not in self.reported:
+                self.reported.add(str(finding.id))
+                self.report.findings.append(finding.model_dump(mode="json"))

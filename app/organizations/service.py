@@ -96,10 +96,17 @@ def update(
     return organization
 
 
-def ensure(session: Session, *, acronym: str, name: str, kind: str = "other") -> Organization:
+def ensure(
+    session: Session,
+    *,
+    acronym: str,
+    name: str,
+    kind: str = "other",
+    actor: Principal | None = None,
+) -> Organization:
     """The organization with this acronym, created when missing."""
     existing = find(session, acronym)
     if existing is not None:
         return existing
     data = OrganizationCreate(acronym=normalise_acronym(acronym), name=name, kind=kind)  # type: ignore[arg-type]
-    return create(session, data, actor=None)
+    return create(session, data, actor=actor)

@@ -402,8 +402,10 @@ def test_import_a_file_from_the_command_line(cli: Any, url: str, tmp_path: Path)
     engine.dispose()
 
     nameless = tmp_path / "nameless.csv"
-    nameless.write_text("title,start,countries,themes\nX,2025-01-01,TT,reporting\n")
+    nameless.write_text("title,start,countries,themes,Notas\nX,2025-01-01,TT,reporting,n\n")
     refused = cli("import", str(nameless))
     assert refused.exit_code == 1
     assert "--provider" in refused.output
-    assert "created 1" in ok(cli("import", str(nameless), "--provider", "UNLIREC"))
+    named = ok(cli("import", str(nameless), "--provider", "UNLIREC"))
+    assert "created 1" in named
+    assert re.search(r"Notas\s+\(not imported", named)

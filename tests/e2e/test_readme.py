@@ -154,6 +154,16 @@ def test_the_curl_tour_and_the_demo_calendar_work_as_written(server: Server) -> 
     assert answers[1]["url"].startswith("https://"), feeds
     assert "/feeds/private/ft_" in answers[1]["url"], feeds
 
+    # The import block, in the same folder, with the tour's provider key; then the demo.
+    imports = code_blocks()[5].replace("http://127.0.0.1:8000", server.url)
+    imported = bash(preamble + imports, server)
+    dry, real = json_stream(imported)[:2]
+    assert (dry["dry_run"], dry["created"], dry["errors"]) == (True, 2, []), imported
+    assert (real["dry_run"], real["created"]) == (False, 2), imported
+    assert real["mapping"]["countries"] == "País beneficiario", imported
+    assert "unchanged 2" in imported
+    assert (server.folder / "calendar.xlsx").read_bytes()[:2] == b"PK"
+
     demo_script = f"API={server.url}/api/v1\n" + demo
     demo_output = bash(demo_script, server)
     assert "activities created: 47" in demo_output

@@ -71,6 +71,7 @@ def test_a_spanish_semicolon_csv_dry_run_then_for_real(
     assert activities["Capacitación aduanera"]["themes"] == ["border_control"]
 
     again = upload(client, key, SPANISH_CSV.encode())
+    assert again.status_code == 200, again.text
     assert again.json()["created"] == 0
     assert again.json()["unchanged"] == 2
     assert len(listed(client, key)) == 2
@@ -109,6 +110,10 @@ def test_an_edited_file_updates_just_the_changed_rows(
     assert (report["created"], report["updated"], report["unchanged"]) == (0, 1, 1)
     changed = next(a for a in listed(client, key) if a["external_ref"] == "R1")
     assert (changed["end_date"], changed["revision"]) == ("2025-05-03", 2)
+    history = client.get(f"{API}/activities/{changed['id']}/history", headers=auth(key)).json()
+    entries = history["items"]
+    assert [e["action"] for e in entries] == ["activity.create", "activity.update"], history
+    assert entries[1]["changes"]["end_date"] == ["2025-05-02", "2025-05-03"]
 
 
 def test_an_xlsx_export_comes_back_unchanged(client: TestClient, make_key: KeyMaker) -> None:
