@@ -26,11 +26,13 @@ orgs_app = typer.Typer(help="Organizations (providers, coordinators, operators).
 keys_app = typer.Typer(help="API keys.")
 demo_app = typer.Typer(help="Illustrative data.")
 findings_app = typer.Typer(help="Duplicate, overlap and clash findings.")
+report_app = typer.Typer(help="Reports: what is planned where.")
 app.add_typer(db_app, name="db")
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(keys_app, name="keys")
 app.add_typer(demo_app, name="demo")
 app.add_typer(findings_app, name="findings")
+app.add_typer(report_app, name="report")
 
 
 @contextmanager
@@ -373,6 +375,56 @@ def findings_rescan(
         engine.dispose()
     summary = ", ".join(f"{counts.get(k, 0)} {k}" for k in ("duplicate", "overlap", "clash"))
     typer.echo(f"rescanned {len(ids)} activities; findings now: {summary}")
+
+
+def _short(key: str) -> str:
+    """A column heading for a vocabulary code: initials of several words, else 4 letters."""
+    words = key.split("_")
+    return "".join(w[0] for w in words) if len(words) > 1 else key[:4]
+
+
+@report_app.command("coverage")
+def report_coverage(
+    region: Annotated[
+        str | None, typer.Option(help="M49 region, e.g. 419; every State if absent")
+    ] = None,
+    year: Annotated[int | None, typer.Option(help="A calendar year (default: this year).")] = None,
+    start: Annotated[str | None, typer.Option("--from", help="Period start (YYYY-MM-DD).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Period end (YYYY-MM-DD).")] = None,
+    by: Annotated[str, typer.Option(help="theme, domain or type")] = "theme",
+) -> None:
+    """The coverage matrix: a row per State, a column per theme (domain, type), the number of
+    activities planned in the period; "." where there are none."""
+    from datetime import date
+
+    from pydantic import TypeAdapter, ValidationError
+
+    from app.core.types import RegionCode
+    from app.reports import service as reports
+    from app.reports.models import CoverageBy
+
+    try:
+        code = TypeAdapter(RegionCode | None).validate_python(region)
+        kind = TypeAdapter(CoverageBy).validate_python(by)
+        first = date.fromisoformat(start) if start else date(year or date.today().year, 1, 1)
+        last = date.fromisoformat(end) if end else date(year or date.today().year, 12, 31)
+    except (ValidationError, ValueError) as exc:
+        message = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+        typer.secho(f"error: {message}", err=True, fg="red")
+        raise typer.Exit(2) from exc
+    with _session(Settings()) as session:
+        report = reports.coverage(session, start=first, end=last, region=code, by=kind)
+    counts = {(cell.country, cell.key): cell.count for cell in report.cells}
+    place = report.region_name or "every State"
+    typer.echo(f"{place}, {report.period.start} to {report.period.end}, by {report.by}\n")
+    typer.echo(f"{'':<28}" + "".join(f"{_short(k):>6}" for k in report.keys) + f"{'total':>7}")
+    for country in report.countries:
+        cells = "".join(f"{counts[country, key] or '.':>6}" for key in report.keys)
+        name = f"{country} {report.country_names[country]}"[:27]
+        typer.echo(f"{name:<28}{cells}{report.totals[country] or '.':>7}")
+    empty = sum(1 for gap in report.gaps if gap.key is None)
+    typer.echo(f"\n{empty} of {len(report.countries)} States with nothing planned")
+    typer.echo("; ".join(f"{_short(key)} = {key}" for key in report.keys))
 
 
 def main() -> None:

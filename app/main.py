@@ -34,6 +34,7 @@ from app.feeds.service import FeedCache
 from app.findings.routes import router as findings_router
 from app.imports.routes import router as imports_router
 from app.organizations.routes import router as organizations_router
+from app.reports.routes import router as reports_router
 from app.warmup import settle
 
 log = logging.getLogger("assistcal")
@@ -245,6 +246,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         feeds_api_router,
         exports_router,
         imports_router,
+        reports_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(feeds_router)

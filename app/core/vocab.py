@@ -68,6 +68,7 @@ OrgKind = Literal[
 
 THEMES: tuple[str, ...] = get_args(Theme)
 ACTIVITY_TYPES: tuple[str, ...] = get_args(ActivityType)
+DOMAINS: tuple[str, ...] = get_args(Domain)
 ROLES: tuple[str, ...] = get_args(Role)
 ORG_KINDS: tuple[str, ...] = get_args(OrgKind)
 

@@ -17,7 +17,7 @@ HxlQuery = Annotated[
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def _download(body: bytes, media_type: str, filename: str) -> Response:
+def download(body: bytes, media_type: str, filename: str) -> Response:
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
     return Response(body, media_type=media_type, headers=headers)
 
@@ -30,7 +30,7 @@ def export_csv(
     public activities only."""
     items = service.activities(session, filters, viewer=viewer)
     body = service.to_csv(items, hxl=hxl)
-    return _download(body, "text/csv; charset=utf-8", "activities.csv")
+    return download(body, "text/csv; charset=utf-8", "activities.csv")
 
 
 @router.get("/exports/activities.xlsx", response_class=Response)
@@ -39,4 +39,4 @@ def export_xlsx(
 ) -> Response:
     """The same as the CSV export, as a workbook with one sheet, "activities"."""
     items = service.activities(session, filters, viewer=viewer)
-    return _download(service.to_xlsx(items, hxl=hxl), XLSX, "activities.xlsx")
+    return download(service.to_xlsx(items, hxl=hxl), XLSX, "activities.xlsx")

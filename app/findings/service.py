@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache, lru_cache
+from functools import cache
 from types import SimpleNamespace
 from typing import Any
 
@@ -27,6 +27,7 @@ from app.core import activity_rules, matching
 from app.core import cursor as cursors
 from app.core.timeutil import as_utc, utcnow
 from app.db import chunks, upsert
+from app.dbtypes import json_set, json_text
 from app.errors import NotFound, ValidationFailed
 from app.findings.models import STATUS_OF_DECISION, DecisionIn, Finding, FindingPublic
 from app.organizations import service as organizations
@@ -65,35 +66,20 @@ def public(row: Any) -> FindingPublic:
 # Detection ---------------------------------------------------------------------------------
 
 
-def _raw(column: Any) -> Any:
-    """A JSON list column as its text, decoded by _listed once per distinct value (theme
-    lists repeat a lot) rather than by the driver once per row."""
-    return sa.cast(column, sa.Text).label(column.key)
-
-
 # Plain columns only: rows become facts by the hundred on the hottest path of a submission.
 _FACT_COLUMNS = (
     col(Activity.id),
     col(Organization.acronym),
-    _raw(col(Organization.aliases)),
+    json_text(col(Organization.aliases)),
     col(Activity.title),
     col(Activity.activity_type),
-    _raw(col(Activity.themes)),
+    json_text(col(Activity.themes)),
     col(Activity.start_date),
     col(Activity.end_date),
-    _raw(col(Activity.partners)),
+    json_text(col(Activity.partners)),
     col(Activity.external_ref),
     col(Activity.venue_city),
 )
-
-
-@lru_cache(maxsize=4096)
-def _decoded(text: str) -> frozenset[str]:
-    return frozenset(json.loads(text))
-
-
-def _listed(value: str | None) -> frozenset[str]:
-    return _decoded(value) if value else frozenset()
 
 
 def _fact(fields: Sequence[Any], states: Collection[str]) -> matching.Facts:
@@ -103,14 +89,14 @@ def _fact(fields: Sequence[Any], states: Collection[str]) -> matching.Facts:
     return matching.Facts(
         id=str(activity_id),
         provider=provider,
-        provider_names=_listed(aliases),
+        provider_names=json_set(aliases),
         title=title,
         activity_type=kind,
-        themes=_listed(themes),
+        themes=json_set(themes),
         states=frozenset(states),
         start=start,
         end=end,
-        partners=_listed(partners),
+        partners=json_set(partners),
         external_ref=ref,
         city=city,
     )

@@ -56,7 +56,7 @@ class RowInvalid(Exception):
 
 VOCABULARIES: dict[str, tuple[str, ...]] = {
     "themes": vocab.THEMES,
-    "domains": get_args(vocab.Domain),
+    "domains": vocab.DOMAINS,
     "audiences": get_args(vocab.Audience),
     "activity_type": vocab.ACTIVITY_TYPES,
     "status": get_args(vocab.Status),

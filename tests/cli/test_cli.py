@@ -409,3 +409,47 @@ def test_import_a_file_from_the_command_line(cli: Any, url: str, tmp_path: Path)
     named = ok(cli("import", str(nameless), "--provider", "UNLIREC"))
     assert "created 1" in named
     assert re.search(r"Notas\s+\(not imported", named)
+
+
+def test_report_coverage_prints_the_matrix(cli: Any) -> None:
+    ok(cli("demo", "load"))
+    output = ok(cli("report", "coverage", "--region", "419", "--year", "2024"))
+    assert "Latin America and the Caribbean, 2024-01-01 to 2024-12-31, by theme" in output
+    lines = output.splitlines()
+    header = next(line for line in lines if line.strip().startswith("nap"))
+    assert header.split() == [
+        "nap",
+        "repo",
+        "legi",
+        "as",
+        "pp",
+        "bc",
+        "ec",
+        "pf",
+        "outr",
+        "coor",
+        "total",
+    ]
+    rows = {line[:2]: line for line in lines if re.match(r"^[A-Z]{2} ", line)}
+    assert len(rows) == 33
+    assert rows["TT"].split()[-1] != "."  # the demo plans activities for Trinidad and Tobago
+    assert rows["HN"].split()[-11:] == ["."] * 11  # and nothing for Honduras
+    assert re.search(r"\d+ of 33 States with nothing planned", output)
+    by_type = ok(
+        cli(
+            "report",
+            "coverage",
+            "--region",
+            "029",
+            "--from",
+            "2024-01-01",
+            "--to",
+            "2024-06-30",
+            "--by",
+            "type",
+        )
+    )
+    assert "2024-01-01 to 2024-06-30, by type" in by_type
+    refused = cli("report", "coverage", "--region", "999")
+    assert refused.exit_code == 2
+    assert "unknown region" in refused.output
