@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.activities.routes import router as activities_router
+from app.assistance.routes import router as assistance_router
 from app.auth.routes import router as keys_router
 from app.config import Settings
 from app.db import Gate, SessionDep, make_engine
@@ -247,6 +248,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         exports_router,
         imports_router,
         reports_router,
+        assistance_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(feeds_router)

@@ -3,11 +3,12 @@
 from sqlmodel import SQLModel
 
 from app.activities.models import Activity, ActivityCountry, ActivityRegion, IdempotencyRecord
+from app.assistance.models import AssistanceRequest, RequestActivity, RequestStatusChange
 from app.audit.models import AuditEntry
 from app.auth.models import ApiKey
 from app.feeds.models import FeedState, FeedToken
 from app.findings.models import Finding
-from app.organizations.models import Organization
+from app.organizations.models import Organization, OrganizationProfile
 
 metadata = SQLModel.metadata
 
@@ -16,11 +17,15 @@ __all__ = [
     "ActivityCountry",
     "ActivityRegion",
     "ApiKey",
+    "AssistanceRequest",
     "AuditEntry",
     "FeedState",
     "FeedToken",
     "Finding",
     "IdempotencyRecord",
     "Organization",
+    "OrganizationProfile",
+    "RequestActivity",
+    "RequestStatusChange",
     "metadata",
 ]

@@ -6,8 +6,8 @@ from pydantic import AfterValidator, EmailStr, StringConstraints
 from sqlmodel import AutoString, Field, SQLModel
 
 from app.core.timeutil import UtcDatetime, utcnow
-from app.core.types import ShortText
-from app.core.vocab import OrgKind
+from app.core.types import LanguageCode, RegionCode, ShortText
+from app.core.vocab import ActivityType, Domain, OrgKind, Theme
 from app.dbtypes import JSONValue
 
 ACRONYM_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,29}$")
@@ -55,3 +55,37 @@ class OrganizationUpdate(SQLModel):
 class OrganizationPublic(OrganizationBase):
     acronym: str
     created_at: UtcDatetime
+
+
+class ProfileBase(SQLModel):
+    """What an organization offers: the help it gives, where and in which languages."""
+
+    themes: list[Theme] = Field(default_factory=list, sa_type=JSONValue, max_length=10)
+    domains: list[Domain] = Field(default_factory=list, sa_type=JSONValue, max_length=4)
+    activity_types: list[ActivityType] = Field(
+        default_factory=list, sa_type=JSONValue, max_length=12
+    )
+    languages: list[LanguageCode] = Field(default_factory=list, sa_type=JSONValue, max_length=20)
+    regions: list[RegionCode] = Field(
+        default_factory=list,
+        sa_type=JSONValue,
+        max_length=30,
+        description="M49 regions it works in, e.g. '419'; the continents for the world",
+    )
+    contact_email: EmailStr | None = Field(default=None, sa_type=AutoString, max_length=254)
+
+
+class OrganizationProfile(ProfileBase, table=True):
+    __tablename__ = "organization_profile"
+
+    organization_id: int = Field(foreign_key="organization.id", primary_key=True)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ProfileIn(ProfileBase):
+    model_config = {"extra": "forbid"}
+
+
+class ProfilePublic(ProfileBase):
+    organization: str
+    updated_at: UtcDatetime | None = Field(description="null: the organization has no profile yet")

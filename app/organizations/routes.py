@@ -13,6 +13,8 @@ from app.organizations.models import (
     OrganizationCreate,
     OrganizationPublic,
     OrganizationUpdate,
+    ProfileIn,
+    ProfilePublic,
 )
 from app.pagination import PageDep
 
@@ -87,3 +89,20 @@ def list_api_keys(
     organization: OrganizationDep, session: SessionDep, _admin: RequireAdmin
 ) -> ApiKeyList:
     return ApiKeyList(items=keys_service.list_for(session, organization))
+
+
+@router.get("/organizations/{acronym}/profile", response_model=ProfilePublic)
+def get_profile(
+    organization: OrganizationDep, session: SessionDep, _caller: CurrentPrincipal
+) -> ProfilePublic:
+    """What the organization offers (themes, domains, activity types, languages, regions,
+    a contact); empty while it has stated nothing."""
+    return service.profile(session, organization)
+
+
+@router.put("/organizations/{acronym}/profile", response_model=ProfilePublic)
+def put_profile(
+    organization: OrganizationDep, data: ProfileIn, session: SessionDep, caller: CurrentPrincipal
+) -> ProfilePublic:
+    """Replace the profile: an admin, or any key of the organization itself."""
+    return service.put_profile(session, organization, data, actor=caller)

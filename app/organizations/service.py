@@ -6,12 +6,17 @@ from sqlmodel import Session, col, select
 from app.audit import service as audit
 from app.auth.principal import Principal
 from app.core import cursor as cursors
-from app.errors import Conflict, NotFound, ValidationFailed, reject_nulls
+from app.core.timeutil import utcnow
+from app.errors import Conflict, Forbidden, NotFound, ValidationFailed, reject_nulls
 from app.feeds import stamp as feed_stamp
 from app.organizations.models import (
     Organization,
     OrganizationCreate,
+    OrganizationProfile,
     OrganizationUpdate,
+    ProfileBase,
+    ProfileIn,
+    ProfilePublic,
     normalise_acronym,
 )
 
@@ -110,3 +115,49 @@ def ensure(
         return existing
     data = OrganizationCreate(acronym=normalise_acronym(acronym), name=name, kind=kind)  # type: ignore[arg-type]
     return create(session, data, actor=actor)
+
+
+# Profiles --------------------------------------------------------------------------------
+
+
+def profile(session: Session, organization: Organization) -> ProfilePublic:
+    """What the organization offers; empty lists while it has stated nothing."""
+    stored = session.get(OrganizationProfile, organization.id)
+    values = ProfileBase.model_validate(stored or {}).model_dump()
+    return ProfilePublic(
+        organization=organization.acronym,
+        updated_at=stored.updated_at if stored else None,
+        **values,
+    )
+
+
+def put_profile(
+    session: Session, organization: Organization, data: ProfileIn, *, actor: Principal
+) -> ProfilePublic:
+    """Replace the organization's profile: an admin, or a key of the organization itself."""
+    if not (actor.is_admin or actor.organization_id == organization.id):
+        raise Forbidden("only an admin or the organization itself edits its profile")
+    assert organization.id is not None
+    stored = session.get(OrganizationProfile, organization.id)
+    before = profile(session, organization).model_dump(mode="json")
+    values = data.model_dump()
+    for name in ("themes", "domains", "activity_types", "languages", "regions"):
+        values[name] = [*dict.fromkeys(values[name])]
+    if stored is None:
+        stored = OrganizationProfile(organization_id=organization.id, **values)
+    else:
+        stored.sqlmodel_update(values)
+    stored.updated_at = utcnow()
+    session.add(stored)
+    session.flush()
+    after = profile(session, organization)
+    written = after.model_dump(mode="json")
+    audit.record(
+        session,
+        actor=actor,
+        action="organization.profile",
+        entity_type="organization",
+        entity_id=organization.acronym,
+        changes={k: [before[k], v] for k, v in written.items() if before[k] != v and k in values},
+    )
+    return after
