@@ -4,7 +4,7 @@ planned activities, matched with providers (app.core.provider_fit)."""
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,12 +27,12 @@ from app.assistance.models import (
 )
 from app.audit import service as audit
 from app.auth.principal import Principal
-from app.core import cursor as cursors
 from app.core import provider_fit
-from app.core.timeutil import as_utc, utcnow
+from app.core.timeutil import utcnow
 from app.dbtypes import json_set, json_text
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.organizations.models import Organization, OrganizationProfile
+from app.pagination import newest_first
 
 # Providers see a request once a coordinator has circulated it to them.
 CIRCULATED = STATUSES.index("circulated")
@@ -125,27 +125,14 @@ def list_page(
         statement = statement.where(col(AssistanceRequest.country).in_(countries))
     if statuses:
         statement = statement.where(col(AssistanceRequest.status).in_(statuses))
-    if after is not None:
-        try:
-            after_at = as_utc(datetime.fromisoformat(str(after[0])))
-            after_id = uuid.UUID(str(after[1]))
-        except (ValueError, OverflowError) as exc:
-            raise ValidationFailed.on("cursor", "not a cursor this service gave out") from exc
-        statement = statement.where(
-            sa.or_(
-                col(AssistanceRequest.created_at) < after_at,
-                sa.and_(
-                    col(AssistanceRequest.created_at) == after_at,
-                    col(AssistanceRequest.id) > after_id,
-                ),
-            )
-        )
-    order = (col(AssistanceRequest.created_at).desc(), col(AssistanceRequest.id))
-    rows = list(session.exec(statement.order_by(*order).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    last = rows[-1] if rows else None
-    cursor = cursors.encode(last.created_at.isoformat(), str(last.id)) if more and last else None
+    rows, cursor = newest_first(
+        session,
+        statement,
+        created=col(AssistanceRequest.created_at),
+        ident=col(AssistanceRequest.id),
+        limit=limit,
+        after=after,
+    )
     return _publics(session, rows), cursor
 
 

@@ -24,14 +24,14 @@ from app.activities.models import LONG_RUNNING_DAYS, Activity, ActivityCountry
 from app.audit import service as audit
 from app.auth.principal import Principal
 from app.core import activity_rules, matching
-from app.core import cursor as cursors
-from app.core.timeutil import as_utc, utcnow
+from app.core.timeutil import utcnow
 from app.db import chunks, upsert
 from app.dbtypes import json_set, json_text
 from app.errors import NotFound, ValidationFailed
 from app.findings.models import STATUS_OF_DECISION, DecisionIn, Finding, FindingPublic
 from app.organizations import service as organizations
 from app.organizations.models import Organization
+from app.pagination import newest_first
 
 KIND_ORDER = {"duplicate": 0, "overlap": 1, "clash": 2}
 
@@ -555,24 +555,13 @@ def list_page(
     if filters.providers:
         ids = organizations.ids_of(session, filters.providers, field="provider")
         statement = statement.where(_involves_provider(ids))
-    if after is not None:
-        try:
-            after_at = as_utc(datetime.fromisoformat(str(after[0])))
-            after_id = uuid.UUID(str(after[1]))
-        except (ValueError, OverflowError) as exc:
-            raise ValidationFailed.on("cursor", "not a cursor this service gave out") from exc
-        statement = statement.where(
-            sa.or_(
-                col(Finding.created_at) < after_at,
-                sa.and_(col(Finding.created_at) == after_at, col(Finding.id) > after_id),
-            )
-        )
-    statement = statement.order_by(col(Finding.created_at).desc(), col(Finding.id)).limit(limit + 1)
-    rows = list(session.exec(statement))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = (
-        cursors.encode(rows[-1].created_at.isoformat(), str(rows[-1].id)) if more else None
+    rows, next_cursor = newest_first(
+        session,
+        statement,
+        created=col(Finding.created_at),
+        ident=col(Finding.id),
+        limit=limit,
+        after=after,
     )
     return [public(row) for row in rows], next_cursor
 

@@ -244,3 +244,29 @@ def test_the_best_provider_is_ranked_first_with_its_reasons(
     gone = client.delete(f"{url}/activities/{planned['id']}", headers=auth(opcw))
     assert gone.status_code == 204
     assert client.get(url, headers=auth(opcw)).json()["answered"] is False
+
+
+def test_requests_are_listed_newest_first_page_by_page(
+    client: TestClient, make_key: KeyMaker
+) -> None:
+    coordinator = make_key("OAS-CICTE", "coordinator")
+    made = [
+        client.post(
+            f"{API}/assistance-requests",
+            json={**REQUEST, "country": country},
+            headers=auth(coordinator),
+        ).json()["id"]
+        for country in ("PE", "TT", "MX")
+    ]
+    first = client.get(f"{API}/assistance-requests?limit=2", headers=auth(coordinator)).json()
+    rest = client.get(
+        f"{API}/assistance-requests",
+        params={"limit": 2, "cursor": first["next_cursor"]},
+        headers=auth(coordinator),
+    ).json()
+    assert rest["next_cursor"] is None
+    seen = [r["id"] for r in first["items"] + rest["items"]]
+    assert sorted(seen) == sorted(made)
+    assert len(set(seen)) == 3
+    bad = client.get(f"{API}/assistance-requests?cursor=nonsense", headers=auth(coordinator))
+    assert (bad.status_code, bad.json()["error"]["details"][0]["field"]) == (422, "cursor")
