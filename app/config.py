@@ -31,6 +31,15 @@ class Settings(BaseSettings):
     queue_timeout_seconds: float = Field(
         default=30, gt=0, description="How long a request waits for a connection before a 503."
     )
+    webhook_worker: bool = Field(
+        default=True, description="Send webhook deliveries from this process."
+    )
+    webhook_poll_seconds: float = Field(
+        default=2.0, gt=0, description="How often the worker looks for retries that are due."
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="How long a receiver may take to answer."
+    )
     public_url: str | None = Field(
         default=None,
         pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",

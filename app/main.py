@@ -37,6 +37,8 @@ from app.imports.routes import router as imports_router
 from app.organizations.routes import router as organizations_router
 from app.reports.routes import router as reports_router
 from app.warmup import settle
+from app.webhooks.delivery import Worker
+from app.webhooks.routes import router as webhooks_router
 
 log = logging.getLogger("assistcal")
 
@@ -214,9 +216,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             one_writer=engine.dialect.name == "sqlite",
             timeout=settings.queue_timeout_seconds,
         )
+        worker = None
+        if settings.webhook_worker:
+            worker = Worker(
+                engine,
+                poll_seconds=settings.webhook_poll_seconds,
+                timeout_seconds=settings.webhook_timeout_seconds,
+            )
+            worker.start()
         try:
             yield
         finally:
+            if worker is not None:
+                worker.stop()
             engine.dispose()
 
     app = FastAPI(
@@ -249,6 +261,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         imports_router,
         reports_router,
         assistance_router,
+        webhooks_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(feeds_router)

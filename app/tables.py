@@ -9,6 +9,7 @@ from app.auth.models import ApiKey
 from app.feeds.models import FeedState, FeedToken
 from app.findings.models import Finding
 from app.organizations.models import Organization, OrganizationProfile
+from app.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery
 
 metadata = SQLModel.metadata
 
@@ -27,5 +28,8 @@ __all__ = [
     "OrganizationProfile",
     "RequestActivity",
     "RequestStatusChange",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
     "metadata",
 ]

@@ -56,7 +56,7 @@ def session(engine: Engine, clean_db: None) -> Iterator[Session]:
 
 @pytest.fixture
 def settings(db_url: str) -> Settings:
-    return Settings(database_url=db_url, key_touch_seconds=0)
+    return Settings(database_url=db_url, key_touch_seconds=0, webhook_worker=False)
 
 
 @pytest.fixture

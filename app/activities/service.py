@@ -3,6 +3,7 @@
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import date
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,6 +36,7 @@ from app.errors import (
 from app.feeds import stamp as feed_stamp
 from app.organizations import service as organizations
 from app.organizations.models import Organization
+from app.webhooks import events as webhook_events
 
 # The fields of the record as clients send it (ActivityCreate without `provider`).
 RECORD_FIELDS = tuple(name for name in ActivityCreate.model_fields if name != "provider")
@@ -251,6 +253,9 @@ def create(
         session.add(claim)
     audit.record(session, actor=actor, **_created_entry(activity.id, provider.acronym, record))
     session.flush()
+    webhook_events.emit(
+        session, [webhook_events.activity_event("created", activity, provider.acronym)]
+    )
     return activity, False
 
 
@@ -303,6 +308,13 @@ def create_many(
     _insert_links(session, (countries, regions))
     audit.record_many(session, actor=actor, entries=entries)
     feed_stamp.changed(session)
+    webhook_events.emit(
+        session,
+        (
+            webhook_events.activity_event("created", SimpleNamespace(**row), provider.acronym)
+            for row, (provider, _) in zip(rows, records, strict=True)
+        ),
+    )
     return ids
 
 
@@ -322,8 +334,8 @@ def _new_revision(
     action: str,
     changes: dict[str, Any],
 ) -> None:
-    """Every change to an activity: the next revision, a new updated_at, an audit entry;
-    the feeds are rendered again after the commit."""
+    """Every change to an activity: the next revision, a new updated_at, an audit entry, a
+    webhook event; the feeds are rendered again after the commit."""
     feed_stamp.changed(session)
     activity.revision += 1
     activity.updated_at = utcnow()
@@ -337,6 +349,10 @@ def _new_revision(
         revision=activity.revision,
         changes=changes,
     )
+    provider = session.get(Organization, activity.provider_id)
+    assert provider is not None
+    kind = "withdrawn" if action == "activity.withdraw" else "updated"
+    webhook_events.emit(session, [webhook_events.activity_event(kind, activity, provider.acronym)])
 
 
 def check_revision(activity: Activity, if_match: int | None) -> None:

@@ -33,6 +33,7 @@ from app.dbtypes import json_set, json_text
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.organizations.models import Organization, OrganizationProfile
 from app.pagination import newest_first
+from app.webhooks import events as webhook_events
 
 # Providers see a request once a coordinator has circulated it to them.
 CIRCULATED = STATUSES.index("circulated")
@@ -189,6 +190,15 @@ def update(
         changes={**changes, **({"note": note} if note else {})},
     )
     session.flush()
+    if moved == "matched":
+        summary = {
+            "id": request.id,
+            "country": request.country,
+            "status": request.status,
+            "themes": request.themes,
+            "help_sought": request.help_sought,
+        }
+        webhook_events.emit(session, [webhook_events.Event("request.matched", summary)])
     return request, moved
 
 

@@ -32,6 +32,7 @@ from app.findings.models import STATUS_OF_DECISION, DecisionIn, Finding, Finding
 from app.organizations import service as organizations
 from app.organizations.models import Organization
 from app.pagination import newest_first
+from app.webhooks import events as webhook_events
 
 KIND_ORDER = {"duplicate": 0, "overlap": 1, "clash": 2}
 
@@ -306,6 +307,7 @@ def _store(
     )
     reopened = _reopen_changed(session, new, list(existing.values()), actor=actor)
     detected: list[matching.Finding] = []
+    providers = {new.id: new.provider}  # for the webhook events of new findings
     live = (
         activity.withdrawn_at is None
         and activity.duplicate_of is None
@@ -313,7 +315,9 @@ def _store(
     )
     if live:
         others = {str(b if a == activity.id else a) for a, b in existing}
-        detected = matching.detect(new, _candidates(session, new, rules), rules, keep=others)
+        candidates = _candidates(session, new, rules)
+        providers.update((c.id, c.provider) for c in candidates)
+        detected = matching.detect(new, candidates, rules, keep=others)
 
     now = utcnow()
     table = Finding.__table__  # type: ignore[attr-defined]
@@ -331,7 +335,7 @@ def _store(
         # A rescan of unchanged data writes nothing; the changes go in one executemany.
         statement = table.update().where(table.c.id == sa.bindparam("finding_id"))
         session.execute(statement, changed)
-    _insert(session, fresh)
+    _insert(session, fresh, providers)
     # Open findings that no longer apply go; so do reopened ones that no longer apply.
     stale = [row.id for row in existing.values() if row.status == "open" or row.id in reopened]
     if stale:
@@ -361,15 +365,27 @@ def _fresh(
     }
 
 
-def _insert(session: Session, fresh: list[dict[str, Any]]) -> None:
-    """Store new findings; one a concurrent refresh of the other activity stored meanwhile
-    is updated instead (see _store)."""
+def _insert(session: Session, fresh: list[dict[str, Any]], providers: Mapping[str, str]) -> None:
+    """Store new findings (one a concurrent refresh of the other activity stored meanwhile
+    is updated instead, see _store) and queue their webhook events; `providers`: the
+    provider of each activity, by id."""
     upsert(
         session,
         Finding.__table__,  # type: ignore[attr-defined]
         fresh,
         keys=("first_id", "second_id"),
         update=("kind", "score", "reasons", "updated_at"),
+    )
+    webhook_events.emit(
+        session,
+        (
+            webhook_events.finding_event(
+                "created",
+                SimpleNamespace(**row),
+                {providers[str(row["first_id"])], providers[str(row["second_id"])]},
+            )
+            for row in fresh
+        ),
     )
 
 
@@ -398,6 +414,7 @@ def detect_new(
         facts.update((fact.id, fact) for fact in _facts(session, chunk))
     _serialise_by_state(session, set().union(*(fact.states for fact in facts.values())))
     later = set(facts)
+    providers = {fact.id: fact.provider for fact in facts.values()}
     now = utcnow()
     fresh: list[dict[str, Any]] = []
     duplicates: list[FindingPublic] = []
@@ -405,10 +422,11 @@ def detect_new(
         new = facts[str(activity_id)]
         later.discard(new.id)
         candidates = [c for c in _candidates(session, new, rules, facts) if c.id not in later]
+        providers.update((c.id, c.provider) for c in candidates)
         for found in matching.detect(new, candidates, rules):
             fresh.append(_fresh(_pair(activity_id, uuid.UUID(found.other_id)), _values(found), now))
         if len(fresh) >= 2_000 or activity_id == ids[-1]:
-            _insert(session, fresh)
+            _insert(session, fresh, providers)
             duplicates += _undecided([row for row in fresh if row["kind"] == "duplicate"])
             fresh = []
         if each is not None:
@@ -594,6 +612,15 @@ def decide(session: Session, row: Finding, data: DecisionIn, *, actor: Principal
     row.decided_at = utcnow()
     row.updated_at = row.decided_at
     session.add(row)
+    owners = {
+        organization.acronym
+        for organization in session.exec(
+            select(Organization)
+            .join(Activity, col(Activity.provider_id) == col(Organization.id))
+            .where(col(Activity.id).in_(pair))
+        )
+    }
+    webhook_events.emit(session, [webhook_events.finding_event("decided", row, owners)])
     audit.record(
         session,
         actor=actor,

@@ -1,0 +1,224 @@
+"""Sending the outbox: each pending delivery is POSTed to its webhook, signed, and retried
+with growing delays until it succeeds or runs out of attempts.
+
+A delivery is claimed before it is sent (its next attempt pushed a lease ahead, in a short
+transaction, with SKIP LOCKED on PostgreSQL), so several processes can run the worker and
+none sends what another is sending.  A process that dies between sending and recording sends
+it again after the lease: receivers should ignore an `id` they have seen."""
+
+import hashlib
+import hmac
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from app.core.timeutil import utcnow
+from app.db import open_session
+from app.webhooks.events import PENDING
+from app.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery
+
+log = logging.getLogger("assistcal.webhooks")
+
+MAX_ATTEMPTS = 8
+LEASE = timedelta(seconds=120)
+
+
+def signature(secret: str, timestamp: str, body: str) -> str:
+    """The X-Assistcal-Signature header: HMAC-SHA256 of "<timestamp>.<body>"."""
+    digest = hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256)
+    return "sha256=" + digest.hexdigest()
+
+
+def backoff(attempts: int) -> timedelta:
+    """The wait after the n-th failed attempt: 30 s, 2 min, 8 min, 32 min, then 2 h, 6 h."""
+    return timedelta(seconds=min(30 * 4 ** (attempts - 1), 6 * 3600))
+
+
+def _claim(engine: Engine, now: datetime, limit: int) -> list[tuple[Any, ...]]:
+    """Due deliveries of live webhooks, leased to this process: (delivery id, url, secret,
+    event type, body)."""
+    due = (
+        sa.select(
+            col(WebhookDelivery.id),
+            col(Webhook.url),
+            col(Webhook.secret),
+            col(WebhookDelivery.event_type),
+            col(WebhookDelivery.body),
+        )
+        .join(Webhook, col(Webhook.id) == col(WebhookDelivery.webhook_id))
+        .where(
+            col(WebhookDelivery.status) == "pending",
+            col(WebhookDelivery.next_attempt_at) <= now,
+            col(Webhook.disabled_at).is_(None),
+        )
+        .order_by(col(WebhookDelivery.next_attempt_at))
+        .limit(limit)
+    )
+    with open_session(engine, write=False) as session:
+        if session.execute(due).first() is None:
+            return []  # nothing due: no write transaction (on SQLite, no write lock)
+    with open_session(engine, write=True) as session:
+        if engine.dialect.name == "postgresql":
+            due = due.with_for_update(skip_locked=True, of=WebhookDelivery)
+        rows = [tuple(row) for row in session.execute(due)]
+        if rows:
+            session.execute(
+                sa.update(WebhookDelivery)
+                .where(col(WebhookDelivery.id).in_([row[0] for row in rows]))
+                .values(next_attempt_at=now + LEASE)
+            )
+        session.commit()
+    return rows
+
+
+def _send(
+    client: httpx.Client, delivery: tuple[Any, ...], now: datetime
+) -> tuple[int | None, str | None]:
+    delivery_id, url, secret, event_type, body = delivery
+    timestamp = str(int(now.timestamp()))
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "assistcal-webhooks",
+        "X-Assistcal-Event": event_type,
+        "X-Assistcal-Delivery": str(delivery_id),
+        "X-Assistcal-Timestamp": timestamp,
+        "X-Assistcal-Signature": signature(secret, timestamp, body),
+    }
+    try:
+        response = client.post(url, content=body.encode(), headers=headers)
+    except httpx.HTTPError as exc:
+        return None, f"{type(exc).__name__}: {exc}"[:500]
+    if 200 <= response.status_code < 300:
+        return response.status_code, None
+    return response.status_code, f"HTTP {response.status_code}"
+
+
+def _record(
+    session: Session,
+    delivery_id: uuid.UUID,
+    result: tuple[int | None, str | None],
+    started: float,
+    now: datetime,
+) -> None:
+    status_code, error = result
+    delivery = session.get(WebhookDelivery, delivery_id)
+    if delivery is None:  # its webhook was deleted meanwhile
+        return
+    session.add(
+        WebhookAttempt(
+            delivery_id=delivery_id,
+            at=now,
+            status_code=status_code,
+            error=error,
+            duration_ms=int((time.perf_counter() - started) * 1000),
+        )
+    )
+    delivery.attempts += 1
+    if error is None:
+        delivery.status = "delivered"
+        delivery.delivered_at = now
+    elif delivery.attempts >= MAX_ATTEMPTS:
+        delivery.status = "failed"
+    else:
+        delivery.next_attempt_at = now + backoff(delivery.attempts)
+    session.add(delivery)
+
+
+def deliver_due(
+    engine: Engine,
+    *,
+    client: httpx.Client,
+    now: Callable[[], datetime] = utcnow,
+    limit: int = 20,
+) -> int:
+    """Send what is due now, once; returns how many attempts were made."""
+    made = 0
+    while True:
+        claimed = _claim(engine, now(), limit)
+        if not claimed:
+            return made
+        results = []
+        for delivery in claimed:
+            started, at = time.perf_counter(), now()
+            results.append((delivery[0], _send(client, delivery, at), started, at))
+        with open_session(engine, write=True) as session:
+            for delivery_id, result, started, at in results:
+                _record(session, delivery_id, result, started, at)
+            session.commit()
+        made += len(claimed)
+        if len(claimed) < limit:
+            return made
+
+
+# Waking the worker as soon as a transaction that queued deliveries commits.
+
+_wakers: list[Callable[[], None]] = []
+
+
+@sa.event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    if session.info.pop(PENDING, False):
+        for wake in list(_wakers):
+            wake()
+
+
+@sa.event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(PENDING, None)
+
+
+class Worker:
+    """A thread that sends the outbox: woken by commits that queued deliveries, and every
+    `poll_seconds` for retries and for deliveries queued by other processes."""
+
+    def __init__(self, engine: Engine, *, poll_seconds: float, timeout_seconds: float) -> None:
+        self.engine = engine
+        self.poll_seconds = poll_seconds
+        self.timeout_seconds = timeout_seconds
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
+
+    def start(self) -> None:
+        _wakers.append(self._wake.set)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._wake.set in _wakers:
+            _wakers.remove(self._wake.set)
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=self.timeout_seconds + 5)
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=self.timeout_seconds, follow_redirects=False) as client:
+            while not self._stop.is_set():
+                self._wake.clear()
+                try:
+                    deliver_due(self.engine, client=client)
+                except Exception:  # a database hiccup must not end the thread
+                    log.exception("webhook delivery pass failed")
+                self._wake.wait(self.poll_seconds)
+
+
+def describe(session: Session, delivery: WebhookDelivery) -> dict[str, Any]:
+    """A delivery and the log of its attempts, as the API shows it."""
+    attempts = session.exec(
+        select(WebhookAttempt)
+        .where(WebhookAttempt.delivery_id == delivery.id)
+        .order_by(col(WebhookAttempt.id))
+    )
+    return {
+        **delivery.model_dump(exclude={"body", "webhook_id"}),
+        "next_attempt_at": delivery.next_attempt_at if delivery.status == "pending" else None,
+        "log": [a.model_dump() for a in attempts],
+    }
