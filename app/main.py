@@ -4,11 +4,13 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -37,12 +39,15 @@ from app.imports.routes import router as imports_router
 from app.organizations.routes import router as organizations_router
 from app.reports.routes import router as reports_router
 from app.warmup import settle
+from app.web.pages import is_page, page_error
+from app.web.pages import router as pages_router
 from app.webhooks.delivery import Worker
 from app.webhooks.routes import router as webhooks_router
 
 log = logging.getLogger("assistcal")
 
 API_PREFIX = "/api/v1"
+WEB_STATIC = Path(__file__).parent / "web" / "static"
 
 
 def _error_body(code: str, message: str, details: list[FieldError] | None = None) -> dict[str, Any]:
@@ -93,8 +98,10 @@ def render(exc: AppError) -> JSONResponse:
     )
 
 
-async def _on_app_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _on_app_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AppError)
+    if is_page(request.url.path):
+        return page_error(request, exc)
     return render(exc)
 
 
@@ -105,10 +112,12 @@ async def _on_database_unavailable(_request: Request, exc: Exception) -> JSONRes
     return render(Unavailable("the database is not answering; retry in a few seconds"))
 
 
-async def _on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     details = _validation_details(exc)
     message = "; ".join(f"{d.field}: {d.message}" for d in details[:5])
+    if is_page(request.url.path):
+        return page_error(request, ValidationFailed(message, details=details))
     return JSONResponse(_error_body("validation_error", message, details), 422)
 
 
@@ -133,7 +142,8 @@ async def _on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
 _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000", re.IGNORECASE)
 
 
-UPLOAD_PREFIX = API_PREFIX + "/imports"  # file uploads: their own, larger limit
+# File uploads (the API's and the import page's) have their own, larger limit.
+UPLOAD_PATHS = (API_PREFIX + "/imports", "/import")
 
 
 class RequestGuard:
@@ -149,7 +159,7 @@ class RequestGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limits[scope["path"].startswith(UPLOAD_PREFIX)]
+        limit = self.limits[scope["path"] in UPLOAD_PATHS]
         too_large = render(PayloadTooLarge(f"the request body is over {limit} bytes"))
         headers = dict(scope["headers"])
         length = headers.get(b"content-length")
@@ -265,6 +275,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(feeds_router)
+    app.include_router(pages_router)
+    app.mount("/static", StaticFiles(directory=WEB_STATIC), name="static")
 
     @app.get("/healthz", tags=["operations"])
     def healthz(session: SessionDep) -> dict[str, str]:

@@ -9,6 +9,7 @@ from app.auth.models import ApiKey
 from app.feeds.models import FeedState, FeedToken
 from app.findings.models import Finding
 from app.organizations.models import Organization, OrganizationProfile
+from app.web.models import PendingUpload, WebSession
 from app.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery
 
 metadata = SQLModel.metadata
@@ -26,8 +27,10 @@ __all__ = [
     "IdempotencyRecord",
     "Organization",
     "OrganizationProfile",
+    "PendingUpload",
     "RequestActivity",
     "RequestStatusChange",
+    "WebSession",
     "Webhook",
     "WebhookAttempt",
     "WebhookDelivery",

@@ -250,7 +250,7 @@ def private_feed(
 # API ------------------------------------------------------------------------------------------
 
 
-def _base_url(request: Request) -> str:
+def base_url(request: Request) -> str:
     configured = request.app.state.settings.public_url
     return configured or str(request.base_url)
 
@@ -262,7 +262,7 @@ def create_feed_token(
     """A private feed with these filters; it includes the restricted activities any key may
     read.  The token is shown once."""
     organizations.ids_of(session, data.filters.provider, field="filters.provider")
-    return service.create_token(session, data, actor=actor, base_url=_base_url(request))
+    return service.create_token(session, data, actor=actor, base_url=base_url(request))
 
 
 @api.get("/feed-tokens", response_model=list[FeedTokenPublic])
@@ -291,4 +291,4 @@ def feed_links(request: Request, filters: QueryFilters, when: WindowDep) -> Feed
     if when.hide_cancelled:
         query["cancelled"] = ["hide"]
     path = "/feeds/all.ics" if not query else "/feeds/calendar.ics"
-    return service.links(_base_url(request), path, query)
+    return service.links(base_url(request), path, query)

@@ -1,0 +1,125 @@
+"""Who is reading a page: the session cookie, made by signing in with an API key.
+
+The cookie (Secure, HttpOnly, SameSite=Lax) holds a random token; the database keeps only its
+SHA-256, with the key it stands for: revoking the key ends the session.  Every form carries
+the session's CSRF token (before sign-in, a token in a cookie of its own)."""
+
+import hashlib
+import secrets
+from datetime import timedelta
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import Depends, Request, Response
+from sqlmodel import Session, col, select
+
+from app.auth import service as keys
+from app.auth.models import ApiKey
+from app.auth.principal import Principal
+from app.core.timeutil import utcnow
+from app.db import SessionDep
+from app.errors import AppError, Forbidden, Unauthorized
+from app.organizations.models import Organization
+from app.web.models import WebSession
+
+COOKIE = "assistcal_session"
+PRE_CSRF = "assistcal_csrf"
+LIFETIME = timedelta(hours=12)
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def set_cookie(response: Response, name: str, value: str, *, max_age: int) -> None:
+    response.set_cookie(
+        name, value, max_age=max_age, httponly=True, secure=True, samesite="lax", path="/"
+    )
+
+
+def sign_in(session: Session, key: str) -> tuple[str, Principal]:
+    """A new session for this key (a 401 if it is not a valid key)."""
+    principal, api_key = keys.authenticate(session, key.strip())
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    session.execute(sa.delete(WebSession).where(col(WebSession.expires_at) < now))
+    session.add(
+        WebSession(
+            token_hash=_hash(token),
+            api_key_id=api_key.id,
+            csrf=secrets.token_urlsafe(24),
+            expires_at=now + LIFETIME,
+        )
+    )
+    session.flush()
+    return token, principal
+
+
+def sign_out(session: Session, token: str | None) -> None:
+    if token:
+        session.execute(sa.delete(WebSession).where(col(WebSession.token_hash) == _hash(token)))
+
+
+class Viewer:
+    """The page's reader: a principal (or None), and the CSRF token its forms carry."""
+
+    def __init__(self, principal: Principal | None, csrf: str, fresh_csrf: bool) -> None:
+        self.principal = principal
+        self.csrf = csrf
+        self.fresh_csrf = fresh_csrf  # set the pre-sign-in cookie on the response
+
+    def require(self) -> Principal:
+        if self.principal is None:
+            raise Unauthorized("sign in to see this page")
+        return self.principal
+
+    def require_coordinator(self) -> Principal:
+        principal = self.require()
+        if not principal.reads_all:
+            raise Forbidden("this page is for coordinators")
+        return principal
+
+
+def _signed_in(session: Session, token: str) -> tuple[Principal, str] | None:
+    row = session.exec(
+        select(WebSession, ApiKey, Organization)
+        .join(ApiKey, col(ApiKey.id) == col(WebSession.api_key_id))
+        .join(Organization, col(Organization.id) == col(ApiKey.organization_id))
+        .where(WebSession.token_hash == _hash(token))
+    ).first()
+    if row is None:
+        return None
+    web, api_key, organization = row
+    if web.expires_at <= utcnow() or api_key.revoked_at is not None:
+        return None
+    assert organization.id is not None
+    principal = Principal(
+        api_key.id, api_key.prefix, organization.id, organization.acronym, api_key.role
+    )
+    return principal, web.csrf
+
+
+def viewer(request: Request, session: SessionDep) -> Viewer:
+    token = request.cookies.get(COOKIE)
+    found = _signed_in(session, token) if token else None
+    if found is not None:
+        return Viewer(found[0], found[1], fresh_csrf=False)
+    pre = request.cookies.get(PRE_CSRF)
+    if pre and 20 <= len(pre) <= 64:
+        return Viewer(None, pre, fresh_csrf=False)
+    return Viewer(None, secrets.token_urlsafe(24), fresh_csrf=True)
+
+
+ViewerDep = Annotated[Viewer, Depends(viewer)]
+
+
+class CsrfFailed(AppError):
+    status_code = 403
+    code = "csrf"
+
+
+def check_csrf(reader: Viewer, sent: str | None) -> None:
+    if not sent or not secrets.compare_digest(sent, reader.csrf):
+        raise CsrfFailed(
+            "the form was out of date or not sent from this site: reload the page and try again"
+        )

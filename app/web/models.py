@@ -1,0 +1,43 @@
+"""Signed-in browser sessions: the cookie holds a random token; the table holds its hash, the
+API key it stands for, and the session's CSRF token."""
+
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from app.core.timeutil import utcnow
+
+
+class WebSession(SQLModel, table=True):
+    __tablename__ = "web_session"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    api_key_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid, sa.ForeignKey("api_key.id", ondelete="CASCADE"), index=True, nullable=False
+        )
+    )
+    csrf: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime = Field(index=True)
+
+
+class PendingUpload(SQLModel, table=True):
+    """A file checked by a dry run on the import page, kept until it is confirmed (an hour at
+    most), so that it need not be chosen again."""
+
+    __tablename__ = "pending_upload"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    api_key_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid, sa.ForeignKey("api_key.id", ondelete="CASCADE"), index=True, nullable=False
+        )
+    )
+    filename: str = Field(max_length=300)
+    data: bytes = Field(sa_type=sa.LargeBinary)
+    provider: str | None = Field(default=None, max_length=30)
+    skip_invalid: bool = False
+    created_at: datetime = Field(default_factory=utcnow, index=True)

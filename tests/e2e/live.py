@@ -1,0 +1,70 @@
+"""A real `assistcal serve` process on a fresh SQLite file, for end-to-end tests."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Server:
+    url: str
+    output: list[str]
+    env: dict[str, str]
+    folder: Path
+
+
+def start(folder: Path, *extra: str) -> tuple[subprocess.Popen[str], Server]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "ASSISTCAL_DATABASE_URL": f"sqlite:///{folder / 'assistcal.db'}",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    env.pop("ASSISTCAL_BOOTSTRAP_ADMIN_KEY", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app", "serve", "--port", str(port), *extra],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output: list[str] = []
+    assert process.stdout is not None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        output.append(line.rstrip())
+        if "listening on" in line:
+            break
+    url = f"http://127.0.0.1:{port}"
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz").status_code == 200:
+                return process, Server(url, output, env, folder)
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError("the service did not become healthy:\n" + "\n".join(output))
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()

@@ -1,0 +1,247 @@
+"""The pages without a browser: sign-in and its cookie, CSRF, who sees what, the two
+languages, the review form and the import form."""
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from babel.messages.pofile import read_po
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.core import vocab
+from app.main import create_app
+from app.web import i18n
+from tests.conftest import KeyMaker
+from tests.helpers import activity_body, auth
+
+API = "/api/v1"
+TEMPLATES = Path(i18n.__file__).parent / "templates"
+
+
+@pytest.fixture
+def web(settings: Settings, clean_db: None) -> Iterator[TestClient]:
+    # Secure cookies travel over https only, as in a browser.
+    with TestClient(create_app(settings), base_url="https://testserver") as client:
+        yield client
+
+
+def csrf_of(page: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found, page[:500]
+    return found.group(1)
+
+
+def sign_in(web: TestClient, key: str) -> None:
+    form = web.get("/sign-in")
+    answer = web.post(
+        "/sign-in",
+        data={"key": key, "csrf": csrf_of(form.text), "next": "/calendar"},
+        follow_redirects=False,
+    )
+    assert (answer.status_code, answer.headers["location"]) == (303, "/calendar")
+    cookie = answer.headers["set-cookie"]
+    assert "HttpOnly" in cookie
+    assert "Secure" in cookie
+    assert "SameSite=lax" in cookie
+    assert key not in cookie
+
+
+def post_activity(web: TestClient, key: str, **fields: Any) -> dict[str, Any]:
+    answer = web.post(f"{API}/activities", json=activity_body(**fields), headers=auth(key))
+    assert answer.status_code == 201, answer.text
+    return {**answer.json()["activity"], "findings": answer.json()["findings"]}
+
+
+def test_every_message_and_label_has_its_spanish(web: TestClient) -> None:
+    with (Path(i18n.LOCALE_DIR) / "es.po").open("rb") as po:
+        spanish = {m.id for m in read_po(po) if m.id and m.string}
+    used = set()
+    for template in TEMPLATES.glob("*.html"):
+        used |= {m.group(2) for m in re.finditer(r"""_\((["'])(.+?)\1""", template.read_text())}
+    codes = [*vocab.THEMES, *vocab.DOMAINS, *vocab.ACTIVITY_TYPES, "duplicate", "overlap", "clash"]
+    used |= {code.replace("_", " ").capitalize() for code in codes}
+    used |= {vocab.geography().region_names[r] for r in ("419", "029", "013", "005", "019")}
+    assert sorted(used - spanish) == []
+
+
+def test_sign_in_sign_out_and_a_revoked_key(
+    web: TestClient, make_key: KeyMaker, client: TestClient
+) -> None:
+    admin = make_key("ASSISTCAL", "admin")
+    coordinator = make_key("OAS-CICTE", "coordinator")
+    assert (
+        web.get("/review", follow_redirects=False).headers["location"] == "/sign-in?next=%2Freview"
+    )
+    wrong = web.post("/sign-in", data={"key": "ac_nope", "csrf": csrf_of(web.get("/sign-in").text)})
+    assert wrong.status_code == 401
+    assert "That key was not accepted" in wrong.text
+    sign_in(web, coordinator)
+    assert web.get("/review").status_code == 200
+    page = web.get("/calendar").text
+    assert "OAS-CICTE" in page
+    # Revoking the key ends its sessions at once.
+    key_id = next(
+        k["id"]
+        for k in client.get(f"{API}/organizations/OAS-CICTE/api-keys", headers=auth(admin)).json()[
+            "items"
+        ]
+    )
+    assert client.delete(f"{API}/api-keys/{key_id}", headers=auth(admin)).status_code in (200, 204)
+    assert web.get("/review", follow_redirects=False).status_code == 303
+    # Signing out needs the form's token.
+    sign_in(web, admin)
+    assert web.post("/sign-out", data={"csrf": "forged"}).status_code == 403
+    out = web.post("/sign-out", data={"csrf": csrf_of(web.get("/").text)}, follow_redirects=False)
+    assert out.status_code == 303
+    assert web.get("/review", follow_redirects=False).status_code == 303
+
+
+def test_forms_need_their_csrf_token_and_next_stays_on_the_site(
+    web: TestClient, make_key: KeyMaker
+) -> None:
+    key = make_key("OAS-CICTE", "coordinator")
+    refused = web.post("/sign-in", data={"key": key, "csrf": "guess"})
+    assert refused.status_code == 403
+    assert "text/html" in refused.headers["content-type"]
+    form = web.get("/sign-in?next=https://evil.example/")
+    assert 'name="next" value="/"' in form.text
+    answer = web.post(
+        "/sign-in",
+        data={"key": key, "csrf": csrf_of(form.text), "next": "//evil.example/"},
+        follow_redirects=False,
+    )
+    assert answer.headers["location"] == "/"
+    assert (
+        web.get("/language?to=es&next=https://evil.example", follow_redirects=False).headers[
+            "location"
+        ]
+        == "/"
+    )
+
+
+def test_each_reader_sees_only_what_it_may(web: TestClient, make_key: KeyMaker) -> None:
+    provider = make_key("UNLIREC", "provider")
+    hidden = post_activity(
+        web, provider, title="Restricted visit", visibility="restricted", start_date="2025-03-10"
+    )
+    shown = post_activity(web, provider, title="Open seminar", start_date="2025-03-11")
+    calendar = web.get("/calendar?start=2025-03&view=list").text
+    assert "Open seminar" in calendar
+    assert "Restricted visit" not in calendar
+    assert web.get(f"/activity/{hidden['id']}").status_code == 404
+    assert web.get(f"/activity/{shown['id']}").status_code == 200
+    assert (
+        "History" not in web.get(f"/activity/{shown['id']}").text
+    )  # findings and history: signed in
+    sign_in(web, provider)
+    assert "Restricted visit" in web.get("/calendar?start=2025-03&view=list").text
+    assert web.get("/review").status_code == 403  # the queue is for coordinators
+    detail = web.get(f"/activity/{hidden['id']}").text
+    assert "History" in detail
+    assert "Restricted" in detail
+
+
+def test_spanish_from_accept_language_then_remembered(web: TestClient) -> None:
+    spanish = web.get("/", headers={"Accept-Language": "es-MX,es;q=0.9,en;q=0.5"}).text
+    assert '<html lang="es">' in spanish
+    assert "Calendario de asistencia 1540" in spanish
+    assert "Calendar</a>" not in spanish
+    english = web.get("/", headers={"Accept-Language": "fr-FR, en;q=0.8"}).text
+    assert '<html lang="en">' in english
+    web.get("/language?to=es&next=/subscribe", follow_redirects=False)
+    chosen = web.get("/subscribe", headers={"Accept-Language": "en"}).text
+    assert "Cómo se suscribe cada aplicación" in chosen
+
+
+def test_the_review_form_decides_and_returns_to_the_next_finding(
+    web: TestClient, make_key: KeyMaker
+) -> None:
+    provider = make_key("UNLIREC", "provider")
+    coordinator = make_key("OAS-CICTE", "coordinator")
+    first = post_activity(
+        web, provider, title="National workshop on export control", countries=["JM"]
+    )
+    post_activity(
+        web,
+        provider,
+        title="Taller nacional sobre control de exportaciones",
+        countries=["JM"],
+        language="es",
+    )
+    post_activity(
+        web, provider, title="Border control training", countries=["JM"], themes=["border_control"]
+    )
+    sign_in(web, coordinator)
+    queue = web.get("/review").text
+    ids = re.findall(r'id="finding-([0-9a-f-]{36})"', queue)
+    assert len(ids) >= 2
+    assert "kind-duplicate" in queue.split(f'id="finding-{ids[0]}"')[1][:400]  # duplicates first
+    decided = web.post(
+        f"/review/{ids[0]}",
+        data={"decision": "confirm", "keep": first["id"], "note": "same", "csrf": csrf_of(queue)},
+        follow_redirects=False,
+    )
+    assert decided.status_code == 303
+    assert decided.headers["location"].endswith(f"#finding-{ids[1]}")
+    after = web.get(decided.headers["location"]).text
+    assert f'id="finding-{ids[0]}"' not in after
+    assert "Decision recorded." in after
+    forged = web.post(f"/review/{ids[1]}", data={"decision": "dismiss", "csrf": "x"})
+    assert forged.status_code == 403
+
+
+def test_the_import_page_checks_then_imports(web: TestClient, make_key: KeyMaker) -> None:
+    key = make_key("UNLIREC", "provider")
+    sign_in(web, key)
+    form = web.get("/import").text
+    data = b"title,start,countries,themes\nTaller,2025-05-01,TT,reporting\n"
+    checked = web.post("/import", data={"csrf": csrf_of(form)}, files={"file": ("plan.csv", data)})
+    assert checked.status_code == 200
+    assert "What the import would do" in checked.text
+    assert web.get(f"{API}/activities", headers=auth(key)).json()["items"] == []
+    pending = re.search(r'name="pending" value="([^"]+)"', checked.text)
+    assert pending
+    done = web.post(
+        "/import",
+        data={"csrf": csrf_of(checked.text), "pending": pending.group(1), "confirm": "true"},
+    )
+    assert "Imported" in done.text
+    assert len(web.get(f"{API}/activities", headers=auth(key)).json()["items"]) == 1
+    again = web.post(
+        "/import",
+        data={"csrf": csrf_of(done.text), "pending": pending.group(1), "confirm": "true"},
+    )
+    assert again.status_code == 404  # a kept file is used once
+    bad = web.post(
+        "/import",
+        data={"csrf": csrf_of(form)},
+        files={"file": ("plan.csv", b"title,start,countries,themes\nX,2025-02-30,TT,reporting\n")},
+    )
+    assert "Rows with errors" in bad.text
+    assert 'name="pending"' not in bad.text
+    # Files have the import API's size limit, not the 1 MiB of other requests.
+    big = "title,start,countries,themes,description\n" + "".join(
+        f"Seminar {n},2025-06-01,TT,reporting,{'x' * 9000}\n" for n in range(250)
+    )
+    assert len(big) > 2_000_000
+    large = web.post(
+        "/import", data={"csrf": csrf_of(form)}, files={"file": ("big.csv", big.encode())}
+    )
+    assert large.status_code == 200
+    assert "250" in large.text
+
+
+def test_bad_input_on_a_page_is_an_html_error_not_json(web: TestClient) -> None:
+    answer = web.get("/calendar?view=sideways")
+    assert answer.status_code == 422
+    assert "text/html" in answer.headers["content-type"]
+    assert "view" in answer.text
+    assert web.get("/calendar?start=2025-13").status_code == 422
+    unknown = web.get("/calendar?country=XX")
+    assert unknown.status_code == 422
+    assert "<strong>country</strong>" in unknown.text
+    assert web.get("/subscribe?theme=colour").status_code == 422
+    assert web.get(f"/activity/{'0' * 8}-0000-0000-0000-{'0' * 12}").status_code == 404
