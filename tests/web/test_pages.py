@@ -245,3 +245,28 @@ def test_bad_input_on_a_page_is_an_html_error_not_json(web: TestClient) -> None:
     assert "<strong>country</strong>" in unknown.text
     assert web.get("/subscribe?theme=colour").status_code == 422
     assert web.get(f"/activity/{'0' * 8}-0000-0000-0000-{'0' * 12}").status_code == 404
+
+
+def test_calendar_rows_per_provider_and_nothing_loaded_from_elsewhere(
+    web: TestClient, make_key: KeyMaker
+) -> None:
+    key = make_key("UNLIREC", "provider")
+    post_activity(
+        web,
+        key,
+        title="Regional seminar",
+        countries=[],
+        regions=["029"],
+        start_date="2025-03-10",
+        end_date="2025-03-12",
+    )
+    by_state = web.get("/calendar?start=2025-03&span=month").text
+    assert by_state.count("Regional seminar</a>") == len(vocab.region_states("029"))
+    by_provider = web.get("/calendar?start=2025-03&span=month&rows=provider").text
+    assert by_provider.count("Regional seminar</a>") == 1
+    assert 'role="rowheader">UNLIREC</span>' in by_provider
+    for page in ("/", "/calendar", "/subscribe", "/sign-in"):
+        html = web.get(page).text
+        assert not re.search(r'<(script|link|img)[^>]+(src|href)="(https?:)?//', html), page
+    assert "<script" not in by_state  # no JavaScript at all
+    assert web.get("/static/app.css").status_code == 200
