@@ -115,6 +115,7 @@ def serve(
         port=port,
         workers=workers,
         log_level="info",
+        access_log=False,  # the service logs each request itself, as JSON, secrets redacted
         proxy_headers=True,
     )
 

@@ -40,6 +40,25 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(
         default=10.0, gt=0, description="How long a receiver may take to answer."
     )
+    rate_limit_per_key: int = Field(
+        default=1200, ge=0, description="Requests a minute per API key (0: no limit)."
+    )
+    rate_limit_per_address: int = Field(
+        default=600,
+        ge=0,
+        description="Requests a minute per client address without a key, feeds aside (0: none).",
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins whose pages may call the API from a browser; none by default.",
+    )
+    db_statement_timeout_ms: int = Field(
+        default=30_000, ge=0, description="PostgreSQL: longest a statement may run (0: none)."
+    )
+    json_logs: bool = Field(
+        default=True, description="The service's logs as JSON lines (one per request)."
+    )
+    log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     public_url: str | None = Field(
         default=None,
         pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",

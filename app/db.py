@@ -47,13 +47,20 @@ def normalise_url(url: str) -> str:
 POOL_RESERVE = 5
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+def make_engine(url: str, *, pool_size: int = 10, statement_timeout_ms: int = 0) -> Engine:
     """An engine whose pool holds `pool_size` connections for requests (see Gate) and a few
-    more for work outside them (key touches, health checks, the CLI)."""
+    more for work outside them (key touches, health checks, the CLI).  On PostgreSQL a
+    statement running longer than `statement_timeout_ms` is cancelled (a 503)."""
     url = normalise_url(url)
     pool = {"pool_size": pool_size, "max_overflow": POOL_RESERVE, "pool_timeout": 30}
     if make_url(url).get_backend_name() != "sqlite":
-        return sa.create_engine(url, pool_pre_ping=True, **pool)
+        options = {"options": f"-c statement_timeout={statement_timeout_ms}"}
+        return sa.create_engine(
+            url,
+            pool_pre_ping=True,
+            connect_args=options if statement_timeout_ms else {},
+            **pool,
+        )
     engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
 
     @sa.event.listens_for(engine, "connect")
@@ -172,6 +179,13 @@ def downgrade(url: str, revision: str) -> None:
     from alembic import command
 
     command.downgrade(alembic_config(url), revision)
+
+
+def schema_head() -> str | None:
+    """The latest migration this version of the service ships."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 
 def current_revision(url: str) -> str | None:

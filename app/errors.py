@@ -101,3 +101,8 @@ def reject_nulls(patch: Mapping[str, object], *, nullable: Collection[str]) -> N
     ]
     if problems:
         raise ValidationFailed.of(problems)
+
+
+class TooManyRequests(AppError):
+    status_code = 429
+    code = "too_many_requests"

@@ -9,8 +9,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -21,7 +23,7 @@ from app.activities.routes import router as activities_router
 from app.assistance.routes import router as assistance_router
 from app.auth.routes import router as keys_router
 from app.config import Settings
-from app.db import Gate, SessionDep, make_engine
+from app.db import Gate, SessionDep, make_engine, schema_head
 from app.errors import (
     AppError,
     BadRequest,
@@ -35,7 +37,9 @@ from app.feeds.routes import api as feeds_api_router
 from app.feeds.routes import feeds as feeds_router
 from app.feeds.service import FeedCache
 from app.findings.routes import router as findings_router
+from app.findings.service import open_findings
 from app.imports.routes import router as imports_router
+from app.operations import FeedCacheCollector, Metrics, Operations, configure_logging
 from app.organizations.routes import router as organizations_router
 from app.reports.routes import router as reports_router
 from app.warmup import settle
@@ -218,9 +222,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.json_logs:
+            configure_logging(settings.log_level)
         settle()
-        engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+        engine = make_engine(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            statement_timeout_ms=settings.db_statement_timeout_ms,
+        )
         app.state.engine = engine
+        app.state.schema_head = schema_head()
         app.state.gate = Gate(
             capacity=settings.db_pool_size,
             one_writer=engine.dialect.name == "sqlite",
@@ -259,8 +270,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_bytes=settings.max_body_bytes,
         max_upload_bytes=settings.max_upload_bytes,
     )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key"],
+            expose_headers=["ETag", "X-Request-ID"],
+        )
+    metrics = Metrics()
+    app.state.metrics = metrics
+    app.add_middleware(
+        Operations,
+        metrics=metrics,
+        per_key=settings.rate_limit_per_key,
+        per_address=settings.rate_limit_per_address,
+        refuse=render,
+    )
 
     app.state.feed_cache = FeedCache()
+    metrics.registry.register(FeedCacheCollector(app.state.feed_cache))
     for router in (
         organizations_router,
         keys_router,
@@ -279,9 +308,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=WEB_STATIC), name="static")
 
     @app.get("/healthz", tags=["operations"])
-    def healthz(session: SessionDep) -> dict[str, str]:
-        """200 once the service can reach its database, 503 while it cannot."""
-        session.execute(text("SELECT 1"))
+    def healthz() -> dict[str, str]:
+        """200 while the process is up (a liveness check: it touches nothing else)."""
         return {"status": "ok"}
+
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        responses={503: {"description": "the database is unreachable or not migrated"}},
+    )
+    def readyz(request: Request, session: SessionDep) -> dict[str, str]:
+        """200 when the database answers and its schema is at this version's head; 503
+        otherwise (a readiness check for load balancers)."""
+        current = session.connection().execute(text("SELECT version_num FROM alembic_version"))
+        revision = current.scalar()
+        if revision != request.app.state.schema_head:
+            raise Unavailable(
+                f"the database schema is at {revision}, not {request.app.state.schema_head}: "
+                "run assistcal db upgrade"
+            )
+        return {"status": "ready", "schema": str(revision)}
+
+    @app.get("/metrics", tags=["operations"], response_class=Response)
+    def metrics_page(session: SessionDep) -> Response:
+        """Prometheus metrics of this process: requests, latency, open findings, feed cache."""
+        for kind in ("duplicate", "overlap", "clash"):
+            metrics.findings_open.labels(kind).set(0)
+        for kind, count in open_findings(session).items():
+            metrics.findings_open.labels(kind).set(count)
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

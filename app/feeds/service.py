@@ -106,11 +106,15 @@ class FeedCache:
         self.size = 0
         self._items: OrderedDict[tuple[str, int], Rendered] = OrderedDict()
         self.events = render.EventCache()
+        self.hits = self.misses = 0  # for /metrics
 
     def get(self, key: tuple[str, int]) -> Rendered | None:
         found = self._items.get(key)
         if found is not None:
             self._items.move_to_end(key)
+            self.hits += 1
+        else:
+            self.misses += 1
         return found
 
     def put(self, key: tuple[str, int], value: Rendered) -> None:

@@ -512,6 +512,16 @@ def rescan(
             _store(session, activity, created=False, actor=None, rules=rules)
 
 
+def open_findings(session: Session) -> dict[str, int]:
+    """How many findings wait for a decision, by kind."""
+    statement = (
+        sa.select(col(Finding.kind), sa.func.count())
+        .where(col(Finding.status) == "open")
+        .group_by(col(Finding.kind))
+    )
+    return {str(row[0]): int(row[1]) for row in session.execute(statement)}
+
+
 def totals(session: Session) -> dict[str, int]:
     """How many findings are stored, by kind."""
     statement = sa.select(col(Finding.kind), sa.func.count()).group_by(col(Finding.kind))

@@ -93,7 +93,17 @@ def _see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
-NOT_PAGES = ("/api/", "/feeds/", "/static/", "/docs", "/redoc", "/openapi.json", "/healthz")
+NOT_PAGES = (
+    "/api/",
+    "/feeds/",
+    "/static/",
+    "/docs",
+    "/redoc",
+    "/openapi.json",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+)
 
 
 def is_page(path: str) -> bool:

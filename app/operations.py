@@ -1,0 +1,273 @@
+"""What running the service needs around the routes: a request id and one JSON log line per
+request (secrets redacted), security headers, rate limits, Prometheus metrics, readiness."""
+
+import contextvars
+import hashlib
+import logging
+import math
+import re
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from pythonjsonlogger.json import JsonFormatter
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.keys import key_prefix
+from app.errors import AppError, TooManyRequests
+
+log = logging.getLogger("assistcal.access")
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# Secrets that travel in paths: private feed tokens.  Query strings are never logged.
+_SECRET_PATHS = re.compile(r"(/feeds/private/)[^/]+")
+
+
+def redacted(path: str) -> str:
+    return _SECRET_PATHS.sub(r"\1***", path)
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id.get()
+        return True
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """JSON lines on stderr for the service's loggers: time, level, logger, message, the
+    request id and whatever the call adds."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s")
+    )
+    handler.addFilter(_RequestIdFilter())
+    root = logging.getLogger("assistcal")
+    root.handlers = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+# Metrics -------------------------------------------------------------------------------------
+
+
+class Metrics:
+    """The service's own registry (one per app, so tests and processes do not mix)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "assistcal_requests_total",
+            "HTTP requests answered",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "assistcal_request_seconds",
+            "Time to answer an HTTP request",
+            ["method", "route"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.findings_open = Gauge(
+            "assistcal_findings_open",
+            "Open findings, by kind (read at scrape time)",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.rate_limited = Counter(
+            "assistcal_rate_limited_total",
+            "Requests refused with 429",
+            ["by"],
+            registry=self.registry,
+        )
+
+
+class FeedCacheCollector:
+    """The feed cache's hits and misses, read at scrape time."""
+
+    def __init__(self, cache: Any) -> None:
+        self.cache = cache
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "assistcal_feed_cache",
+            "Feed requests served from this process's cache (hit) or rendered (miss)",
+            labels=["result"],
+        )
+        family.add_metric(["hit"], self.cache.hits)
+        family.add_metric(["miss"], self.cache.misses)
+        yield family
+
+
+def _route_of(scope: Scope) -> str:
+    """The route's template (/api/v1/activities/{activity_id}), not the path: ids would make
+    every request a series of its own."""
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    if template is None:
+        return "unmatched"
+    # An included router's route knows its path without the prefix it was mounted at.
+    concrete = template
+    for name, value in scope.get("path_params", {}).items():
+        concrete = re.sub(r"\{" + re.escape(name) + r"(:[^}]*)?\}", str(value), concrete)
+    path: str = scope["path"]
+    prefix = path[: len(path) - len(concrete)] if path.endswith(concrete) else ""
+    return prefix + template
+
+
+# Rate limits -------------------------------------------------------------------------------
+
+
+class Buckets:
+    """Token buckets: `per_minute` requests a minute for each key, refilled continuously;
+    the least recently used buckets are forgotten beyond `size`."""
+
+    def __init__(self, per_minute: int, size: int = 50_000) -> None:
+        self.rate = per_minute / 60.0
+        self.capacity = float(per_minute)
+        self.size = size
+        self.buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def take(self, key: str, now: float) -> float:
+        """0 if the request may go, else the seconds until it may."""
+        with self.lock:
+            tokens, then = self.buckets.pop(key, (self.capacity, now))
+            tokens = min(self.capacity, tokens + (now - then) * self.rate)
+            wait = 0.0
+            if tokens >= 1:
+                tokens -= 1
+            else:
+                wait = (1 - tokens) / self.rate
+            self.buckets[key] = (tokens, now)
+            while len(self.buckets) > self.size:
+                self.buckets.popitem(last=False)
+            return wait
+
+
+def _bearer(headers: dict[bytes, bytes]) -> str | None:
+    value = headers.get(b"authorization", b"").decode("latin-1")
+    scheme, _, token = value.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+# The middleware ----------------------------------------------------------------------------
+
+EXEMPT = ("/healthz", "/readyz", "/metrics", "/static/")
+PAGE_PREFIXES_WITHOUT_CSP = ("/api/", "/feeds/", "/docs", "/redoc", "/openapi.json")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' "
+    "data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+class Operations:
+    """One ASGI middleware for what every request goes through: the request id, the rate
+    limits (429 with Retry-After), the security headers, the metrics and the access log."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: Metrics,
+        per_key: int,
+        per_address: int,
+        refuse: Callable[[AppError], Any],
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.refuse = refuse
+        self.per_key = Buckets(per_key) if per_key else None
+        self.per_address = Buckets(per_address) if per_address else None
+
+    def _limited(self, scope: Scope, headers: dict[bytes, bytes]) -> tuple[str, float] | None:
+        path: str = scope["path"]
+        if path.startswith(EXEMPT):
+            return None
+        now = time.monotonic()
+        key = _bearer(headers)
+        if key is not None and self.per_key is not None:
+            digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+            wait = self.per_key.take(digest, now)
+            return ("key", wait) if wait else None
+        # Calendar services poll feeds for many users from few addresses: feeds are cached
+        # and cheap, so they are left out of the per-address limit.
+        if self.per_address is not None and not path.startswith("/feeds/"):
+            client = scope.get("client")
+            address = client[0] if client else "unknown"
+            wait = self.per_address.take(address, now)
+            return ("address", wait) if wait else None
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        given = headers.get(b"x-request-id", b"").decode("latin-1")
+        rid = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        token = request_id.set(rid)
+        started = time.perf_counter()
+        status = 500
+        path: str = scope["path"]
+        is_page = not path.startswith(PAGE_PREFIXES_WITHOUT_CSP)
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                extra = [
+                    (b"x-request-id", rid.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"same-origin"),
+                ]
+                if is_page:
+                    extra += [
+                        (b"content-security-policy", CSP.encode()),
+                        (b"x-frame-options", b"DENY"),
+                    ]
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        try:
+            limited = self._limited(scope, headers)
+            if limited is not None:
+                by, wait = limited
+                self.metrics.rate_limited.labels(by).inc()
+                seconds = max(1, math.ceil(wait))
+                refusal = self.refuse(
+                    TooManyRequests(f"too many requests from this {by}: retry in {seconds} s")
+                )
+                refusal.headers["Retry-After"] = str(seconds)
+                await refusal(scope, receive, send_with_headers)
+            else:
+                await self.app(scope, receive, send_with_headers)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = _route_of(scope)
+            method = scope["method"]
+            self.metrics.requests.labels(method, route, str(status)).inc()
+            self.metrics.latency.labels(method, route).observe(elapsed)
+            log.info(
+                "request",
+                extra={
+                    "method": method,
+                    "path": redacted(path),
+                    "status": status,
+                    "ms": round(elapsed * 1000, 1),
+                    "key": _key_prefix(headers),
+                },
+            )
+            request_id.reset(token)
+
+
+def _key_prefix(headers: dict[bytes, bytes]) -> str | None:
+    """Which key called, by the public prefix the API lists it under (never the key)."""
+    key = _bearer(headers)
+    return key_prefix(key) if key else None
