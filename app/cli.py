@@ -15,7 +15,14 @@ from app.auth.principal import Principal
 from app.config import Settings
 from app.core import tabular
 from app.core.vocab import ORG_KINDS, ROLES
-from app.db import current_revision, downgrade, make_engine, open_session, upgrade
+from app.db import (
+    current_revision,
+    downgrade,
+    make_engine,
+    normalise_url,
+    open_session,
+    upgrade,
+)
 from app.errors import AppError
 from app.organizations import service as organizations
 from app.organizations.models import OrganizationCreate
@@ -146,6 +153,75 @@ def db_downgrade(revision: Annotated[str, typer.Argument(help="e.g. -1 or base")
 def db_current() -> None:
     """Print the database's migration revision."""
     typer.echo(current_revision(Settings().database_url) or "empty (no migrations applied)")
+
+
+def _sqlite_file(settings: Settings) -> Path:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(normalise_url(settings.database_url))
+    if url.get_backend_name() != "sqlite" or not url.database:
+        typer.secho(
+            "error: backup and restore are for SQLite; on PostgreSQL use pg_dump and pg_restore "
+            "(docs/operations.md, Backups)",
+            err=True,
+            fg="red",
+        )
+        raise typer.Exit(2)
+    return Path(url.database)
+
+
+@db_app.command("backup")
+def db_backup(path: Annotated[Path, typer.Argument(help="The backup file to write.")]) -> None:
+    """Copy the SQLite database to PATH with SQLite's online backup (the service may keep
+    running: the copy is one consistent moment), then check the copy's integrity."""
+    import sqlite3
+
+    source = _sqlite_file(Settings())
+    if not source.exists():
+        typer.secho(f"error: no database at {source}", err=True, fg="red")
+        raise typer.Exit(1)
+    if path.exists():
+        typer.secho(f"error: {path} exists; choose a new file", err=True, fg="red")
+        raise typer.Exit(1)
+    with sqlite3.connect(source) as live, sqlite3.connect(path) as copy:
+        live.backup(copy)
+        verdict = copy.execute("PRAGMA integrity_check").fetchone()[0]
+    if verdict != "ok":
+        typer.secho(f"error: the copy failed its integrity check: {verdict}", err=True, fg="red")
+        raise typer.Exit(1)
+    typer.echo(f"backed up {source} to {path} ({path.stat().st_size:,} bytes, integrity ok)")
+
+
+@db_app.command("restore")
+def db_restore(
+    path: Annotated[Path, typer.Argument(help="A file made by `assistcal db backup`.")],
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Replace the database without asking.")
+    ] = False,
+) -> None:
+    """Replace the SQLite database with the backup at PATH (stop the service first), then
+    apply any newer migrations."""
+    import sqlite3
+
+    target = _sqlite_file(Settings())
+    if not path.exists():
+        typer.secho(f"error: no backup at {path}", err=True, fg="red")
+        raise typer.Exit(1)
+    with sqlite3.connect(path) as backup:
+        try:
+            verdict = backup.execute("PRAGMA integrity_check").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            verdict = str(exc)
+        if verdict != "ok":
+            typer.secho(f"error: {path} fails its integrity check: {verdict}", err=True, fg="red")
+            raise typer.Exit(1)
+        if not yes and target.exists():
+            typer.confirm(f"replace {target} with {path}?", abort=True)
+        with sqlite3.connect(target) as live:
+            backup.backup(live)
+    upgrade(Settings().database_url)
+    typer.echo(f"restored {target} from {path}")
+    _print_revision(Settings())
 
 
 def _print_revision(settings: Settings) -> None:

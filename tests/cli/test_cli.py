@@ -453,3 +453,42 @@ def test_report_coverage_prints_the_matrix(cli: Any) -> None:
     refused = cli("report", "coverage", "--region", "999")
     assert refused.exit_code == 2
     assert "unknown region" in refused.output
+
+
+def test_backup_and_restore_a_sqlite_database(cli: Any, url: str, tmp_path: Path) -> None:
+    ok(cli("demo", "load"))
+    engine = sa.create_engine(url)
+    count = sa.select(sa.func.count()).select_from(sa.table("activity"))
+    with engine.connect() as conn:
+        before = conn.execute(count).scalar()
+    backup = tmp_path / "backup.db"
+    made = ok(cli("db", "backup", str(backup)))
+    assert "integrity ok" in made
+    assert cli("db", "backup", str(backup)).exit_code == 1  # never overwrites
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM finding"))
+        conn.execute(sa.text("DELETE FROM activity_country"))
+        conn.execute(sa.text("DELETE FROM activity_region"))
+        conn.execute(sa.text("DELETE FROM activity"))
+    restored = ok(cli("db", "restore", str(backup), "--yes"))
+    assert "restored" in restored
+    with engine.connect() as conn:
+        assert conn.execute(count).scalar() == before
+        assert conn.execute(sa.text("PRAGMA integrity_check")).scalar() == "ok"
+    engine.dispose()
+    broken = tmp_path / "broken.db"
+    broken.write_bytes(b"SQLite format 3\x00" + b"\x00" * 200)
+    refused = cli("db", "restore", str(broken), "--yes")
+    assert refused.exit_code == 1
+    assert "fails its integrity check" in refused.output
+
+
+def test_backup_refuses_postgresql(tmp_path: Path) -> None:
+    runner = CliRunner()
+    refused = runner.invoke(
+        app,
+        ["db", "backup", str(tmp_path / "x.db")],
+        env={"ASSISTCAL_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"},
+    )
+    assert refused.exit_code == 2
+    assert "pg_dump" in refused.output
