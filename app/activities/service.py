@@ -365,11 +365,15 @@ def check_revision(activity: Activity, if_match: int | None) -> None:
 
 
 def _lock(session: Session, activity: Activity) -> Activity:
-    """Re-read the activity under a row lock, so concurrent writers queue up."""
+    """Re-read the activity under a row lock, so concurrent writers queue up.
+
+    FOR NO KEY UPDATE, not FOR UPDATE: a finding being stored elsewhere checks its foreign
+    key to this row with FOR KEY SHARE, which FOR UPDATE would block.  Since this writer then
+    waits for the per-State locks held by that other transaction, the two would deadlock."""
     locked = session.exec(
         select(Activity)
         .where(Activity.id == activity.id)
-        .with_for_update()
+        .with_for_update(key_share=True)
         .execution_options(populate_existing=True)
     ).one()
     return locked

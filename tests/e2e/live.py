@@ -1,9 +1,11 @@
-"""A real `assistcal serve` process on a fresh SQLite file, for end-to-end tests."""
+"""A real `assistcal serve` process (on a fresh SQLite file unless told another database),
+for end-to-end tests."""
 
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,11 +27,13 @@ class Server:
     folder: Path
 
 
-def start(folder: Path, *extra: str) -> tuple[subprocess.Popen[str], Server]:
+def start(
+    folder: Path, *extra: str, database_url: str | None = None
+) -> tuple[subprocess.Popen[str], Server]:
     port = free_port()
     env = {
         **os.environ,
-        "ASSISTCAL_DATABASE_URL": f"sqlite:///{folder / 'assistcal.db'}",
+        "ASSISTCAL_DATABASE_URL": database_url or f"sqlite:///{folder / 'assistcal.db'}",
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     env.pop("ASSISTCAL_BOOTSTRAP_ADMIN_KEY", None)
@@ -51,6 +55,8 @@ def start(folder: Path, *extra: str) -> tuple[subprocess.Popen[str], Server]:
         output.append(line.rstrip())
         if "listening on" in line:
             break
+    # Keep reading what the server prints (a JSON line per request): a full pipe would stop it.
+    threading.Thread(target=_drain, args=(process, output), daemon=True).start()
     url = f"http://127.0.0.1:{port}"
     while time.monotonic() < deadline:
         try:
@@ -60,6 +66,12 @@ def start(folder: Path, *extra: str) -> tuple[subprocess.Popen[str], Server]:
             time.sleep(0.1)
     process.kill()
     raise AssertionError("the service did not become healthy:\n" + "\n".join(output))
+
+
+def _drain(process: subprocess.Popen[str], output: list[str]) -> None:
+    assert process.stdout is not None
+    for line in process.stdout:
+        output.append(line.rstrip())
 
 
 def stop(process: subprocess.Popen[str]) -> None:
