@@ -1,0 +1,417 @@
+"""The authorization matrix: every route of the app, called by an anonymous reader, a provider
+of organization A (owner of the resources at stake), a provider of organization B, a
+coordinator and an admin, with the status each must get.  A route missing from MATRIX fails
+the first test, so a new route cannot be forgotten.
+
+Resources are A's: a public and a restricted activity, a finding between two of A's
+activities, a feed token, a webhook; and an assistance request just received (so not yet
+circulated to providers).  Writes that would use a resource up get a fresh one per call."""
+
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.main import create_app
+from tests.conftest import KeyMaker
+from tests.helpers import activity_body
+
+ROLES = ("anon", "a", "b", "coord", "admin")
+API = "/api/v1"
+A, B = "UNLIREC", "OPCW"
+
+# route -> status for (anon, provider A, provider B, coordinator, admin)
+MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
+    ("GET", "/openapi.json"): (200, 200, 200, 200, 200),
+    ("GET", "/docs"): (200, 200, 200, 200, 200),
+    ("GET", "/docs/oauth2-redirect"): (200, 200, 200, 200, 200),
+    ("GET", "/redoc"): (200, 200, 200, 200, 200),
+    ("POST", "/api/v1/organizations"): (401, 403, 403, 403, 201),
+    ("GET", "/api/v1/organizations"): (401, 200, 200, 200, 200),
+    ("GET", "/api/v1/organizations/{acronym}"): (401, 200, 200, 200, 200),
+    ("PATCH", "/api/v1/organizations/{acronym}"): (401, 403, 403, 403, 200),
+    ("POST", "/api/v1/organizations/{acronym}/api-keys"): (401, 403, 403, 403, 201),
+    ("GET", "/api/v1/organizations/{acronym}/api-keys"): (401, 403, 403, 403, 200),
+    ("GET", "/api/v1/organizations/{acronym}/profile"): (401, 200, 200, 200, 200),
+    ("PUT", "/api/v1/organizations/{acronym}/profile"): (401, 200, 403, 403, 200),
+    ("DELETE", "/api/v1/api-keys/{key_id}"): (401, 403, 403, 403, 200),
+    ("GET", "/api/v1/me"): (401, 200, 200, 200, 200),
+    ("POST", "/api/v1/activities"): (401, 201, 403, 201, 201),
+    ("GET", "/api/v1/activities"): (200, 200, 200, 200, 200),
+    ("GET", "/api/v1/activities/{activity_id}"): (404, 200, 200, 200, 200),
+    ("PATCH", "/api/v1/activities/{activity_id}"): (401, 200, 403, 200, 200),
+    ("DELETE", "/api/v1/activities/{activity_id}"): (401, 200, 403, 200, 200),
+    ("GET", "/api/v1/activities/{activity_id}/history"): (404, 200, 200, 200, 200),
+    ("GET", "/api/v1/findings"): (401, 200, 200, 200, 200),
+    ("GET", "/api/v1/findings/{finding_id}"): (401, 200, 404, 200, 200),
+    ("POST", "/api/v1/findings/{finding_id}/decision"): (401, 403, 404, 200, 200),
+    ("POST", "/api/v1/feed-tokens"): (401, 201, 201, 201, 201),
+    ("GET", "/api/v1/feed-tokens"): (401, 200, 200, 200, 200),
+    ("DELETE", "/api/v1/feed-tokens/{token_id}"): (401, 200, 404, 404, 200),
+    ("GET", "/api/v1/feeds/links"): (200, 200, 200, 200, 200),
+    ("GET", "/api/v1/exports/activities.csv"): (200, 200, 200, 200, 200),
+    ("GET", "/api/v1/exports/activities.xlsx"): (200, 200, 200, 200, 200),
+    ("POST", "/api/v1/imports"): (401, 200, 422, 200, 200),
+    ("GET", "/api/v1/reports/coverage"): (401, 200, 200, 200, 200),
+    ("POST", "/api/v1/assistance-requests"): (401, 403, 403, 201, 201),
+    ("GET", "/api/v1/assistance-requests"): (401, 200, 200, 200, 200),
+    ("GET", "/api/v1/assistance-requests/{request_id}"): (401, 404, 404, 200, 200),
+    ("PATCH", "/api/v1/assistance-requests/{request_id}"): (401, 404, 404, 200, 200),
+    ("POST", "/api/v1/assistance-requests/{request_id}/activities"): (401, 200, 403, 200, 200),
+    (
+        "DELETE",
+        "/api/v1/assistance-requests/{request_id}/activities/{activity_id}",
+    ): (401, 204, 403, 204, 204),
+    ("GET", "/api/v1/assistance-requests/{request_id}/matches"): (401, 404, 404, 200, 200),
+    ("POST", "/api/v1/webhooks"): (401, 201, 201, 201, 201),
+    ("GET", "/api/v1/webhooks"): (401, 200, 200, 200, 200),
+    ("GET", "/api/v1/webhooks/{webhook_id}"): (401, 200, 404, 404, 200),
+    ("DELETE", "/api/v1/webhooks/{webhook_id}"): (401, 204, 404, 404, 204),
+    ("GET", "/api/v1/webhooks/{webhook_id}/deliveries"): (401, 200, 404, 404, 200),
+    ("GET", "/feeds/all.ics"): (200, 200, 200, 200, 200),
+    ("GET", "/feeds/countries/{code}.ics"): (200, 200, 200, 200, 200),
+    ("GET", "/feeds/regions/{m49}.ics"): (200, 200, 200, 200, 200),
+    ("GET", "/feeds/providers/{acronym}.ics"): (200, 200, 200, 200, 200),
+    ("GET", "/feeds/themes/{theme}.ics"): (200, 200, 200, 200, 200),
+    ("GET", "/feeds/calendar.ics"): (200, 200, 200, 200, 200),
+    ("GET", "/feeds/private/{token}.ics"): (200, 200, 200, 200, 200),
+    ("GET", "/"): (200, 200, 200, 200, 200),
+    ("GET", "/language"): (303, 303, 303, 303, 303),
+    ("GET", "/sign-in"): (200, 200, 200, 200, 200),
+    ("POST", "/sign-in"): (303, 303, 303, 303, 303),
+    ("POST", "/sign-out"): (303, 303, 303, 303, 303),
+    ("GET", "/calendar"): (200, 200, 200, 200, 200),
+    ("GET", "/activity/{activity_id}"): (404, 200, 200, 200, 200),
+    ("GET", "/review"): (303, 403, 403, 200, 200),
+    ("POST", "/review/{finding_id}"): (303, 403, 403, 303, 303),
+    ("GET", "/coverage"): (303, 200, 200, 200, 200),
+    ("GET", "/import"): (303, 200, 200, 200, 200),
+    ("POST", "/import"): (303, 200, 200, 200, 200),
+    ("GET", "/subscribe"): (200, 200, 200, 200, 200),
+    ("MOUNT", "/static"): (200, 200, 200, 200, 200),
+    ("GET", "/healthz"): (200, 200, 200, 200, 200),
+    ("GET", "/readyz"): (200, 200, 200, 200, 200),
+    ("GET", "/metrics"): (200, 200, 200, 200, 200),
+}
+
+
+def routes(app: Any) -> set[tuple[str, str]]:
+    """Every (method, path) the app answers, HEAD aside."""
+    found: set[tuple[str, str]] = set()
+    for route in app.routes:
+        if hasattr(route, "effective_route_contexts"):
+            contexts = route.effective_route_contexts()
+            found |= {(m, c.path) for c in contexts for m in c.methods - {"HEAD"}}
+        elif getattr(route, "methods", None):
+            found |= {(m, route.path) for m in route.methods - {"HEAD"}}
+        else:
+            found.add(("MOUNT", route.path))
+    return found
+
+
+@dataclass
+class World:
+    api: TestClient
+    keys: dict[str, str]
+    pages: dict[str, TestClient]
+    csrf: dict[str, str]
+    made: dict[str, Any] = field(default_factory=dict)
+
+    def headers(self, role: str) -> dict[str, str]:
+        return {} if role == "anon" else {"Authorization": f"Bearer {self.keys[role]}"}
+
+    def as_(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[role]}"}
+
+    def activity(self, **fields: Any) -> str:
+        body = activity_body(external_ref=uuid.uuid4().hex, **fields)
+        answer = self.api.post(f"{API}/activities", json=body, headers=self.as_("a"))
+        assert answer.status_code == 201, answer.text
+        return str(answer.json()["activity"]["id"])
+
+    def finding(self) -> str:
+        title = f"National workshop on export control {uuid.uuid4().hex[:4]}"
+        first = self.activity(title=title, countries=["BB"])
+        second_body = activity_body(
+            title=title, countries=["BB"], language="es", external_ref=uuid.uuid4().hex
+        )
+        answer = self.api.post(f"{API}/activities", json=second_body, headers=self.as_("a"))
+        found = [f for f in answer.json()["findings"] if first in f["activity_ids"]]
+        assert found, answer.text
+        return str(found[0]["id"])
+
+    def request(self, status: str = "received") -> str:
+        body = {
+            "country": "TT",
+            "themes": ["export_control"],
+            "help_sought": "workshop",
+            "language": "en",
+        }
+        made = self.api.post(f"{API}/assistance-requests", json=body, headers=self.as_("coord"))
+        request_id = str(made.json()["id"])
+        if status != "received":
+            self.api.patch(
+                f"{API}/assistance-requests/{request_id}",
+                json={"status": status},
+                headers=self.as_("coord"),
+            )
+        return request_id
+
+
+@pytest.fixture
+def world(settings: Settings, make_key: KeyMaker) -> Iterator[World]:
+    keys = {
+        "a": make_key(A, "provider"),
+        "b": make_key(B, "provider"),
+        "coord": make_key("OAS-CICTE", "coordinator"),
+        "admin": make_key("ASSISTCAL", "admin"),
+    }
+    loose = settings.model_copy(update={"rate_limit_per_key": 0, "rate_limit_per_address": 0})
+    with TestClient(create_app(loose), base_url="https://testserver") as api:
+        pages: dict[str, TestClient] = {}
+        csrf: dict[str, str] = {}
+        for role in ROLES:
+            page = TestClient(api.app, base_url="https://testserver")
+            form = page.get("/sign-in").text
+            token = re.search(r'name="csrf" value="([^"]+)"', form)
+            assert token is not None
+            if role != "anon":
+                page.post("/sign-in", data={"key": keys[role], "csrf": token.group(1)})
+                token = re.search(r'name="csrf" value="([^"]+)"', page.get("/").text)
+                assert token is not None
+            pages[role], csrf[role] = page, token.group(1)
+        world = World(api, keys, pages, csrf)
+        world.made["public"] = world.activity(title="Open seminar", countries=["TT"])
+        world.made["restricted"] = world.activity(
+            title="Restricted visit", countries=["TT"], visibility="restricted"
+        )
+        world.made["finding"] = world.finding()
+        token = api.post(
+            f"{API}/feed-tokens", json={"label": "desk", "filters": {}}, headers=world.as_("a")
+        ).json()
+        world.made["feed_token"] = token["token"]
+        world.made["webhook"] = api.post(
+            f"{API}/webhooks",
+            json={
+                "url": "https://receiver.example/h",
+                "events": ["activity.created"],
+                "secret": "s" * 20,
+            },
+            headers=world.as_("a"),
+        ).json()["id"]
+        world.made["request"] = world.request()
+        yield world
+
+
+def call(world: World, role: str, method: str, path: str) -> httpx.Response:
+    """One request of `role` to the route, with the resources and a body it needs."""
+    made, api, h = world.made, world.api, world.headers(role)
+    page = world.pages[role]
+    csrf = world.csrf[role]
+    restricted, public = made["restricted"], made["public"]
+    fresh_key = lambda: api.post(  # noqa: E731
+        f"{API}/organizations/{A}/api-keys", json={"role": "provider"}, headers=world.as_("admin")
+    ).json()["id"]
+    concrete: dict[tuple[str, str], Callable[[], httpx.Response]] = {
+        ("POST", "/api/v1/organizations"): lambda: api.post(
+            f"{API}/organizations",
+            json={"acronym": f"ORG{uuid.uuid4().hex[:6]}".upper(), "name": "New"},
+            headers=h,
+        ),
+        ("PATCH", "/api/v1/organizations/{acronym}"): lambda: api.patch(
+            f"{API}/organizations/{A}", json={"name": "UN Regional Centre"}, headers=h
+        ),
+        ("POST", "/api/v1/organizations/{acronym}/api-keys"): lambda: api.post(
+            f"{API}/organizations/{A}/api-keys", json={"role": "provider"}, headers=h
+        ),
+        ("PUT", "/api/v1/organizations/{acronym}/profile"): lambda: api.put(
+            f"{API}/organizations/{A}/profile", json={"themes": ["reporting"]}, headers=h
+        ),
+        ("DELETE", "/api/v1/api-keys/{key_id}"): lambda: api.delete(
+            f"{API}/api-keys/{fresh_key()}", headers=h
+        ),
+        ("POST", "/api/v1/activities"): lambda: api.post(
+            f"{API}/activities",
+            json={**activity_body(external_ref=uuid.uuid4().hex), "provider": A},
+            headers=h,
+        ),
+        ("PATCH", "/api/v1/activities/{activity_id}"): lambda: api.patch(
+            f"{API}/activities/{public}", json={"description": role}, headers=h
+        ),
+        ("DELETE", "/api/v1/activities/{activity_id}"): lambda: api.delete(
+            f"{API}/activities/{world.activity()}", headers=h
+        ),
+        ("POST", "/api/v1/findings/{finding_id}/decision"): lambda: api.post(
+            f"{API}/findings/{world.finding()}/decision", json={"decision": "dismiss"}, headers=h
+        ),
+        ("POST", "/api/v1/feed-tokens"): lambda: api.post(
+            f"{API}/feed-tokens", json={"label": "x", "filters": {}}, headers=h
+        ),
+        ("DELETE", "/api/v1/feed-tokens/{token_id}"): lambda: api.delete(
+            f"{API}/feed-tokens/"
+            + api.post(
+                f"{API}/feed-tokens", json={"label": "x", "filters": {}}, headers=world.as_("a")
+            ).json()["id"],
+            headers=h,
+        ),
+        ("POST", "/api/v1/imports"): lambda: api.post(
+            f"{API}/imports",
+            files={
+                "file": (
+                    "a.csv",
+                    f"title,provider,start,countries,themes\nT{uuid.uuid4().hex},{A},2025-01-01,TT,reporting\n".encode(),
+                )
+            },
+            headers=h,
+        ),
+        ("POST", "/api/v1/assistance-requests"): lambda: api.post(
+            f"{API}/assistance-requests",
+            json={
+                "country": "TT",
+                "themes": ["reporting"],
+                "help_sought": "workshop",
+                "language": "en",
+            },
+            headers=h,
+        ),
+        ("PATCH", "/api/v1/assistance-requests/{request_id}"): lambda: api.patch(
+            f"{API}/assistance-requests/{world.request()}",
+            json={"status": "acknowledged"},
+            headers=h,
+        ),
+        ("POST", "/api/v1/assistance-requests/{request_id}/activities"): lambda: api.post(
+            f"{API}/assistance-requests/{world.request('circulated')}/activities",
+            json={"activity_id": public},
+            headers=h,
+        ),
+        (
+            "DELETE",
+            "/api/v1/assistance-requests/{request_id}/activities/{activity_id}",
+        ): lambda: _unlink(world, h),
+        ("POST", "/api/v1/webhooks"): lambda: api.post(
+            f"{API}/webhooks",
+            json={"url": "https://r.example/h", "events": ["activity.created"], "secret": "s" * 20},
+            headers=h,
+        ),
+        ("DELETE", "/api/v1/webhooks/{webhook_id}"): lambda: api.delete(
+            f"{API}/webhooks/"
+            + api.post(
+                f"{API}/webhooks",
+                json={
+                    "url": "https://r.example/h",
+                    "events": ["activity.created"],
+                    "secret": "s" * 20,
+                },
+                headers=world.as_("a"),
+            ).json()["id"],
+            headers=h,
+        ),
+        ("GET", "/language"): lambda: page.get("/language?to=es", follow_redirects=False),
+        ("POST", "/sign-in"): lambda: _sign_in(world, role),
+        ("POST", "/sign-out"): lambda: _sign_out(world, role),
+        ("POST", "/review/{finding_id}"): lambda: page.post(
+            f"/review/{world.finding()}",
+            data={"decision": "dismiss", "csrf": csrf},
+            follow_redirects=False,
+        ),
+        ("POST", "/import"): lambda: page.post(
+            "/import",
+            data={"csrf": csrf},
+            files={"file": ("a.csv", b"title,start,countries,themes\nT,2025-01-01,TT,reporting\n")},
+            follow_redirects=False,
+        ),
+        ("MOUNT", "/static"): lambda: page.get("/static/app.css"),
+    }
+    if (method, path) in concrete:
+        return concrete[method, path]()
+    url = (
+        path.replace("{acronym}", A)
+        .replace("{activity_id}", restricted)
+        .replace("{finding_id}", made["finding"])
+        .replace("{request_id}", made["request"])
+        .replace("{webhook_id}", made["webhook"])
+        .replace("{code}", "TT")
+        .replace("{m49}", "029")
+        .replace("{theme}", "reporting")
+        .replace("{token}", made["feed_token"])
+    )
+    client = api if path.startswith(("/api/", "/feeds/", "/docs", "/redoc", "/openapi")) else page
+    return client.request(method, url, headers=h if client is api else {}, follow_redirects=False)
+
+
+def _unlink(world: World, headers: dict[str, str]) -> httpx.Response:
+    request_id = world.request("circulated")
+    linked = world.api.post(
+        f"{API}/assistance-requests/{request_id}/activities",
+        json={"activity_id": world.made["public"]},
+        headers=world.as_("coord"),
+    )
+    assert linked.status_code == 200, linked.text
+    return world.api.delete(
+        f"{API}/assistance-requests/{request_id}/activities/{world.made['public']}",
+        headers=headers,
+    )
+
+
+def _sign_in(world: World, role: str) -> httpx.Response:
+    """Anyone may sign in with a key (the anonymous reader with A's)."""
+    client = TestClient(world.api.app, base_url="https://testserver")
+    client.cookies.set("assistcal_csrf", "c" * 24)
+    key = world.keys.get(role, world.keys["a"])
+    return client.post("/sign-in", data={"key": key, "csrf": "c" * 24}, follow_redirects=False)
+
+
+def _sign_out(world: World, role: str) -> httpx.Response:
+    """Signing out of a session of its own (the role's shared one stays)."""
+    client = TestClient(world.api.app, base_url="https://testserver")
+    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/sign-in").text)
+    assert token is not None
+    csrf = token.group(1)
+    if role != "anon":
+        client.post("/sign-in", data={"key": world.keys[role], "csrf": csrf})
+        found = re.search(r'name="csrf" value="([^"]+)"', client.get("/").text)
+        assert found is not None
+        csrf = found.group(1)
+    return client.post("/sign-out", data={"csrf": csrf}, follow_redirects=False)
+
+
+def test_the_matrix_names_every_route(settings: Settings) -> None:
+    app = create_app(settings)
+    assert routes(app) == set(MATRIX), (
+        f"missing: {sorted(routes(app) - set(MATRIX))}; gone: {sorted(set(MATRIX) - routes(app))}"
+    )
+
+
+def test_each_role_gets_what_the_matrix_says(world: World) -> None:
+    wrong = []
+    for (method, path), expected in MATRIX.items():
+        for role, status in zip(ROLES, expected, strict=True):
+            got = call(world, role, method, path).status_code
+            if got != status:
+                wrong.append(f"{method} {path} as {role}: {got}, expected {status}")
+    assert wrong == [], "\n".join(wrong)
+
+
+def test_listings_do_not_show_what_a_direct_read_refuses(world: World) -> None:
+    api = world.api
+    restricted = world.made["restricted"]
+    anonymous = api.get(f"{API}/activities").text + api.get("/feeds/all.ics").text
+    anonymous += api.get(f"{API}/exports/activities.csv").text
+    anonymous += world.pages["anon"].get("/calendar?view=list&from=2025-01-01&to=2025-12-31").text
+    assert restricted not in anonymous
+    assert "Restricted visit" not in anonymous
+    for role in ("a", "b", "coord"):
+        listed = api.get(f"{API}/activities", headers=world.as_(role)).text
+        assert restricted in listed, role  # every key reads restricted activities
+    b_findings = api.get(f"{API}/findings", headers=world.as_("b")).json()["items"]
+    assert b_findings == []  # B's key sees no finding of A's activities
+    b_requests = api.get(f"{API}/assistance-requests", headers=world.as_("b")).json()["items"]
+    assert b_requests == []  # nor a request not yet circulated
+    b_hooks = api.get(f"{API}/webhooks", headers=world.as_("b")).json()["items"]
+    assert world.made["webhook"] not in str(b_hooks)
