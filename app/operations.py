@@ -44,7 +44,7 @@ def configure_logging(level: str = "INFO") -> None:
     request id and whatever the call adds."""
     handler = logging.StreamHandler()
     handler.setFormatter(
-        JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s")
+        JsonFormatter("%(asctime)s %(levelname)s %(name)s %(process)d %(message)s %(request_id)s")
     )
     handler.addFilter(_RequestIdFilter())
     root = logging.getLogger("assistcal")
