@@ -37,6 +37,8 @@ from app.db import make_engine, open_session, upgrade
 from app.organizations import service as organizations
 
 PROVIDERS = ["UNLIREC", "UNODA", "IAEA", "OPCW", "WCO", "EU", "OAS-CICTE", "BAFA"]
+# A benchmark measures the service, not its rate limits.
+UNLIMITED = {"ASSISTCAL_RATE_LIMIT_PER_KEY": "0", "ASSISTCAL_RATE_LIMIT_PER_ADDRESS": "0"}
 
 
 def fill(url: str, count: int) -> tuple[str, list[str]]:
@@ -141,7 +143,7 @@ def main() -> None:
         url = os.environ.get("ASSISTCAL_DATABASE_URL") or f"sqlite:///{folder}/bench.db"
         key, ids = fill(url, args.activities)
         port = free_port()
-        env = {**os.environ, "ASSISTCAL_DATABASE_URL": url}
+        env = {**os.environ, "ASSISTCAL_DATABASE_URL": url, **UNLIMITED}
         server = subprocess.Popen(
             [sys.executable, "-m", "app", "serve", "--port", str(port)],
             env=env,
