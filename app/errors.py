@@ -18,6 +18,8 @@ Services raise these; one handler in app.main renders them as
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
+from pydantic import BaseModel
+
 
 @dataclass(frozen=True)
 class FieldError:
@@ -106,3 +108,39 @@ def reject_nulls(patch: Mapping[str, object], *, nullable: Collection[str]) -> N
 class TooManyRequests(AppError):
     status_code = 429
     code = "too_many_requests"
+
+
+class ErrorDetail(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorInfo(BaseModel):
+    code: str
+    message: str
+    details: list[ErrorDetail]
+
+
+class ErrorBody(BaseModel):
+    """How every error is answered."""
+
+    error: ErrorInfo
+
+
+def _described(description: str) -> dict[str, object]:
+    return {"model": ErrorBody, "description": description}
+
+
+# The errors any API operation may answer with, documented on each (OpenAPI).
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    400: _described("a body that cannot be parsed, or a header that is not what it should be"),
+    401: _described("no API key, or one that is not valid or revoked"),
+    403: _described("the key's role or organization may not do this"),
+    404: _described("no such resource, or not one this key may see"),
+    409: _described("in conflict with the stored state (a reference in use, a withdrawn activity)"),
+    412: _described("If-Match names a revision that is no longer the current one"),
+    413: _described("the body or the upload is over its size limit"),
+    422: _described("a field fails validation; `details` names it"),
+    429: _described("over the rate limit; Retry-After says when to retry"),
+    503: _described("the database is unavailable or busy; retry"),
+}

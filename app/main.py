@@ -25,6 +25,7 @@ from app.auth.routes import router as keys_router
 from app.config import Settings
 from app.db import Gate, SessionDep, make_engine, schema_head
 from app.errors import (
+    ERROR_RESPONSES,
     AppError,
     BadRequest,
     FieldError,
@@ -302,8 +303,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         assistance_router,
         webhooks_router,
     ):
-        app.include_router(router, prefix=API_PREFIX)
-    app.include_router(feeds_router)
+        app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    app.include_router(feeds_router, responses=ERROR_RESPONSES)
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=WEB_STATIC), name="static")
 

@@ -2,6 +2,7 @@
 request (secrets redacted), security headers, rate limits, Prometheus metrics, readiness."""
 
 import contextvars
+import functools
 import hashlib
 import logging
 import math
@@ -105,6 +106,10 @@ class FeedCacheCollector:
         yield family
 
 
+def _literal(text: str, _match: re.Match[str]) -> str:
+    return text
+
+
 def _route_of(scope: Scope) -> str:
     """The route's template (/api/v1/activities/{activity_id}), not the path: ids would make
     every request a series of its own."""
@@ -115,7 +120,12 @@ def _route_of(scope: Scope) -> str:
     # An included router's route knows its path without the prefix it was mounted at.
     concrete = template
     for name, value in scope.get("path_params", {}).items():
-        concrete = re.sub(r"\{" + re.escape(name) + r"(:[^}]*)?\}", str(value), concrete)
+        # The value as given (a function, so that its backslashes are not read as groups).
+        concrete = re.sub(
+            r"\{" + re.escape(name) + r"(:[^}]*)?\}",
+            functools.partial(_literal, str(value)),
+            concrete,
+        )
     path: str = scope["path"]
     prefix = path[: len(path) - len(concrete)] if path.endswith(concrete) else ""
     return prefix + template

@@ -57,10 +57,14 @@ def to_csv(items: Iterator[ActivityPublic], *, hxl: bool) -> bytes:
 def to_xlsx(items: Iterator[ActivityPublic], *, hxl: bool) -> bytes:
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("activities")
-    for header in _header(hxl):
-        sheet.append(header)
-    for activity in items:
-        sheet.append(row(activity))
-    buffer = io.BytesIO()
-    workbook.save(buffer)
+    try:
+        for header in _header(hxl):
+            sheet.append(header)
+        for activity in items:
+            sheet.append(row(activity))
+        buffer = io.BytesIO()
+        workbook.save(buffer)
+    except BaseException:
+        sheet.close()  # a filter refused while the rows were read: end the sheet's writer
+        raise
     return buffer.getvalue()

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from app.auth.deps import CurrentPrincipal
 from app.db import SessionDep
+from app.errors import ErrorBody
 from app.imports import readers, service
 from app.imports.models import ImportReport
 
@@ -18,7 +19,12 @@ router = APIRouter(tags=["imports"])
 @router.post(
     "/imports",
     response_model=ImportReport,
-    responses={422: {"model": ImportReport, "description": "rows failed; nothing was written"}},
+    responses={
+        422: {
+            "model": ImportReport | ErrorBody,
+            "description": "rows failed and nothing was written (the report), or bad input",
+        }
+    },
 )
 def import_activities(
     session: SessionDep,

@@ -175,3 +175,12 @@ def test_postgresql_statements_have_a_time_limit(settings: Settings) -> None:
             assert conn.execute(sa.text("SHOW statement_timeout")).scalar() == "1234ms"
     finally:
         engine.dispose()
+
+
+def test_a_path_with_a_backslash_is_counted_not_a_500(client: TestClient) -> None:
+    # Found by the fuzzer: the route template was rebuilt with re.sub, which read the
+    # backslash of the path as a group reference and failed after the response.
+    answer = client.get(f"{API}/activities/a%5Cb")
+    assert answer.status_code == 422
+    text = client.get("/metrics").text
+    assert 'route="/api/v1/activities/{activity_id}",status="422"' in text
