@@ -59,9 +59,15 @@ def make_engine(url: str, *, pool_size: int = 10, statement_timeout_ms: int = 0)
             url,
             pool_pre_ping=True,
             connect_args=options if statement_timeout_ms else {},
+            hide_parameters=True,  # errors are logged: never with the values (secrets, keys)
             **pool,
         )
-    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
+    engine = sa.create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": 30},
+        hide_parameters=True,
+        **pool,
+    )
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

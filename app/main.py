@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -321,8 +321,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def readyz(request: Request, session: SessionDep) -> dict[str, str]:
         """200 when the database answers and its schema is at this version's head; 503
         otherwise (a readiness check for load balancers)."""
-        current = session.connection().execute(text("SELECT version_num FROM alembic_version"))
-        revision = current.scalar()
+        try:
+            with session.begin_nested():
+                found = session.execute(text("SELECT version_num FROM alembic_version"))
+                revision = found.scalar()
+        except DBAPIError:
+            revision = None  # no migration applied yet
+
         if revision != request.app.state.schema_head:
             raise Unavailable(
                 f"the database schema is at {revision}, not {request.app.state.schema_head}: "

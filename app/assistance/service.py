@@ -145,6 +145,13 @@ def update(
     is recorded again."""
     if not actor.reads_all:
         raise Forbidden("coordinators move assistance requests")
+    # Re-read under a row lock: two coordinators moving it at once must not move it back.
+    request = session.exec(
+        select(AssistanceRequest)
+        .where(AssistanceRequest.id == request.id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    ).one()
     patch = data.model_dump(exclude_unset=True)
     note = patch.pop("note", None)
     for name, value in patch.items():

@@ -536,6 +536,20 @@ def _involves_provider(organization_ids: Sequence[int]) -> sa.ColumnElement[bool
     return sa.or_(col(Finding.first_id).in_(owned), col(Finding.second_id).in_(owned))
 
 
+def review_queue(
+    session: Session, *, viewer: Principal, kind: str | None, limit: int = 50
+) -> list[FindingPublic]:
+    """Open findings, most serious first: duplicates, overlaps, clashes, each by score."""
+    order = sa.case(KIND_ORDER, value=col(Finding.kind), else_=9)
+    statement = select(Finding).where(col(Finding.status) == "open")
+    if not viewer.reads_all:
+        statement = statement.where(_involves_provider([viewer.organization_id]))
+    if kind:
+        statement = statement.where(col(Finding.kind) == kind)
+    statement = statement.order_by(order, col(Finding.score).desc(), col(Finding.id)).limit(limit)
+    return [public(row) for row in session.exec(statement)]
+
+
 def get(session: Session, finding_id: uuid.UUID, *, viewer: Principal) -> Finding:
     row = session.get(Finding, finding_id)
     if row is not None and not viewer.reads_all:

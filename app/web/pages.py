@@ -22,6 +22,7 @@ from app.core import cursor as cursors
 from app.core import vocab
 from app.db import SessionDep
 from app.errors import AppError, NotFound, ValidationFailed
+from app.exports.routes import download
 from app.feeds import service as feeds
 from app.feeds.models import FeedFilters
 from app.feeds.routes import base_url
@@ -215,15 +216,26 @@ class Row:
         return self
 
 
+YEARS = (1990, 2100)  # what the calendar pages move within
+
+
 def _month_start(text: str | None) -> date:
     today = date.today()
     if text:
         try:
             year, month = (int(part) for part in text.split("-")[:2])
-            return date(year, month, 1)
+            chosen = date(year, month, 1)
         except ValueError as exc:
             raise ValidationFailed.on("start", "use YYYY-MM, e.g. 2024-03") from exc
+        if not YEARS[0] <= year <= YEARS[1]:
+            raise ValidationFailed.on("start", f"a month between {YEARS[0]} and {YEARS[1]}")
+        return chosen
     return date(today.year, today.month, 1)
+
+
+def _within_years(value: date | None, name: str) -> None:
+    if value is not None and not YEARS[0] <= value.year <= YEARS[1]:
+        raise ValidationFailed.on(name, f"a date between {YEARS[0]} and {YEARS[1]}")
 
 
 def _add_months(first: date, count: int) -> date:
@@ -279,22 +291,30 @@ def calendar_page(
     theme: Annotated[str | None, Query(max_length=40)] = None,
     provider: Annotated[str | None, Query(max_length=30)] = None,
     status: Annotated[str | None, Query(max_length=20)] = None,
+    type: Annotated[str | None, Query(max_length=40)] = None,
     date_from: Annotated[date | None, Query(alias="from")] = None,
     date_to: Annotated[date | None, Query(alias="to")] = None,
 ) -> HTMLResponse:
-    chosen = _filters(region=region, country=country, theme=theme, provider=provider, status=status)
-    first = _month_start(start)
+    chosen = _filters(
+        region=region, country=country, theme=theme, provider=provider, status=status, type=type
+    )
+    _within_years(date_from, "from")
+    _within_years(date_to, "to")
+    first = _month_start(start if start or date_from is None else date_from.strftime("%Y-%m"))
     months_shown = 3 if span == "quarter" else 1
     period_start = date_from or first
     period_end = date_to or _add_months(first, months_shown) - timedelta(days=1)
     if period_end < period_start:
         raise ValidationFailed.on("to", "must not be before from")
+    if (period_end - period_start).days > 3 * 366:
+        raise ValidationFailed.on("to", "at most three years at a time")
     filters = queries.Filters(
         countries=chosen.country,
         regions=chosen.region,
         themes=list(chosen.theme),
         providers=chosen.provider,
         statuses=list(chosen.status),
+        types=list(chosen.type),
         date_from=period_start,
         date_to=period_end,
     )
@@ -468,16 +488,7 @@ def review_page(
 
 
 def _queue(session: Session, viewer: Principal, kind: str | None) -> list[Any]:
-    """Open findings, most serious first: duplicates, then overlaps, then clashes, each by
-    score."""
-    items, _ = findings.list_page(
-        session,
-        findings.Filters(statuses=["open"], kinds=[kind] if kind else []),
-        viewer=viewer,
-        limit=500,
-    )
-    order = findings.KIND_ORDER
-    return sorted(items, key=lambda f: (order.get(f.kind, 9), -f.score, str(f.id)))[:50]
+    return findings.review_queue(session, viewer=viewer, kind=kind)
 
 
 @router.post("/review/{finding_id}")
@@ -524,16 +535,8 @@ def coverage_page(
     by: Annotated[str, Query(pattern="^(theme|domain|type)$")] = "theme",
 ) -> HTMLResponse:
     reader.require()
-    if not vocab.region_states(region):
-        raise ValidationFailed.on("region", f"unknown region {region!r}")
     chosen_year = year or date.today().year
-    report = reports.coverage(
-        session,
-        start=date(chosen_year, 1, 1),
-        end=date(chosen_year, 12, 31),
-        region=region,
-        by=by,  # type: ignore[arg-type]
-    )
+    report = _coverage(session, region, chosen_year, by)
     counts = {(c.country, c.key): c.count for c in report.cells}
     top = max(counts.values(), default=0) or 1
     lang = language(request)
@@ -552,6 +555,32 @@ def coverage_page(
         regions=_regions(),
         filter_name={"theme": "theme", "domain": "domain", "type": "type"}[by],
     )
+
+
+def _coverage(session: Session, region: str, year: int, by: str) -> Any:
+    if not vocab.region_states(region):
+        raise ValidationFailed.on("region", f"unknown region {region!r}")
+    return reports.coverage(
+        session,
+        start=date(year, 1, 1),
+        end=date(year, 12, 31),
+        region=region,
+        by=by,  # type: ignore[arg-type]
+    )
+
+
+@router.get("/coverage.csv")
+def coverage_csv(
+    session: SessionDep,
+    reader: ViewerDep,
+    region: Annotated[str, Query(max_length=3)] = "419",
+    year: Annotated[int | None, Query(ge=1990, le=2100)] = None,
+    by: Annotated[str, Query(pattern="^(theme|domain|type)$")] = "theme",
+) -> Response:
+    """The coverage page's matrix as CSV, for the signed-in reader."""
+    reader.require()
+    report = _coverage(session, region, year or date.today().year, by)
+    return download(reports.to_csv(report), "text/csv; charset=utf-8", "coverage.csv")
 
 
 # Import -----------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from app.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery
 log = logging.getLogger("assistcal.webhooks")
 
 MAX_ATTEMPTS = 8
-LEASE = timedelta(seconds=120)
+LEASE_MARGIN = timedelta(seconds=60)
 
 
 def signature(secret: str, timestamp: str, body: str) -> str:
@@ -43,9 +43,9 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(30 * 4 ** (attempts - 1), 6 * 3600))
 
 
-def _claim(engine: Engine, now: datetime, limit: int) -> list[tuple[Any, ...]]:
-    """Due deliveries of live webhooks, leased to this process: (delivery id, url, secret,
-    event type, body)."""
+def _claim(engine: Engine, now: datetime, limit: int, lease: timedelta) -> list[tuple[Any, ...]]:
+    """Due deliveries of live webhooks, leased to this process for `lease` (longer than
+    sending them all can take): (delivery id, url, secret, event type, body)."""
     due = (
         sa.select(
             col(WebhookDelivery.id),
@@ -74,7 +74,7 @@ def _claim(engine: Engine, now: datetime, limit: int) -> list[tuple[Any, ...]]:
             session.execute(
                 sa.update(WebhookDelivery)
                 .where(col(WebhookDelivery.id).in_([row[0] for row in rows]))
-                .values(next_attempt_at=now + LEASE)
+                .values(next_attempt_at=now + lease)
             )
         session.commit()
     return rows
@@ -111,7 +111,7 @@ def _record(
 ) -> None:
     status_code, error = result
     delivery = session.get(WebhookDelivery, delivery_id)
-    if delivery is None:  # its webhook was deleted meanwhile
+    if delivery is None or delivery.status != "pending":  # deleted, or recorded meanwhile
         return
     session.add(
         WebhookAttempt(
@@ -142,8 +142,10 @@ def deliver_due(
 ) -> int:
     """Send what is due now, once; returns how many attempts were made."""
     made = 0
+    timeout = client.timeout.read or client.timeout.connect or 10.0
+    lease = timedelta(seconds=limit * 2 * timeout) + LEASE_MARGIN  # connect and read, each
     while True:
-        claimed = _claim(engine, now(), limit)
+        claimed = _claim(engine, now(), limit, lease)
         if not claimed:
             return made
         results = []

@@ -91,6 +91,7 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("GET", "/review"): (303, 403, 403, 200, 200),
     ("POST", "/review/{finding_id}"): (303, 403, 403, 303, 303),
     ("GET", "/coverage"): (303, 200, 200, 200, 200),
+    ("GET", "/coverage.csv"): (303, 200, 200, 200, 200),
     ("GET", "/import"): (303, 200, 200, 200, 200),
     ("POST", "/import"): (303, 200, 200, 200, 200),
     ("GET", "/subscribe"): (200, 200, 200, 200, 200),

@@ -270,3 +270,39 @@ def test_calendar_rows_per_provider_and_nothing_loaded_from_elsewhere(
         assert not re.search(r'<(script|link|img)[^>]+(src|href)="(https?:)?//', html), page
     assert "<script" not in by_state  # no JavaScript at all
     assert web.get("/static/app.css").status_code == 200
+
+
+def test_calendar_dates_out_of_range_and_the_coverage_csv(
+    web: TestClient, make_key: KeyMaker
+) -> None:
+    for query in (
+        "start=0001-01",
+        "start=9999-12",
+        "from=9999-12-01&to=9999-12-31",
+        "from=2024-01-01&to=2030-01-01",
+    ):
+        answer = web.get(f"/calendar?{query}")
+        assert answer.status_code == 422, query
+        assert "text/html" in answer.headers["content-type"]
+    assert web.get("/calendar?from=2027-05-01").status_code == 200  # a later period alone
+    key = make_key("UNLIREC", "provider")
+    post_activity(
+        web,
+        key,
+        countries=["TT"],
+        themes=["reporting"],
+        activity_type="workshop",
+        start_date="2025-05-01",
+        end_date="2025-05-01",
+    )
+    sign_in(web, key)
+    page = web.get("/coverage?region=029&year=2025&by=type").text
+    link = re.search(r'href="(/calendar\?view=list&amp;country=TT&amp;type=workshop[^"]*)"', page)
+    assert link, page[-3000:]
+    listed = web.get(link.group(1).replace("&amp;", "&")).text
+    assert listed.count('href="/activity/') == 1
+    csv_link = re.search(r'href="(/coverage\.csv[^"]*)"', page)
+    assert csv_link
+    answer = web.get(csv_link.group(1).replace("&amp;", "&"))
+    assert answer.headers["content-type"].startswith("text/csv")
+    assert "TT,Trinidad and Tobago" in answer.content.decode("utf-8-sig")
