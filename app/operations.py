@@ -145,6 +145,13 @@ class Buckets:
         self.buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self.lock = threading.Lock()
 
+    def peek(self, key: str, now: float) -> float:
+        """What take() would answer, without taking (and without making a bucket)."""
+        with self.lock:
+            tokens, then = self.buckets.get(key, (self.capacity, now))
+            tokens = min(self.capacity, tokens + (now - then) * self.rate)
+            return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+
     def take(self, key: str, now: float) -> float:
         """0 if the request may go, else the seconds until it may."""
         with self.lock:
@@ -159,6 +166,15 @@ class Buckets:
             while len(self.buckets) > self.size:
                 self.buckets.popitem(last=False)
             return wait
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def _address(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
 
 
 def _bearer(headers: dict[bytes, bytes]) -> str | None:
@@ -197,23 +213,44 @@ class Operations:
         self.per_address = Buckets(per_address) if per_address else None
 
     def _limited(self, scope: Scope, headers: dict[bytes, bytes]) -> tuple[str, float] | None:
+        """Whether the request is over a limit, before it runs.  A request with a key is
+        counted against its key once it turned out valid, and against its address when it
+        did not (see _count): random keys cannot buy unlimited requests, nor crowd out the
+        buckets of real ones."""
         path: str = scope["path"]
         if path.startswith(EXEMPT):
             return None
         now = time.monotonic()
         key = _bearer(headers)
-        if key is not None and self.per_key is not None:
-            digest = hashlib.sha256(key.encode()).hexdigest()[:24]
-            wait = self.per_key.take(digest, now)
-            return ("key", wait) if wait else None
+        address = _address(scope)
+        if key is not None:
+            if self.per_key is not None:
+                wait = self.per_key.peek(_digest(key), now)
+                if wait:
+                    return ("key", wait)
+            if self.per_address is not None:
+                wait = self.per_address.peek(address, now)  # its failed keys so far
+                return ("address", wait) if wait else None
+            return None
         # Calendar services poll feeds for many users from few addresses: feeds are cached
         # and cheap, so they are left out of the per-address limit.
         if self.per_address is not None and not path.startswith("/feeds/"):
-            client = scope.get("client")
-            address = client[0] if client else "unknown"
             wait = self.per_address.take(address, now)
             return ("address", wait) if wait else None
         return None
+
+    def _count(self, scope: Scope, headers: dict[bytes, bytes], status: int) -> None:
+        """After a request with a key: the key's bucket pays when the key was valid, the
+        address's when it was not."""
+        key = _bearer(headers)
+        if key is None or scope["path"].startswith(EXEMPT):
+            return
+        now = time.monotonic()
+        if status == 401:
+            if self.per_address is not None:
+                self.per_address.take(_address(scope), now)
+        elif self.per_key is not None:
+            self.per_key.take(_digest(key), now)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -258,6 +295,7 @@ class Operations:
                 await refusal(scope, receive, send_with_headers)
             else:
                 await self.app(scope, receive, send_with_headers)
+                self._count(scope, headers, status)
         finally:
             elapsed = time.perf_counter() - started
             route = _route_of(scope)

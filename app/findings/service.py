@@ -224,7 +224,7 @@ def _state_lock_key(country: str) -> int:
     return 0x1540_0000 * 65_536 + ord(country[0]) * 256 + ord(country[1])
 
 
-def _serialise_by_state(session: Session, states: Collection[str]) -> None:
+def serialise_by_state(session: Session, states: Collection[str]) -> None:
     """On PostgreSQL, detection for activities sharing a State runs one at a time (advisory
     locks held to the end of the transaction), so two duplicates submitted at the same moment
     cannot both miss each other.  SQLite write transactions are serial already.
@@ -301,7 +301,7 @@ def _store(
     Writes are plain upserts, updates and deletes by key, taken after the per-State locks, so
     a concurrent refresh of the other activity of a pair cannot make this one fail."""
     [new] = _facts(session, [activity.id])
-    _serialise_by_state(session, new.states)
+    serialise_by_state(session, new.states)
     existing = (
         {} if created else {_pair(r.first_id, r.second_id): r for r in _rows(session, activity.id)}
     )
@@ -412,7 +412,7 @@ def detect_new(
     facts: dict[str, matching.Facts] = {}
     for chunk in chunks(ids, 500):
         facts.update((fact.id, fact) for fact in _facts(session, chunk))
-    _serialise_by_state(session, set().union(*(fact.states for fact in facts.values())))
+    serialise_by_state(session, set().union(*(fact.states for fact in facts.values())))
     later = set(facts)
     providers = {fact.id: fact.provider for fact in facts.values()}
     now = utcnow()

@@ -225,6 +225,7 @@ class _Batch:
     creates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # acronym, record
     updates: list[tuple[int, Activity, ActivityUpdate]] = field(default_factory=list)
     reported: set[str] = field(default_factory=set)  # ids of the findings in the report
+    states: set[str] = field(default_factory=set)  # every State the writes touch
 
     def _column(self, name: str) -> str:
         return self.headers.get(name, name)
@@ -267,7 +268,11 @@ class _Batch:
                     current = stored.get((acronym, record["external_ref"]))
                     if current is None:
                         data = ActivityCreate.model_validate(record)
-                        self.creates.append((acronym, activities.prepared(data)))
+                        prepared = activities.prepared(data)
+                        self.creates.append((acronym, prepared))
+                        self.states |= set(
+                            vocab.beneficiary_states(prepared["countries"], prepared["regions"])
+                        )
                         continue
                     activity, countries, regions = current
                     patch = ActivityUpdate.model_validate(record)
@@ -281,6 +286,12 @@ class _Batch:
                         )
                     else:
                         self.updates.append((number, activity, patch))
+                        after = patch.model_dump(exclude_unset=True)
+                        for named, grouped in (
+                            (countries, regions),
+                            (after.get("countries", countries), after.get("regions", regions)),
+                        ):
+                            self.states |= set(vocab.beneficiary_states(named, grouped))
             except RowInvalid as problem:
                 self._failed(number, problem)
 
@@ -342,7 +353,11 @@ class _Batch:
 
     def write(self, done: Callable[[int], None]) -> None:
         """Apply the updates one by one (an edited file changes few), then store the new
-        activities together and detect their findings as if they had come one at a time."""
+        activities together and detect their findings as if they had come one at a time.
+
+        The per-State locks of detection are taken for all of them first, in one sorted
+        go: taken update by update, two imports (or an import and an edit) could deadlock."""
+        findings.serialise_by_state(self.session, self.states)
         for number, activity, patch in self.updates:
             try:
                 with self.session.begin_nested(), self._as_row(patch.model_dump()):

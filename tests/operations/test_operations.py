@@ -79,6 +79,13 @@ def test_rate_limits_per_key_and_per_address(app_with: Any, make_key: KeyMaker) 
     anonymous = [client.get(f"{API}/activities").status_code for _ in range(4)]
     assert anonymous == [200] * 3 + [429]
     assert client.get("/feeds/all.ics").status_code == 200  # feeds: no per-address limit
+    # Made-up keys are counted against the address: they buy no extra requests.
+    fresh = app_with(rate_limit_per_key=100, rate_limit_per_address=3)
+    guesses = [
+        fresh.get(f"{API}/activities", headers=auth(f"ac_guess{n}")).status_code for n in range(5)
+    ]
+    assert guesses == [401] * 3 + [429] * 2
+    assert fresh.get(f"{API}/activities", headers=auth(key)).status_code == 429  # same address
     assert client.get("/healthz").status_code == 200
     metrics = client.get("/metrics").text
     assert 'assistcal_rate_limited_total{by="key"}' in metrics
