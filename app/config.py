@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     webhook_poll_seconds: float = Field(
         default=2.0, gt=0, description="How often the worker looks for retries that are due."
     )
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="Let webhooks call loopback, private and link-local addresses (tests, "
+        "a receiver inside your own network).",
+    )
     webhook_timeout_seconds: float = Field(
         default=10.0, gt=0, description="How long a receiver may take to answer."
     )

@@ -244,6 +244,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 engine,
                 poll_seconds=settings.webhook_poll_seconds,
                 timeout_seconds=settings.webhook_timeout_seconds,
+                allow_private=settings.webhook_allow_private,
             )
             worker.start()
         try:

@@ -8,13 +8,16 @@ it again after the lease: receivers should ignore an `id` they have seen."""
 
 import hashlib
 import hmac
+import ipaddress
 import logging
+import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import sqlalchemy as sa
@@ -36,6 +39,24 @@ def signature(secret: str, timestamp: str, body: str) -> str:
     """The X-Assistcal-Signature header: HMAC-SHA256 of "<timestamp>.<body>"."""
     digest = hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256)
     return "sha256=" + digest.hexdigest()
+
+
+def destination_refused(url: str) -> str | None:
+    """Why a webhook may not call this address, or None: every address its host resolves
+    to must be a public one (not loopback, private, link-local, multicast or reserved), or
+    key holders could reach the service's own network."""
+    host = urlsplit(url).hostname
+    if not host:
+        return "the address has no host"
+    try:
+        addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
+    except (OSError, UnicodeError):
+        return f"the host {host!r} does not resolve"
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if not ip.is_global or ip.is_multicast:
+            return f"{host} resolves to {ip}, an address inside a network"
+    return None
 
 
 def backoff(attempts: int) -> timedelta:
@@ -81,9 +102,13 @@ def _claim(engine: Engine, now: datetime, limit: int, lease: timedelta) -> list[
 
 
 def _send(
-    client: httpx.Client, delivery: tuple[Any, ...], now: datetime
+    client: httpx.Client, delivery: tuple[Any, ...], now: datetime, *, allow_private: bool
 ) -> tuple[int | None, str | None]:
     delivery_id, url, secret, event_type, body = delivery
+    if not allow_private:
+        refused = destination_refused(url)  # again: the name may resolve elsewhere by now
+        if refused is not None:
+            return None, "destination refused: an address inside a network"
     timestamp = str(int(now.timestamp()))
     headers = {
         "Content-Type": "application/json",
@@ -96,7 +121,8 @@ def _send(
     try:
         response = client.post(url, content=body.encode(), headers=headers)
     except httpx.HTTPError as exc:
-        return None, f"{type(exc).__name__}: {exc}"[:500]
+        # The kind of failure only: its text could tell a key holder about the network.
+        return None, type(exc).__name__
     if 200 <= response.status_code < 300:
         return response.status_code, None
     return response.status_code, f"HTTP {response.status_code}"
@@ -139,6 +165,7 @@ def deliver_due(
     client: httpx.Client,
     now: Callable[[], datetime] = utcnow,
     limit: int = 20,
+    allow_private: bool = False,
 ) -> int:
     """Send what is due now, once; returns how many attempts were made."""
     made = 0
@@ -151,7 +178,8 @@ def deliver_due(
         results = []
         for delivery in claimed:
             started, at = time.perf_counter(), now()
-            results.append((delivery[0], _send(client, delivery, at), started, at))
+            sent = _send(client, delivery, at, allow_private=allow_private)
+            results.append((delivery[0], sent, started, at))
         with open_session(engine, write=True) as session:
             for delivery_id, result, started, at in results:
                 _record(session, delivery_id, result, started, at)
@@ -182,8 +210,16 @@ class Worker:
     """A thread that sends the outbox: woken by commits that queued deliveries, and every
     `poll_seconds` for retries and for deliveries queued by other processes."""
 
-    def __init__(self, engine: Engine, *, poll_seconds: float, timeout_seconds: float) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        poll_seconds: float,
+        timeout_seconds: float,
+        allow_private: bool = False,
+    ) -> None:
         self.engine = engine
+        self.allow_private = allow_private
         self.poll_seconds = poll_seconds
         self.timeout_seconds = timeout_seconds
         self._wake = threading.Event()
@@ -206,7 +242,7 @@ class Worker:
             while not self._stop.is_set():
                 self._wake.clear()
                 try:
-                    deliver_due(self.engine, client=client)
+                    deliver_due(self.engine, client=client, allow_private=self.allow_private)
                 except Exception:  # a database hiccup must not end the thread
                     log.exception("webhook delivery pass failed")
                 self._wake.wait(self.poll_seconds)

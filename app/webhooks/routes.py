@@ -3,7 +3,7 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from app.auth.deps import CurrentPrincipal
 from app.db import SessionDep
@@ -29,12 +29,15 @@ WebhookDep = Annotated[Webhook, Depends(load_webhook)]
 
 
 @router.post("/webhooks", status_code=201, response_model=WebhookPublic)
-def create_webhook(data: WebhookIn, session: SessionDep, actor: CurrentPrincipal) -> Webhook:
+def create_webhook(
+    data: WebhookIn, request: Request, session: SessionDep, actor: CurrentPrincipal
+) -> Webhook:
     """Subscribe a URL to events: `finding.created`, `finding.decided`, `activity.created`,
     `activity.updated`, `activity.withdrawn`, `request.matched`.  Each delivery is a POST of
     `{"id", "type", "created_at", "data"}` with `X-Assistcal-Timestamp` and
     `X-Assistcal-Signature: sha256=<HMAC-SHA256 of "<timestamp>.<body>" with the secret>`."""
-    return service.create(session, data, actor=actor)
+    allow_private = request.app.state.settings.webhook_allow_private
+    return service.create(session, data, actor=actor, allow_private=allow_private)
 
 
 @router.get("/webhooks", response_model=WebhookList)

@@ -17,11 +17,17 @@ from app.webhooks import delivery, events
 from app.webhooks.models import Webhook, WebhookDelivery, WebhookIn
 
 
-def create(session: Session, data: WebhookIn, *, actor: Principal) -> Webhook:
+def create(
+    session: Session, data: WebhookIn, *, actor: Principal, allow_private: bool = False
+) -> Webhook:
     """A webhook for the caller's organization (an admin may name another).  It sees what
     the key that made it sees: every event for a coordinator or admin key of the
     organization, else activity and request events and the findings involving the
     organization's own activities."""
+    if not allow_private:
+        refused = delivery.destination_refused(data.url)
+        if refused is not None:
+            raise ValidationFailed.on("url", refused + " (ASSISTCAL_WEBHOOK_ALLOW_PRIVATE)")
     owner = actor.organization
     if data.organization is not None and data.organization.strip().upper() != owner:
         if not actor.is_admin:

@@ -35,6 +35,7 @@ def start(
         **os.environ,
         "ASSISTCAL_DATABASE_URL": database_url or f"sqlite:///{folder / 'assistcal.db'}",
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "ASSISTCAL_WEBHOOK_ALLOW_PRIVATE": "true",  # the tests' receivers are on 127.0.0.1
     }
     env.pop("ASSISTCAL_BOOTSTRAP_ADMIN_KEY", None)
     process = subprocess.Popen(

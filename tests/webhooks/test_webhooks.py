@@ -97,7 +97,7 @@ def queued(engine: Engine) -> list[tuple[str, str]]:
 
 def send(engine: Engine, at: datetime) -> int:
     with httpx.Client(timeout=5) as http:
-        return deliver_due(engine, client=http, now=lambda: at)
+        return deliver_due(engine, client=http, now=lambda: at, allow_private=True)
 
 
 def test_delivered_once_after_a_failure_and_a_retry_with_a_signature_that_verifies(
@@ -329,7 +329,7 @@ def test_two_workers_never_send_the_same_delivery(
             threading.Thread(
                 target=deliver_due,
                 args=(engine,),
-                kwargs={"client": http, "now": lambda: at, "limit": 4},
+                kwargs={"client": http, "now": lambda: at, "limit": 4, "allow_private": True},
             )
             for _ in range(3)
         ]
@@ -340,3 +340,31 @@ def test_two_workers_never_send_the_same_delivery(
     ids = [json.loads(body)["id"] for _, body in receiver.received]
     assert len(ids) == 30
     assert len(set(ids)) == 30
+
+
+def test_webhooks_may_not_call_into_the_network(
+    make_key: KeyMaker, settings: Settings, engine: Engine, receiver: Receiver
+) -> None:
+    key = make_key("UNLIREC", "provider")
+    strict = settings.model_copy(update={"webhook_allow_private": False})
+    with TestClient(create_app(strict)) as client:
+        for url in (
+            receiver.url,
+            "http://10.1.2.3/hook",
+            "http://169.254.169.254/latest/meta-data",
+            "http://[::1]/hook",
+            "https://no-such-host.invalid/hook",
+        ):
+            refused = subscribe(client, key, url, "activity.created")
+            assert refused.status_code == 422, url
+            assert refused.json()["error"]["details"][0]["field"] == "url"
+    # A webhook made while private addresses were allowed gets nothing sent once they are not.
+    with TestClient(create_app(settings)) as client:
+        made = subscribe(client, key, receiver.url, "activity.created").json()
+        post_activity(client, key)
+    with httpx.Client(timeout=5) as http:
+        deliver_due(engine, client=http, now=lambda: utcnow() + timedelta(seconds=1))
+    assert receiver.received == []
+    with TestClient(create_app(settings)) as client:
+        log = client.get(f"{API}/webhooks/{made['id']}/deliveries", headers=auth(key)).json()
+    assert log["items"][0]["log"][0]["error"].startswith("destination refused")
