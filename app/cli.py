@@ -3,7 +3,7 @@
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -183,10 +183,14 @@ def db_backup(path: Annotated[Path, typer.Argument(help="The backup file to writ
     if path.exists():
         typer.secho(f"error: {path} exists; choose a new file", err=True, fg="red")
         raise typer.Exit(1)
-    with sqlite3.connect(source) as live, sqlite3.connect(path) as copy:
+    with (
+        closing(sqlite3.connect(source, timeout=30)) as live,
+        closing(sqlite3.connect(path)) as copy,
+    ):
         live.backup(copy)
         verdict = copy.execute("PRAGMA integrity_check").fetchone()[0]
     if verdict != "ok":
+        path.unlink(missing_ok=True)  # a bad copy must not block the next attempt
         typer.secho(f"error: the copy failed its integrity check: {verdict}", err=True, fg="red")
         raise typer.Exit(1)
     typer.echo(f"backed up {source} to {path} ({path.stat().st_size:,} bytes, integrity ok)")
@@ -207,7 +211,7 @@ def db_restore(
     if not path.exists():
         typer.secho(f"error: no backup at {path}", err=True, fg="red")
         raise typer.Exit(1)
-    with sqlite3.connect(path) as backup:
+    with closing(sqlite3.connect(path)) as backup:
         try:
             verdict = backup.execute("PRAGMA integrity_check").fetchone()[0]
         except sqlite3.DatabaseError as exc:
@@ -217,7 +221,7 @@ def db_restore(
             raise typer.Exit(1)
         if not yes and target.exists():
             typer.confirm(f"replace {target} with {path}?", abort=True)
-        with sqlite3.connect(target) as live:
+        with closing(sqlite3.connect(target, timeout=30)) as live:
             backup.backup(live)
     upgrade(Settings().database_url)
     typer.echo(f"restored {target} from {path}")

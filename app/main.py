@@ -40,11 +40,17 @@ from app.feeds.service import FeedCache
 from app.findings.routes import router as findings_router
 from app.findings.service import open_findings
 from app.imports.routes import router as imports_router
-from app.operations import FeedCacheCollector, Metrics, Operations, configure_logging
+from app.operations import (
+    FeedCacheCollector,
+    Metrics,
+    Operations,
+    configure_logging,
+    is_page,
+)
 from app.organizations.routes import router as organizations_router
 from app.reports.routes import router as reports_router
 from app.warmup import settle
-from app.web.pages import is_page, page_error
+from app.web.pages import page_error
 from app.web.pages import router as pages_router
 from app.webhooks.delivery import Worker
 from app.webhooks.routes import router as webhooks_router

@@ -186,7 +186,24 @@ def _bearer(headers: dict[bytes, bytes]) -> str | None:
 # The middleware ----------------------------------------------------------------------------
 
 EXEMPT = ("/healthz", "/readyz", "/metrics", "/static/")
-PAGE_PREFIXES_WITHOUT_CSP = ("/api/", "/feeds/", "/docs", "/redoc", "/openapi.json")
+# Everything else is a page (HTML for people): its errors are pages, it gets the CSP.
+NOT_PAGES = (
+    "/api/",
+    "/feeds/",
+    "/static/",
+    "/docs",
+    "/redoc",
+    "/openapi.json",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+)
+
+
+def is_page(path: str) -> bool:
+    return not path.startswith(NOT_PAGES)
+
+
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' "
     "data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -263,7 +280,7 @@ class Operations:
         started = time.perf_counter()
         status = 500
         path: str = scope["path"]
-        is_page = not path.startswith(PAGE_PREFIXES_WITHOUT_CSP)
+        page = is_page(path)
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status
@@ -274,7 +291,7 @@ class Operations:
                     (b"x-content-type-options", b"nosniff"),
                     (b"referrer-policy", b"same-origin"),
                 ]
-                if is_page:
+                if page:
                     extra += [
                         (b"content-security-policy", CSP.encode()),
                         (b"x-frame-options", b"DENY"),

@@ -94,23 +94,6 @@ def _see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
-NOT_PAGES = (
-    "/api/",
-    "/feeds/",
-    "/static/",
-    "/docs",
-    "/redoc",
-    "/openapi.json",
-    "/healthz",
-    "/readyz",
-    "/metrics",
-)
-
-
-def is_page(path: str) -> bool:
-    return not path.startswith(NOT_PAGES)
-
-
 def page_error(request: Request, exc: AppError) -> Response:
     """An error on a page: the sign-in page for a 401, else a page saying what went wrong
     (rendered without the database: the request's session is gone)."""
@@ -465,17 +448,14 @@ def review_page(
     principal = reader.require_coordinator()
     queue = _queue(session, principal, kind)
     lang = language(request)
+    # Coordinators read every activity: the queue's pairs load together.
+    shown = queries.publics(session, [i for f in queue for i in f.activity_ids])
     cards = []
     for finding in queue:
-        pair = []
-        for activity_id in finding.activity_ids:
-            activity = queries.get(session, activity_id, viewer=principal)
-            pair.append((queries.to_public(session, activity), None))
-        fields = [_compared(a, lang) for a, _ in pair]
+        pair = [shown[activity_id] for activity_id in finding.activity_ids]
+        fields = [_compared(activity, lang) for activity in pair]
         differs = {name for name in COMPARED if fields[0][name] != fields[1][name]}
-        cards.append(
-            {"finding": finding, "pair": [a for a, _ in pair], "fields": fields, "differs": differs}
-        )
+        cards.append({"finding": finding, "pair": pair, "fields": fields, "differs": differs})
     return render(
         request,
         reader,
