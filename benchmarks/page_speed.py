@@ -62,7 +62,9 @@ def main() -> None:
             key = keys.create(session, organization=coordinator, role="coordinator", actor=None).key
             session.commit()
         engine.dispose()
-        settings = Settings(database_url=url, webhook_worker=False, key_touch_seconds=0)
+        settings = Settings(
+            database_url=url, webhook_worker=False, key_touch_seconds=0, json_logs=False
+        )
         with TestClient(create_app(settings), base_url="https://testserver") as client:
             form = client.get("/sign-in").text
             csrf = re.search(r'name="csrf" value="([^"]+)"', form)
