@@ -38,6 +38,10 @@ async def _touch_later(request: Request, api_key: ApiKey) -> None:
     """Record the key's use after the response, through the same gate as requests: the
     request's own transaction may have held SQLite's write lock."""
     state = request.app.state
+    # Most requests find the key used less than a minute ago: no write, and no wait for the
+    # gate's writer slot (on SQLite, one per process) just to learn that.
+    if not service.touch_due(api_key, every_seconds=state.settings.key_touch_seconds):
+        return
     try:
         async with state.gate.enter(write=True):
             await run_in_threadpool(

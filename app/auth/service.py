@@ -39,11 +39,17 @@ def authenticate(session: Session, key: str) -> tuple[Principal, ApiKey]:
     return principal, api_key
 
 
+def touch_due(api_key: ApiKey, *, every_seconds: int) -> bool:
+    """Whether the key's last use is older than `every_seconds` (and so worth recording)."""
+    last = api_key.last_used_at
+    return last is None or utcnow() - last >= timedelta(seconds=every_seconds)
+
+
 def touch(engine: Engine, api_key: ApiKey, *, every_seconds: int) -> None:
     """Record that a key was used, at most once per `every_seconds`, in a transaction of its
     own so that read requests stay read-only.  Best effort: a busy database skips it."""
     now = utcnow()
-    if api_key.last_used_at and now - api_key.last_used_at < timedelta(seconds=every_seconds):
+    if not touch_due(api_key, every_seconds=every_seconds):
         return
     try:
         with open_session(engine, write=True) as session:
