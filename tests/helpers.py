@@ -13,6 +13,14 @@ def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
+def submit(client: Any, key: str, **fields: Any) -> dict[str, Any]:
+    """POST /activities with activity_body(**fields); the activity, with its `findings`."""
+    answer = client.post("/api/v1/activities", json=activity_body(**fields), headers=auth(key))
+    assert answer.status_code == 201, answer.text
+    body: dict[str, Any] = answer.json()
+    return {**body["activity"], "findings": body["findings"]}
+
+
 def activity_body(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "title": "National workshop on 1540 implementation",

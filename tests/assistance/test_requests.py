@@ -6,7 +6,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from tests.conftest import KeyMaker
-from tests.helpers import activity_body, auth
+from tests.helpers import auth, submit
 
 API = "/api/v1"
 
@@ -23,13 +23,6 @@ REQUEST = {
 
 def put_profile(client: TestClient, key: str, acronym: str, **profile: Any) -> Any:
     return client.put(f"{API}/organizations/{acronym}/profile", json=profile, headers=auth(key))
-
-
-def post_activity(client: TestClient, key: str, **fields: Any) -> dict[str, Any]:
-    answer = client.post(f"{API}/activities", json=activity_body(**fields), headers=auth(key))
-    assert answer.status_code == 201, answer.text
-    activity: dict[str, Any] = answer.json()["activity"]
-    return activity
 
 
 def test_profiles_are_edited_by_admins_and_the_organization_itself(
@@ -159,7 +152,7 @@ def test_the_best_provider_is_ranked_first_with_its_reasons(
         ).status_code
         == 200
     )
-    post_activity(
+    submit(
         client,
         unlirec,
         title="Taller de control de exportaciones",
@@ -168,7 +161,7 @@ def test_the_best_provider_is_ranked_first_with_its_reasons(
         start_date="2023-05-01",
         end_date="2023-05-02",
     )
-    planned = post_activity(
+    planned = submit(
         client,
         opcw,
         title="Chemical legislation course",
@@ -177,7 +170,7 @@ def test_the_best_provider_is_ranked_first_with_its_reasons(
         start_date="2099-03-01",
         end_date="2099-03-03",
     )
-    other_state = post_activity(
+    other_state = submit(
         client,
         bafa,
         title="Export control seminar",

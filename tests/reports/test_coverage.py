@@ -7,16 +7,9 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from tests.conftest import KeyMaker
-from tests.helpers import activity_body, auth
+from tests.helpers import auth, submit
 
 API = "/api/v1"
-
-
-def post(client: TestClient, key: str, **fields: Any) -> dict[str, Any]:
-    answer = client.post(f"{API}/activities", json=activity_body(**fields), headers=auth(key))
-    assert answer.status_code == 201, answer.text
-    body: dict[str, Any] = answer.json()
-    return {**body["activity"], "findings": body["findings"]}
 
 
 def coverage(client: TestClient, key: str, **params: Any) -> dict[str, Any]:
@@ -35,7 +28,7 @@ def test_coverage_counts_regional_activities_and_shows_gaps(
 ) -> None:
     provider = make_key("UNLIREC", "provider")
     coordinator = make_key("OAS-CICTE", "coordinator")
-    caribbean = post(
+    caribbean = submit(
         client,
         provider,
         title="Caribbean export control seminar",
@@ -45,7 +38,7 @@ def test_coverage_counts_regional_activities_and_shows_gaps(
         start_date="2024-05-06",
         end_date="2024-05-08",
     )
-    peru = post(
+    peru = submit(
         client,
         provider,
         title="Taller de legislación",
@@ -56,7 +49,7 @@ def test_coverage_counts_regional_activities_and_shows_gaps(
         start_date="2024-12-30",
         end_date="2025-01-02",
     )
-    post(
+    submit(
         client,
         provider,
         title="Next year",
@@ -64,7 +57,7 @@ def test_coverage_counts_regional_activities_and_shows_gaps(
         start_date="2025-02-01",
         end_date="2025-02-01",
     )
-    cancelled = post(
+    cancelled = submit(
         client,
         provider,
         title="Cancelled",
@@ -73,7 +66,7 @@ def test_coverage_counts_regional_activities_and_shows_gaps(
         end_date="2024-03-01",
         status="cancelled",
     )
-    withdrawn = post(
+    withdrawn = submit(
         client,
         provider,
         title="Withdrawn",
@@ -124,7 +117,7 @@ def test_coverage_counts_regional_activities_and_shows_gaps(
 def test_a_confirmed_duplicate_does_not_count(client: TestClient, make_key: KeyMaker) -> None:
     provider = make_key("UNLIREC", "provider")
     coordinator = make_key("OAS-CICTE", "coordinator")
-    first = post(
+    first = submit(
         client,
         provider,
         title="National workshop on export control",
@@ -133,7 +126,7 @@ def test_a_confirmed_duplicate_does_not_count(client: TestClient, make_key: KeyM
         start_date="2024-03-10",
         end_date="2024-03-12",
     )
-    second = post(
+    second = submit(
         client,
         provider,
         title="Taller nacional sobre control de exportaciones",
@@ -162,7 +155,7 @@ def test_a_confirmed_duplicate_does_not_count(client: TestClient, make_key: KeyM
 
 def test_coverage_as_csv_and_bad_input(client: TestClient, make_key: KeyMaker) -> None:
     key = make_key("UNLIREC", "provider")
-    post(
+    submit(
         client,
         key,
         countries=["TT"],

@@ -4,7 +4,6 @@ languages, the review form and the import form."""
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from babel.messages.pofile import read_po
@@ -15,7 +14,7 @@ from app.core import vocab
 from app.main import create_app
 from app.web import i18n
 from tests.conftest import KeyMaker
-from tests.helpers import activity_body, auth
+from tests.helpers import auth, submit
 
 API = "/api/v1"
 TEMPLATES = Path(i18n.__file__).parent / "templates"
@@ -47,12 +46,6 @@ def sign_in(web: TestClient, key: str) -> None:
     assert "Secure" in cookie
     assert "SameSite=lax" in cookie
     assert key not in cookie
-
-
-def post_activity(web: TestClient, key: str, **fields: Any) -> dict[str, Any]:
-    answer = web.post(f"{API}/activities", json=activity_body(**fields), headers=auth(key))
-    assert answer.status_code == 201, answer.text
-    return {**answer.json()["activity"], "findings": answer.json()["findings"]}
 
 
 def test_every_message_and_label_has_its_spanish(web: TestClient) -> None:
@@ -124,10 +117,10 @@ def test_forms_need_their_csrf_token_and_next_stays_on_the_site(
 
 def test_each_reader_sees_only_what_it_may(web: TestClient, make_key: KeyMaker) -> None:
     provider = make_key("UNLIREC", "provider")
-    hidden = post_activity(
+    hidden = submit(
         web, provider, title="Restricted visit", visibility="restricted", start_date="2025-03-10"
     )
-    shown = post_activity(web, provider, title="Open seminar", start_date="2025-03-11")
+    shown = submit(web, provider, title="Open seminar", start_date="2025-03-11")
     calendar = web.get("/calendar?start=2025-03&view=list").text
     assert "Open seminar" in calendar
     assert "Restricted visit" not in calendar
@@ -161,17 +154,15 @@ def test_the_review_form_decides_and_returns_to_the_next_finding(
 ) -> None:
     provider = make_key("UNLIREC", "provider")
     coordinator = make_key("OAS-CICTE", "coordinator")
-    first = post_activity(
-        web, provider, title="National workshop on export control", countries=["JM"]
-    )
-    post_activity(
+    first = submit(web, provider, title="National workshop on export control", countries=["JM"])
+    submit(
         web,
         provider,
         title="Taller nacional sobre control de exportaciones",
         countries=["JM"],
         language="es",
     )
-    post_activity(
+    submit(
         web, provider, title="Border control training", countries=["JM"], themes=["border_control"]
     )
     sign_in(web, coordinator)
@@ -251,7 +242,7 @@ def test_calendar_rows_per_provider_and_nothing_loaded_from_elsewhere(
     web: TestClient, make_key: KeyMaker
 ) -> None:
     key = make_key("UNLIREC", "provider")
-    post_activity(
+    submit(
         web,
         key,
         title="Regional seminar",
@@ -286,7 +277,7 @@ def test_calendar_dates_out_of_range_and_the_coverage_csv(
         assert "text/html" in answer.headers["content-type"]
     assert web.get("/calendar?from=2027-05-01").status_code == 200  # a later period alone
     key = make_key("UNLIREC", "provider")
-    post_activity(
+    submit(
         web,
         key,
         countries=["TT"],
