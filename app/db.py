@@ -194,6 +194,16 @@ def schema_head() -> str | None:
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 
+def schema_revision(session: Session) -> str | None:
+    """The migration the database is at, None before the first (read in the session)."""
+    try:
+        with session.begin_nested():
+            revision = session.execute(sa.text("SELECT version_num FROM alembic_version"))
+            return revision.scalar()
+    except sa.exc.DBAPIError:
+        return None
+
+
 def current_revision(url: str) -> str | None:
     from alembic.runtime.migration import MigrationContext
 

@@ -13,8 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -23,7 +22,7 @@ from app.activities.routes import router as activities_router
 from app.assistance.routes import router as assistance_router
 from app.auth.routes import router as keys_router
 from app.config import Settings
-from app.db import Gate, SessionDep, make_engine, schema_head
+from app.db import Gate, SessionDep, make_engine, schema_head, schema_revision
 from app.errors import (
     ERROR_RESPONSES,
     AppError,
@@ -328,12 +327,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def readyz(request: Request, session: SessionDep) -> dict[str, str]:
         """200 when the database answers and its schema is at this version's head; 503
         otherwise (a readiness check for load balancers)."""
-        try:
-            with session.begin_nested():
-                found = session.execute(text("SELECT version_num FROM alembic_version"))
-                revision = found.scalar()
-        except DBAPIError:
-            revision = None  # no migration applied yet
+        revision = schema_revision(session)
 
         if revision != request.app.state.schema_head:
             raise Unavailable(

@@ -349,10 +349,12 @@ def _new_revision(
         revision=activity.revision,
         changes=changes,
     )
-    provider = session.get(Organization, activity.provider_id)
-    assert provider is not None
     kind = "withdrawn" if action == "activity.withdraw" else "updated"
-    webhook_events.emit(session, [webhook_events.activity_event(kind, activity, provider.acronym)])
+    if webhook_events.listening(session, f"activity.{kind}"):
+        provider = session.get(Organization, activity.provider_id)
+        assert provider is not None
+        event = webhook_events.activity_event(kind, activity, provider.acronym)
+        webhook_events.emit(session, [event])
 
 
 def check_revision(activity: Activity, if_match: int | None) -> None:

@@ -636,15 +636,16 @@ def decide(session: Session, row: Finding, data: DecisionIn, *, actor: Principal
     row.decided_at = utcnow()
     row.updated_at = row.decided_at
     session.add(row)
-    owners = {
-        organization.acronym
-        for organization in session.exec(
-            select(Organization)
-            .join(Activity, col(Activity.provider_id) == col(Organization.id))
-            .where(col(Activity.id).in_(pair))
-        )
-    }
-    webhook_events.emit(session, [webhook_events.finding_event("decided", row, owners)])
+    if webhook_events.listening(session, "finding.decided"):
+        owners = {
+            organization.acronym
+            for organization in session.exec(
+                select(Organization)
+                .join(Activity, col(Activity.provider_id) == col(Organization.id))
+                .where(col(Activity.id).in_(pair))
+            )
+        }
+        webhook_events.emit(session, [webhook_events.finding_event("decided", row, owners)])
     audit.record(
         session,
         actor=actor,

@@ -44,7 +44,14 @@ MAX_ROWS = 2000  # activities a calendar page shows at most
 
 
 def language(request: Request) -> str:
-    return i18n.choose(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
+    """The page's language, chosen once per request."""
+    chosen = getattr(request.state, "language", None)
+    if chosen is None:
+        chosen = i18n.choose(
+            request.cookies.get(LANG_COOKIE), request.headers.get("accept-language")
+        )
+        request.state.language = chosen
+    return str(chosen)
 
 
 def render(
@@ -346,9 +353,6 @@ def calendar_page(
         activities=found,
         truncated=len(found) >= MAX_ROWS,
         month_marks=month_marks,
-        month_name=lambda d: i18n.day(
-            d, i18n.date_locale(request.headers.get("accept-language"), lang), "MMMM y"
-        ),
         chosen=chosen,
         query=query,
         with_query=lambda **changes: "?" + urlencode({**query, **changes}),

@@ -43,6 +43,11 @@ def _subscribers(session: Session) -> list[tuple[uuid.UUID, str, frozenset[str],
     return cached
 
 
+def listening(session: Session, event_type: str) -> bool:
+    """Whether any live webhook wants this type of event (to skip building what none reads)."""
+    return any(event_type in types for _, _, types, _ in _subscribers(session))
+
+
 def forget_subscribers(session: Session) -> None:
     """After a webhook is made or disabled in this transaction."""
     session.info.pop(_SUBSCRIBERS, None)
