@@ -58,7 +58,13 @@ class Settings(BaseSettings):
         description="Origins whose pages may call the API from a browser; none by default.",
     )
     db_statement_timeout_ms: int = Field(
-        default=30_000, ge=0, description="PostgreSQL: longest a statement may run (0: none)."
+        default=30_000, ge=0, description="Longest a database statement may run (0: no limit)."
+    )
+    request_timeout_seconds: float = Field(
+        default=60,
+        ge=0,
+        description="Longest a request may take before its answer starts: 408 if its body "
+        "had not arrived, else 503 with nothing stored (0: no limit).",
     )
     json_logs: bool = Field(
         default=True, description="The service's logs as JSON lines (one per request)."

@@ -1,5 +1,6 @@
 """Engine, sessions and migrations for SQLite (embedded default) and PostgreSQL."""
 
+import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -8,10 +9,12 @@ from typing import Annotated, Any, TypeVar
 import anyio
 import sqlalchemy as sa
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
 
+from app.deadlines import deadline_of
 from app.errors import Unavailable
 
 IMMEDIATE = "assistcal_immediate"
@@ -68,6 +71,8 @@ def make_engine(url: str, *, pool_size: int = 10, statement_timeout_ms: int = 0)
         hide_parameters=True,
         **pool,
     )
+    if statement_timeout_ms:
+        _limit_statements(engine, statement_timeout_ms / 1000)
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -88,6 +93,24 @@ def make_engine(url: str, *, pool_size: int = 10, statement_timeout_ms: int = 0)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def _limit_statements(engine: Engine, seconds: float) -> None:
+    """SQLite's counterpart of PostgreSQL's statement_timeout: a statement still running
+    after `seconds` is interrupted (an OperationalError, answered 503).  SQLite calls the
+    progress handler every few thousand virtual-machine steps, in the statement's thread."""
+
+    @sa.event.listens_for(engine, "connect")
+    def _watch(dbapi_connection: Any, record: Any) -> None:
+        ends = record.info.setdefault(_STATEMENT_ENDS, [0.0])
+        dbapi_connection.set_progress_handler(lambda: time.monotonic() > ends[0], 10_000)
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def _start(conn: sa.Connection, *_args: Any) -> None:
+        conn.info[_STATEMENT_ENDS][0] = time.monotonic() + seconds
+
+
+_STATEMENT_ENDS = "assistcal_statement_ends"
 
 
 def open_session(engine: Engine, *, write: bool) -> Session:
@@ -134,25 +157,51 @@ class Gate:
             yield
 
 
-async def admit(request: Request) -> AsyncIterator[None]:
-    gate: Gate = request.app.state.gate
-    async with gate.enter(write=request.method not in READ_METHODS):
-        yield
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One transaction per request, admitted by the gate: committed when the handler returns,
+    rolled back if it raises.
 
-
-def get_session(
-    request: Request, _admitted: Annotated[None, Depends(admit, scope="function")]
-) -> Iterator[Session]:
-    """One transaction per request: committed when the handler returns, rolled back if it
-    raises."""
+    Opening and closing are done here, in the event loop, and go to a worker thread only for
+    database I/O: a read session connects lazily, in the handler's own thread, and one that
+    never connected closes without I/O.  Each trip to a worker thread costs a hand-over of
+    the GIL both ways, which under load costs more than a short query."""
     write = request.method not in READ_METHODS
-    with open_session(request.app.state.engine, write=write) as session:
+    engine = request.app.state.engine
+    # Ending a read transaction on SQLite releases a lock on a local file: it never waits.
+    end_here = not write and engine.dialect.name == "sqlite"
+    async with request.app.state.gate.enter(write=write):
+        if write:
+            session = await run_in_threadpool(open_session, engine, write=True)
+        else:
+            session = open_session(engine, write=False)
         try:
             yield session
-            session.commit()
         except BaseException:
-            session.rollback()
+            await _finish(session, commit=False, here=end_here)
             raise
+        deadline = deadline_of(request.scope)
+        if deadline is not None and not deadline.may_commit():
+            # The client was answered "timed out, nothing stored": keep it true.
+            await _finish(session, commit=False, here=end_here)
+            raise Unavailable("the request ran out of time; nothing was stored")
+        await _finish(session, commit=True, here=end_here)
+
+
+async def _finish(session: Session, *, commit: bool, here: bool) -> None:
+    if here or not session.in_transaction():  # not connected: nothing to wait for
+        _end(session, commit)
+    else:
+        await run_in_threadpool(_end, session, commit)
+
+
+def _end(session: Session, commit: bool) -> None:
+    try:
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
+    finally:
+        session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]

@@ -80,6 +80,11 @@ class PreconditionFailed(AppError):
     code = "precondition_failed"
 
 
+class RequestTimeout(AppError):
+    status_code = 408
+    code = "request_timeout"
+
+
 class PayloadTooLarge(AppError):
     status_code = 413
     code = "payload_too_large"
@@ -137,10 +142,13 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     401: _described("no API key, or one that is not valid or revoked"),
     403: _described("the key's role or organization may not do this"),
     404: _described("no such resource, or not one this key may see"),
+    408: _described(
+        "the request body did not arrive in time (see ASSISTCAL_REQUEST_TIMEOUT_SECONDS)"
+    ),
     409: _described("in conflict with the stored state (a reference in use, a withdrawn activity)"),
     412: _described("If-Match names a revision that is no longer the current one"),
     413: _described("the body or the upload is over its size limit"),
     422: _described("a field fails validation; `details` names it"),
     429: _described("over the rate limit; Retry-After says when to retry"),
-    503: _described("the database is unavailable or busy; retry"),
+    503: _described("the database is unavailable or busy, or the request ran out of time; retry"),
 }

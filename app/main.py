@@ -23,6 +23,7 @@ from app.assistance.routes import router as assistance_router
 from app.auth.routes import router as keys_router
 from app.config import Settings
 from app.db import Gate, SessionDep, make_engine, schema_head, schema_revision
+from app.deadlines import Deadlines
 from app.errors import (
     ERROR_RESPONSES,
     AppError,
@@ -277,6 +278,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_bytes=settings.max_body_bytes,
         max_upload_bytes=settings.max_upload_bytes,
     )
+    app.add_middleware(Deadlines, seconds=settings.request_timeout_seconds, render=render)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -18,13 +18,7 @@ MAX_LIMIT = 500
 
 
 class PageParams:
-    def __init__(
-        self,
-        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")] = DEFAULT_LIMIT,
-        cursor: Annotated[
-            str | None, Query(max_length=500, description="next_cursor of the previous page")
-        ] = None,
-    ) -> None:
+    def __init__(self, limit: int, cursor: str | None) -> None:
         self.limit = limit
         self.cursor = cursor
 
@@ -38,7 +32,17 @@ class PageParams:
             raise ValidationFailed.on("cursor", str(exc)) from exc
 
 
-PageDep = Annotated[PageParams, Depends()]
+async def page_params(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")] = DEFAULT_LIMIT,
+    cursor: Annotated[
+        str | None, Query(max_length=500, description="next_cursor of the previous page")
+    ] = None,
+) -> PageParams:
+    # Dependencies that do no I/O are async: a sync one would cost a trip to a worker thread.
+    return PageParams(limit, cursor)
+
+
+PageDep = Annotated[PageParams, Depends(page_params)]
 
 
 def newest_first(

@@ -6,6 +6,7 @@ PostgreSQL URL to run the same tests there; .ci/run does so with a fresh databas
 
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -98,9 +99,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.db)
 
 
-@pytest.fixture
-def live_server(settings: Settings, clean_db: None) -> Iterator[str]:
-    """The app served by uvicorn on a free loopback port, for tests of real concurrency."""
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """`app` served by uvicorn on a free loopback port, in a thread: its base URL."""
     import socket
     import threading
     import time
@@ -110,9 +111,7 @@ def live_server(settings: Settings, clean_db: None) -> Iterator[str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -120,6 +119,15 @@ def live_server(settings: Settings, clean_db: None) -> Iterator[str]:
         if time.monotonic() > deadline:
             raise RuntimeError("the test server did not start")
         time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(settings: Settings, clean_db: None) -> Iterator[str]:
+    """The app served by uvicorn on a free loopback port, for tests of real concurrency."""
+    with serving(create_app(settings)) as base:
+        yield base

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import Depends, Header
 
 from app.activities import queries
-from app.activities.models import Activity
+from app.activities.models import Activity, ActivityPublic
 from app.auth.deps import OptionalPrincipal
 from app.db import SessionDep
 from app.errors import FieldError, PreconditionFailed, ValidationFailed
@@ -13,7 +13,7 @@ from app.errors import FieldError, PreconditionFailed, ValidationFailed
 _REVISION_TAG = re.compile(r'^"?(\d{1,9})"?$')
 
 
-def etag(activity: Activity) -> str:
+def etag(activity: Activity | ActivityPublic) -> str:
     return f'"{activity.revision}"'
 
 
@@ -26,7 +26,7 @@ def load_activity(
 ActivityDep = Annotated[Activity, Depends(load_activity)]
 
 
-def if_match_revision(
+async def if_match_revision(
     if_match: Annotated[
         str | None,
         Header(

@@ -1,3 +1,4 @@
+import uuid
 from datetime import date, datetime
 from typing import Annotated
 
@@ -63,7 +64,7 @@ def create_activity(
     )
 
 
-def list_filters(
+async def list_filters(
     country: Annotated[list[CountryCode], Query(description="ISO alpha-2; repeat for any of")] = [],  # noqa: B006
     region: Annotated[list[RegionCode], Query(description="UN M49 code, e.g. 419")] = [],  # noqa: B006
     theme: Annotated[list[Theme], Query()] = [],  # noqa: B006
@@ -107,16 +108,18 @@ def list_activities(
 
 @router.get("/activities/{activity_id}", response_model=ActivityPublic)
 def get_activity(
-    activity: ActivityDep,
+    activity_id: uuid.UUID,
     session: SessionDep,
+    viewer: OptionalPrincipal,
     response: Response,
     if_none_match: Annotated[str | None, Header(max_length=100)] = None,
 ) -> ActivityPublic | Response:
-    tag = etag(activity)
+    shown = queries.get_public(session, activity_id, viewer=viewer)
+    tag = etag(shown)
     if if_none_match is not None and tag in (t.strip() for t in if_none_match.split(",")):
         return Response(status_code=304, headers={"ETag": tag})
     response.headers["ETag"] = tag
-    return queries.to_public(session, activity)
+    return shown
 
 
 @router.patch("/activities/{activity_id}", response_model=ActivityWithFindings)

@@ -18,18 +18,21 @@ _bearer = HTTPBearer(
 )
 
 
-def optional_principal(
+async def optional_principal(
     request: Request,
     session: SessionDep,
     background: BackgroundTasks,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal | None:
+    # Async, so that an anonymous request (no header) costs no trip to a worker thread.
     header = request.headers.get("authorization")
     if header is None:
         return None
     if credentials is None or not credentials.credentials:
         raise Unauthorized("the Authorization header must be 'Bearer <api key>'")
-    principal, api_key = service.authenticate(session, credentials.credentials)
+    principal, api_key = await run_in_threadpool(
+        service.authenticate, session, credentials.credentials
+    )
     background.add_task(_touch_later, request, api_key)
     return principal
 
@@ -54,7 +57,7 @@ async def _touch_later(request: Request, api_key: ApiKey) -> None:
 OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
 
 
-def current_principal(principal: OptionalPrincipal) -> Principal:
+async def current_principal(principal: OptionalPrincipal) -> Principal:
     if principal is None:
         raise Unauthorized("an API key is required: send 'Authorization: Bearer <api key>'")
     return principal
@@ -63,13 +66,13 @@ def current_principal(principal: OptionalPrincipal) -> Principal:
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-def require_coordinator(principal: CurrentPrincipal) -> Principal:
+async def require_coordinator(principal: CurrentPrincipal) -> Principal:
     if not principal.reads_all:
         raise Forbidden("this needs a coordinator or admin key")
     return principal
 
 
-def require_admin(principal: CurrentPrincipal) -> Principal:
+async def require_admin(principal: CurrentPrincipal) -> Principal:
     if not principal.is_admin:
         raise Forbidden("this needs an admin key")
     return principal
