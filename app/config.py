@@ -66,6 +66,9 @@ class Settings(BaseSettings):
         description="Longest a request may take before its answer starts: 408 if its body "
         "had not arrived, else 503 with nothing stored (0: no limit).",
     )
+    import_timeout_seconds: float = Field(
+        default=900, ge=0, description="The same for file imports (POST /imports, /import)."
+    )
     json_logs: bool = Field(
         default=True, description="The service's logs as JSON lines (one per request)."
     )

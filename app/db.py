@@ -190,7 +190,8 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
 async def _finish(session: Session, *, commit: bool, here: bool) -> None:
     if here or not session.in_transaction():  # not connected: nothing to wait for
         _end(session, commit)
-    else:
+        return
+    with anyio.CancelScope(shield=True):  # a cancelled request still ends its transaction
         await run_in_threadpool(_end, session, commit)
 
 

@@ -49,18 +49,37 @@ def deadline_of(scope: Scope) -> Deadline | None:
 
 
 class Deadlines:
-    def __init__(self, app: ASGIApp, seconds: float, render: Callable[[AppError], ASGIApp]) -> None:
+    """`seconds` for each request, `upload_seconds` for those to `upload_paths` (imports of
+    large files); 0 for no limit."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        seconds: float,
+        upload_seconds: float,
+        upload_paths: tuple[str, ...],
+        render: Callable[[AppError], ASGIApp],
+    ) -> None:
         self.app = app
-        self.seconds = seconds
+        self.limits = (seconds, upload_seconds)
+        self.upload_paths = upload_paths
         self.render = render
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.seconds:
+        seconds = 0.0
+        if scope["type"] == "http":
+            seconds = self.limits[scope["path"] in self.upload_paths]
+        if not seconds:
             await self.app(scope, receive, send)
             return
         deadline = Deadline()
         scope.setdefault("state", {})["deadline"] = deadline
-        body_done = False
+        headers = dict(scope["headers"])
+        body_done = b"transfer-encoding" not in headers and headers.get(b"content-length") in (
+            None,
+            b"0",
+        )
         answered = False  # by the response's start, the handler's or this middleware's
         late = False  # answered by this middleware: what the handler sends is dropped
 
@@ -89,17 +108,17 @@ class Deadlines:
             error: AppError
             if body_done:
                 error = Unavailable(
-                    f"the request took longer than {self.seconds:g} s and was stopped; "
+                    f"the request took longer than {seconds:g} s and was stopped; "
                     "nothing was stored",
                     retry_after=5,
                 )
             else:
-                error = RequestTimeout(f"the request body did not arrive within {self.seconds:g} s")
+                error = RequestTimeout(f"the request body did not arrive within {seconds:g} s")
             await self.render(error)(scope, receive, send)
 
         loop = asyncio.get_running_loop()
         fired: list[asyncio.Task[None]] = []
-        timer = loop.call_later(self.seconds, lambda: fired.append(loop.create_task(time_out())))
+        timer = loop.call_later(seconds, lambda: fired.append(loop.create_task(time_out())))
         try:
             await self.app(scope, receiving, sending)
         finally:

@@ -278,7 +278,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_bytes=settings.max_body_bytes,
         max_upload_bytes=settings.max_upload_bytes,
     )
-    app.add_middleware(Deadlines, seconds=settings.request_timeout_seconds, render=render)
+    app.add_middleware(
+        Deadlines,
+        seconds=settings.request_timeout_seconds,
+        upload_seconds=settings.import_timeout_seconds,
+        upload_paths=UPLOAD_PATHS,
+        render=render,
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -8,7 +8,7 @@ same client against a bare FastAPI app returning a constant JSON (the ceiling of
 The mix, per request: 30 % read one activity, 20 % list query (a country and a quarter), 10 %
 feed poll without ETag, 15 % feed poll with its ETag (304 expected), 15 % create (with
 detection), 10 % edit one of the client's own activities (If-Match).  Clients are asyncio
-tasks on one connection each, in this process: on a 2-core machine they share the cores with
+tasks on one aiohttp connection each, in this process: on a 2-core machine they share the cores with
 the server, so every figure is a floor, the ceiling's too.
 """
 

@@ -1,6 +1,7 @@
 """Request timeouts: a statement that runs too long is stopped on either database, and a
 request that outlives its deadline is answered at once (408 or 503) and stores nothing."""
 
+import asyncio
 import socket
 import time
 from typing import Any
@@ -12,11 +13,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import col, select
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
 from app.config import Settings
 from app.db import SessionDep, make_engine
-from app.deadlines import Deadline
-from app.main import create_app
+from app.deadlines import Deadline, Deadlines
+from app.main import create_app, render
 from app.organizations import service as organizations
 from app.organizations.models import Organization
 from tests.conftest import serving
@@ -123,3 +128,15 @@ def test_a_body_that_does_not_arrive_is_answered_408(settings: Settings, clean_d
             assert time.monotonic() - started < 3
         assert answer.startswith("HTTP/1.1 408"), answer
         assert '"code":"request_timeout"' in answer
+
+
+def test_uploads_have_their_own_deadline() -> None:
+    async def slow(_request: Request) -> PlainTextResponse:
+        await asyncio.sleep(0.8)
+        return PlainTextResponse("done")
+
+    inner = Starlette(routes=[Route("/up", slow, methods=["POST"]), Route("/other", slow)])
+    app = Deadlines(inner, seconds=0.3, upload_seconds=3, upload_paths=("/up",), render=render)
+    with serving(app) as base:
+        assert httpx.post(f"{base}/up", content=b"x").text == "done"
+        assert httpx.get(f"{base}/other").status_code == 503
