@@ -95,6 +95,9 @@ def make_engine(url: str, *, pool_size: int = 10, statement_timeout_ms: int = 0)
     return engine
 
 
+_STATEMENT_ENDS = "assistcal_statement_ends"
+
+
 def _limit_statements(engine: Engine, seconds: float) -> None:
     """SQLite's counterpart of PostgreSQL's statement_timeout: a statement still running
     after `seconds` is interrupted (an OperationalError, answered 503).  SQLite calls the
@@ -108,9 +111,6 @@ def _limit_statements(engine: Engine, seconds: float) -> None:
     @sa.event.listens_for(engine, "before_cursor_execute")
     def _start(conn: sa.Connection, *_args: Any) -> None:
         conn.info[_STATEMENT_ENDS][0] = time.monotonic() + seconds
-
-
-_STATEMENT_ENDS = "assistcal_statement_ends"
 
 
 def open_session(engine: Engine, *, write: bool) -> Session:

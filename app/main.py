@@ -171,7 +171,10 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         limit = self.limits[scope["path"] in UPLOAD_PATHS]
-        too_large = render(PayloadTooLarge(f"the request body is over {limit} bytes"))
+
+        def too_large() -> JSONResponse:
+            return render(PayloadTooLarge(f"the request body is over {limit} bytes"))
+
         headers = dict(scope["headers"])
         length = headers.get(b"content-length")
         if length is not None and not length.isdigit():
@@ -182,7 +185,7 @@ class RequestGuard:
             await render(bad)(scope, receive, send)
             return
         if length is not None and int(length) > limit:
-            await too_large(scope, receive, send)
+            await too_large()(scope, receive, send)
             return
         query = scope.get("query_string", b"").lower()
         if b"%00" in query or "\x00" in scope["path"]:
@@ -198,7 +201,7 @@ class RequestGuard:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                await too_large(scope, receive, send)
+                await too_large()(scope, receive, send)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):

@@ -92,10 +92,8 @@ def public(
 
 
 def to_public(session: Session, activity: Activity) -> ActivityPublic:
-    provider = session.get(Organization, activity.provider_id)
-    assert provider is not None
-    countries, regions = links(session, [activity.id])
-    return public(activity, provider.acronym, countries[activity.id], regions[activity.id])
+    """An activity just written, as the API shows it (its pending changes flushed first)."""
+    return _public_row(session.execute(_shown().where(col(Activity.id) == activity.id)).one())
 
 
 def _shown() -> Any:
