@@ -22,6 +22,11 @@ class Settings(BaseSettings):
         default=50 * 1_048_576, ge=1024, description="Largest file accepted by POST /imports."
     )
     idempotency_ttl_hours: int = Field(default=48, ge=24)
+    read_cache_mb: int = Field(
+        default=64,
+        ge=0,
+        description="Memory per process for answers to repeated reads (0: no read cache).",
+    )
     key_touch_seconds: int = Field(
         default=60, ge=0, description="How stale an API key's last_used_at may get."
     )

@@ -41,13 +41,14 @@ from app.findings.routes import router as findings_router
 from app.findings.service import open_findings
 from app.imports.routes import router as imports_router
 from app.operations import (
-    FeedCacheCollector,
+    CacheCollector,
     Metrics,
     Operations,
     configure_logging,
     is_page,
 )
 from app.organizations.routes import router as organizations_router
+from app.read_cache import ReadCache, Store, cacheable_prefixes, generation_for
 from app.reports.routes import router as reports_router
 from app.warmup import settle
 from app.web.pages import page_error
@@ -241,6 +242,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             statement_timeout_ms=settings.db_statement_timeout_ms,
         )
         app.state.engine = engine
+        app.state.reading_engine = (
+            engine.execution_options(isolation_level="AUTOCOMMIT")
+            if engine.dialect.name == "postgresql"
+            else engine
+        )
         app.state.schema_head = schema_head()
         app.state.gate = Gate(
             capacity=settings.db_pool_size,
@@ -261,6 +267,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if worker is not None:
                 worker.stop()
+            await generation.close()
             engine.dispose()
 
     app = FastAPI(
@@ -270,12 +277,38 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    metrics = Metrics()
+    app.state.metrics = metrics
+    generation = generation_for(settings.database_url)
     app.add_exception_handler(AppError, _on_app_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(OperationalError, _on_database_unavailable)
     app.add_exception_handler(PoolTimeout, _on_database_unavailable)
     app.add_exception_handler(Exception, _on_unexpected)
+    app.state.feed_cache = FeedCache()
+    # Routes are tried in order, and each miss costs (FastAPI 0.16x matches included routers
+    # route by route): the most requested first.  No two routers' paths overlap.
+    app.include_router(activities_router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    app.include_router(feeds_router, responses=ERROR_RESPONSES)
+    for router in (
+        organizations_router,
+        keys_router,
+        findings_router,
+        feeds_api_router,
+        exports_router,
+        imports_router,
+        reports_router,
+        assistance_router,
+        webhooks_router,
+    ):
+        app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    app.include_router(pages_router)
+    app.mount("/static", StaticFiles(directory=WEB_STATIC), name="static")
+
+    # Middleware, innermost first.  Added after the routes: the read cache learns which paths
+    # it may answer from them.  Its answers skip the body limits and the deadline (they take
+    # no time and read no body) but not CORS, the rate limits, headers, metrics and logs.
     app.add_middleware(
         RequestGuard,
         max_bytes=settings.max_body_bytes,
@@ -288,6 +321,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         upload_paths=UPLOAD_PATHS,
         render=render,
     )
+    app.state.read_cache = Store(settings.read_cache_mb * 2**20)
+    if settings.read_cache_mb:
+        app.add_middleware(
+            ReadCache,
+            generation=generation,
+            store=app.state.read_cache,
+            touch_seconds=settings.key_touch_seconds,
+            prefixes=cacheable_prefixes(app.routes),
+        )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -296,8 +338,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key"],
             expose_headers=["ETag", "X-Request-ID"],
         )
-    metrics = Metrics()
-    app.state.metrics = metrics
     app.add_middleware(
         Operations,
         metrics=metrics,
@@ -306,24 +346,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         refuse=render,
     )
 
-    app.state.feed_cache = FeedCache()
-    metrics.registry.register(FeedCacheCollector(app.state.feed_cache))
-    for router in (
-        organizations_router,
-        keys_router,
-        activities_router,
-        findings_router,
-        feeds_api_router,
-        exports_router,
-        imports_router,
-        reports_router,
-        assistance_router,
-        webhooks_router,
-    ):
-        app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
-    app.include_router(feeds_router, responses=ERROR_RESPONSES)
-    app.include_router(pages_router)
-    app.mount("/static", StaticFiles(directory=WEB_STATIC), name="static")
+    metrics.registry.register(
+        CacheCollector(
+            "assistcal_feed_cache",
+            "Feeds rendered by this process (miss) or taken from its feed cache (hit)",
+            app.state.feed_cache,
+        )
+    )
+    metrics.registry.register(
+        CacheCollector(
+            "assistcal_read_cache",
+            "Reads answered by their route (miss) or from this process's read cache (hit)",
+            app.state.read_cache,
+        )
+    )
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:

@@ -2,14 +2,13 @@
 request (secrets redacted), security headers, rate limits, Prometheus metrics, readiness."""
 
 import contextvars
-import functools
 import hashlib
 import logging
 import math
 import re
+import secrets
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -31,7 +30,7 @@ _SECRET_PATHS = re.compile(r"(/feeds/private/)[^/]+")
 
 
 def redacted(path: str) -> str:
-    return _SECRET_PATHS.sub(r"\1***", path)
+    return _SECRET_PATHS.sub(r"\1***", path) if "/feeds/private/" in path else path
 
 
 class _RequestIdFilter(logging.Filter):
@@ -89,25 +88,19 @@ class Metrics:
         )
 
 
-class FeedCacheCollector:
-    """The feed cache's hits and misses, read at scrape time."""
+class CacheCollector:
+    """A cache's hits and misses, read at scrape time (`cache` has `hits` and `misses`)."""
 
-    def __init__(self, cache: Any) -> None:
+    def __init__(self, name: str, documentation: str, cache: Any) -> None:
+        self.name = name
+        self.documentation = documentation
         self.cache = cache
 
     def collect(self) -> Iterator[CounterMetricFamily]:
-        family = CounterMetricFamily(
-            "assistcal_feed_cache",
-            "Feed requests served from this process's cache (hit) or rendered (miss)",
-            labels=["result"],
-        )
+        family = CounterMetricFamily(self.name, self.documentation, labels=["result"])
         family.add_metric(["hit"], self.cache.hits)
         family.add_metric(["miss"], self.cache.misses)
         yield family
-
-
-def _literal(text: str, _match: re.Match[str]) -> str:
-    return text
 
 
 def _route_of(scope: Scope) -> str:
@@ -117,18 +110,14 @@ def _route_of(scope: Scope) -> str:
     template = getattr(route, "path", None)
     if template is None:
         return "unmatched"
-    # An included router's route knows its path without the prefix it was mounted at.
-    concrete = template
-    for name, value in scope.get("path_params", {}).items():
-        # The value as given (a function, so that its backslashes are not read as groups).
-        concrete = re.sub(
-            r"\{" + re.escape(name) + r"(:[^}]*)?\}",
-            functools.partial(_literal, str(value)),
-            concrete,
-        )
+    # An included router's route knows its path without the prefix it was mounted at: the
+    # prefix is the path's leading segments beyond the template's (no route of this app takes
+    # a "/" in a parameter).
     path: str = scope["path"]
-    prefix = path[: len(path) - len(concrete)] if path.endswith(concrete) else ""
-    return prefix + template
+    extra = path.count("/") - template.count("/")
+    if extra <= 0:
+        return str(template)
+    return "/".join(path.split("/")[: extra + 1]) + template
 
 
 # Rate limits -------------------------------------------------------------------------------
@@ -275,7 +264,7 @@ class Operations:
             return
         headers = dict(scope["headers"])
         given = headers.get(b"x-request-id", b"").decode("latin-1")
-        rid = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        rid = given if _REQUEST_ID.match(given) else secrets.token_hex(16)
         token = request_id.set(rid)
         started = time.perf_counter()
         status = 500

@@ -174,7 +174,7 @@ def main() -> None:
                     .values(revision=Activity.revision + 1, updated_at=datetime.now(UTC))
                 )
             with open_session(engine, write=True) as session:
-                from app.feeds import stamp
+                from app import stamp
 
                 stamp.changed(session)
                 session.commit()

@@ -1,6 +1,7 @@
 """Load: a realistic mix of requests from many concurrent clients against `assistcal serve
 --workers N`, then a check that every acknowledged write is stored exactly once; beside it, the
-same client against a bare FastAPI app returning a constant JSON (the ceiling of this machine).
+same client against a bare FastAPI app whose async route returns a constant JSON (the ceiling of
+this machine).
 
     python benchmarks/load.py [--workers 2] [--clients 50] [--seconds 20] [--activities 2000]
     ASSISTCAL_DATABASE_URL=postgresql://... python benchmarks/load.py
@@ -9,7 +10,10 @@ The mix, per request: 30 % read one activity, 20 % list query (a country and a q
 feed poll without ETag, 15 % feed poll with its ETag (304 expected), 15 % create (with
 detection), 10 % edit one of the client's own activities (If-Match).  Clients are asyncio
 tasks on one aiohttp connection each, in this process: on a 2-core machine they share the cores with
-the server, so every figure is a floor, the ceiling's too.
+the server, so every figure is a floor, the ceiling's too.  The reads-only pass starts with
+the read caches of the processes empty (the last write of the mix emptied them): every
+activity, list page and feed is read from the database once per process before its answer is
+kept.
 """
 
 import argparse
@@ -80,6 +84,7 @@ class Tally:
         self.errors: dict[str, int] = defaultdict(int)
         self.created: dict[str, str] = {}  # external_ref -> id
         self.edited: dict[str, int] = {}  # id -> revision acknowledged
+        self.finished: list[float] = []  # when each request ended (time.monotonic())
 
 
 READS = ("read", "list", "feed", "feed etag")
@@ -171,8 +176,17 @@ async def client(
             except (aiohttp.ClientError, TimeoutError):
                 ok = False
             tally.times[kind].append((time.perf_counter() - started) * 1000)
+            tally.finished.append(time.monotonic())
             if not ok:
                 tally.errors[kind] += 1
+
+
+def per_second(tally: Tally, started: float, seconds: float) -> list[int]:
+    """Requests answered in each second of a pass."""
+    counts = [0] * max(1, round(seconds))
+    for moment in tally.finished:
+        counts[min(int(moment - started), len(counts) - 1)] += 1
+    return counts
 
 
 async def drive(
@@ -183,14 +197,14 @@ async def drive(
     seconds: float,
     states: list[str],
     reads_only: bool = False,
-) -> tuple[Tally, float]:
+) -> tuple[Tally, float, float]:
     tally = Tally()
-    stop = time.monotonic() + seconds
     started = time.monotonic()
+    stop = started + seconds
     await asyncio.gather(
         *(client(n, base, key, ids, stop, tally, states, reads_only) for n in range(clients))
     )
-    return tally, time.monotonic() - started
+    return tally, started, time.monotonic() - started
 
 
 async def ceiling(base: str, clients: int, seconds: float) -> tuple[int, float, list[float]]:
@@ -248,8 +262,10 @@ def main() -> None:
         server = serve([*command, "--workers", str(args.workers)], env, port)
         try:
             base = f"http://127.0.0.1:{port}"
-            tally, elapsed = asyncio.run(drive(base, key, ids, args.clients, args.seconds, states))
-            read_tally, read_elapsed = asyncio.run(
+            tally, _, elapsed = asyncio.run(
+                drive(base, key, ids, args.clients, args.seconds, states)
+            )
+            read_tally, read_started, read_elapsed = asyncio.run(
                 drive(base, key, ids, args.clients, args.seconds, states, reads_only=True)
             )
         finally:
@@ -296,6 +312,10 @@ def main() -> None:
             f"{statistics.median(read_times):.1f} ms, p99 {percentile(read_times, 0.99):.1f} ms, "
             f"errors {read_errors}"
         )
+        # The caches start empty (the mix's last write emptied them): the first seconds read
+        # every answer from the database once per process.
+        seconds = per_second(read_tally, read_started, read_elapsed)
+        print(f"reads only, requests answered in each second: {' '.join(map(str, seconds))}")
         print(
             f"acknowledged: {len(tally.created)} creates, {len(tally.edited)} activities edited; "
             f"stored exactly once: {len(tally.created) - len(lost)}; lost or doubled: "

@@ -1,5 +1,6 @@
 """Reading activities: one, a filtered page, and an activity's history."""
 
+import functools
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -93,7 +94,7 @@ def public(
 
 def to_public(session: Session, activity: Activity) -> ActivityPublic:
     """An activity just written, as the API shows it (its pending changes flushed first)."""
-    return _public_row(session.execute(_shown().where(col(Activity.id) == activity.id)).one())
+    return _public_row(session.execute(_one(), {"activity_id": activity.id}).one())
 
 
 def _shown() -> Any:
@@ -114,6 +115,13 @@ def _shown() -> Any:
     )
 
 
+@functools.cache
+def _one() -> Any:
+    """_shown() for one activity id, built once: building a statement and its cache key costs
+    more than running it (about 170 against 100 microseconds on SQLite)."""
+    return _shown().where(col(Activity.id) == sa.bindparam("activity_id"))
+
+
 def _public_row(row: Any) -> ActivityPublic:
     activity, acronym, countries, regions = row
     return public(
@@ -132,7 +140,7 @@ def get_public(
     session: Session, activity_id: uuid.UUID, *, viewer: Principal | None
 ) -> ActivityPublic:
     """One activity as the API shows it, in one statement (the most frequent read)."""
-    row = session.execute(_shown().where(col(Activity.id) == activity_id)).one_or_none()
+    row = session.execute(_one(), {"activity_id": activity_id}).one_or_none()
     if row is None or (viewer is None and row[0].visibility != "public"):
         raise NotFound(f"no activity with id {activity_id}")
     return _public_row(row)

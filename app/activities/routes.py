@@ -21,6 +21,7 @@ from app.core.vocab import ActivityType, Domain, Status, Theme
 from app.db import SessionDep
 from app.findings import service as findings
 from app.pagination import PageDep
+from app.read_cache import cacheable
 
 router = APIRouter(tags=["activities"])
 
@@ -97,6 +98,7 @@ ListFilters = Annotated[queries.Filters, Depends(list_filters)]
 
 
 @router.get("/activities", response_model=ActivityPage)
+@cacheable
 def list_activities(
     session: SessionDep, viewer: OptionalPrincipal, page: PageDep, filters: ListFilters
 ) -> ActivityPage:
@@ -107,6 +109,7 @@ def list_activities(
 
 
 @router.get("/activities/{activity_id}", response_model=ActivityPublic)
+@cacheable
 def get_activity(
     activity_id: uuid.UUID,
     session: SessionDep,

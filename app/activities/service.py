@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from app import stamp as feed_stamp
 from app.activities import idempotency, queries
 from app.activities.models import (
     LONG_RUNNING_DAYS,
@@ -33,7 +34,6 @@ from app.errors import (
     ValidationFailed,
     reject_nulls,
 )
-from app.feeds import stamp as feed_stamp
 from app.organizations import service as organizations
 from app.organizations.models import Organization
 from app.webhooks import events as webhook_events

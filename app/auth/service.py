@@ -6,6 +6,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
+from app import stamp
 from app.audit import service as audit
 from app.auth.models import ApiKey, ApiKeyCreated, ApiKeyPublic
 from app.auth.principal import Principal
@@ -137,6 +138,7 @@ def revoke(session: Session, key_id: uuid.UUID, *, actor: Principal | None) -> A
             entity_id=api_key.id,
             changes={"organization": organization.acronym, "prefix": api_key.prefix},
         )
+        stamp.changed(session)  # reads made with it may be cached (app.read_cache)
         session.flush()
     return _public(api_key, organization.acronym)
 

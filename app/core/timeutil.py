@@ -1,6 +1,6 @@
 """Time helpers: every stored timestamp is UTC."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated
 
 from pydantic import PlainSerializer
@@ -8,6 +8,11 @@ from pydantic import PlainSerializer
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def today() -> date:
+    """Today's date in UTC: what feeds' windows and the read cache's keys move with."""
+    return utcnow().date()
 
 
 def as_utc(value: datetime) -> datetime:

@@ -25,6 +25,7 @@ from app.feeds.models import (
     FeedTokenPublic,
 )
 from app.organizations import service as organizations
+from app.read_cache import cacheable
 
 feeds = APIRouter(tags=["feeds"])
 api = APIRouter(tags=["feeds"])
@@ -36,6 +37,7 @@ def feed_route(path: str) -> Callable[[Callable[..., Response]], Callable[..., R
     """GET, and HEAD (headers only, kept out of the OpenAPI document)."""
 
     def register(endpoint: Callable[..., Response]) -> Callable[..., Response]:
+        cacheable(endpoint)  # a feed is read from the stamped rows and the request only
         feeds.head(path, response_class=Response, include_in_schema=False)(endpoint)
         return feeds.get(path, response_class=Response)(endpoint)
 

@@ -1,7 +1,7 @@
 """Feeds: which activities a feed shows, its cached bytes, and private feed tokens.
 
 A feed is cached in each process under (what it shows, the change generation, today).  The
-generation comes from the database (app.feeds.stamp), so every process notices a change
+generation comes from the database (app.stamp), so every process notices a change
 made by any other, and the date key lets the moving window and the 60-day stay of cancelled
 activities move on by themselves."""
 
@@ -19,19 +19,19 @@ from urllib.parse import quote, urlencode
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from app import stamp as feed_stamp
 from app.activities.models import Activity
 from app.activities.queries import Filters, conditions
 from app.activities.queries import links as links_of
 from app.audit import service as audit
 from app.auth.models import ApiKey
 from app.auth.principal import Principal
-from app.core import vocab
+from app.core import timeutil, vocab
 from app.core.keys import hash_key
 from app.core.timeutil import utcnow
 from app.db import chunks
 from app.errors import NotFound
 from app.feeds import render
-from app.feeds import stamp as feed_stamp
 from app.feeds.models import (
     FeedFilters,
     FeedLinks,
@@ -415,6 +415,7 @@ def revoke_token(session: Session, token_id: uuid.UUID, *, actor: Principal) -> 
             entity_id=row.id,
             changes={"label": row.label},
         )
+        feed_stamp.changed(session)  # its feed may be cached (app.read_cache)
     return _public(row)
 
 
@@ -437,10 +438,6 @@ def by_token(session: Session, token: str) -> FeedToken:
     return row
 
 
-def today() -> date:
-    return datetime.now(UTC).date()
-
-
 def spec_for(
     filters: FeedFilters,
     *,
@@ -459,7 +456,7 @@ def spec_for(
         filters=filters,
         name=feed_name,
         description=description,
-        today=today(),
+        today=timeutil.today(),
         date_from=date_from,
         date_to=date_to,
         hide_cancelled=hide_cancelled,

@@ -3,12 +3,12 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from app import stamp as feed_stamp
 from app.audit import service as audit
 from app.auth.principal import Principal
 from app.core import cursor as cursors
 from app.core.timeutil import utcnow
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed, reject_nulls
-from app.feeds import stamp as feed_stamp
 from app.organizations.models import (
     Organization,
     OrganizationCreate,

@@ -324,7 +324,7 @@ def test_withdrawn_and_cancelled_show_as_cancelled_for_60_days(
     assert [str(e["summary"]) for e in hidden.events] == ["Still on"]
     # 61 days later they have left the feed by themselves: no write in between
     in_61_days = date.today() + timedelta(days=61)
-    monkeypatch.setattr("app.feeds.service.today", lambda: in_61_days)
+    monkeypatch.setattr("app.core.timeutil.today", lambda: in_61_days)
     _, later = feed(client, "/feeds/all.ics")
     assert [str(e["summary"]) for e in later.events] == ["Still on"]
 

@@ -115,7 +115,8 @@ def test_metrics(client: TestClient, make_key: KeyMaker) -> None:
         body = activity_body(title=title, countries=["JM"])
         assert client.post(f"{API}/activities", json=body, headers=auth(key)).status_code == 201
     client.get("/feeds/all.ics")
-    client.get("/feeds/all.ics")
+    client.get("/feeds/all.ics")  # answered by the read cache
+    client.head("/feeds/all.ics")  # another request to the read cache: the feed cache answers
     client.get(f"{API}/activities/{'0' * 8}-0000-0000-0000-{'0' * 12}")
     text = client.get("/metrics").text
     assert (
@@ -129,6 +130,10 @@ def test_metrics(client: TestClient, make_key: KeyMaker) -> None:
     assert 'assistcal_findings_open{kind="duplicate"} 1.0' in text
     assert 'assistcal_feed_cache_total{result="hit"} 1.0' in text
     assert 'assistcal_feed_cache_total{result="miss"} 1.0' in text
+    assert 'assistcal_read_cache_total{result="hit"} 1.0' in text
+    assert 'assistcal_read_cache_total{result="miss"} 3.0' in text
+    # An answer from the read cache is counted under its route, like the others.
+    assert 'assistcal_requests_total{method="GET",route="/feeds/all.ics",status="200"} 2.0' in text
     assert 'route="/api/v1/activities/{activity_id}",status="404"' in text  # not one per id
 
 

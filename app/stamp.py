@@ -1,8 +1,10 @@
-"""The change stamp that tells every process whether its cached feeds are still current.
+"""The change stamp that tells every process whether what it cached is still current: its
+rendered feeds (app.feeds.service) and its answers to repeated reads (app.read_cache).
 
-A transaction that changes what a feed may show calls `changed(session)`; just before it
-commits, the one row of `feed_state` gets the next generation.  A feed is cached under the
-generation read before its rows were read, so a cached feed is never older than its key.
+A transaction that changes what a feed or a cached read may show (an activity, an
+organization's name, a revoked API key or feed token) calls `changed(session)`; just before
+it commits, the one row of `feed_state` gets the next generation.  What is cached is cached
+under the generation read before its rows were read, so it is never older than its key.
 On PostgreSQL the row is locked only from that update to the commit, so concurrent writers
 queue for a moment at the end, not for their whole transaction."""
 
