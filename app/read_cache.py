@@ -1,18 +1,18 @@
 """Answers to repeated reads, kept by each process while the database has not changed.
 
-Reading one activity, a list page or a feed costs a trip to a worker thread, a transaction,
-the ORM and pydantic: about 1.5 ms of CPU, where answering with bytes already made costs a
-tenth of that.  Calendars are read far more than they are written (feed polls, dashboards),
-so `ReadCache` keeps the answers (200 and 304) of the routes marked `cacheable`, keyed by
-everything such a route may read from the request, under the change generation
-(app.stamp) read when the request arrived.
+Reading one activity, a list page or a feed costs FastAPI's routing and dependencies, a trip
+to a worker thread, a transaction, the ORM and pydantic: about 1 ms of CPU, where answering
+with bytes already made costs a tenth of that.  Calendars are read far more than they are
+written (feed polls, dashboards), so `ReadCache` keeps the answers (200 and 304) of the
+routes marked `cacheable`, keyed by everything such a route may read from the request, under
+the change generation (app.stamp) read when the request arrived.
 
 It is correct across processes: every request first reads the generation from the database,
 in the event loop (SQLite: a query on a connection of its own, microseconds; PostgreSQL: one
-query on an asyncio connection, shared by the requests that arrive while the previous one is
-in flight).  A write acknowledged to any client, by any process, was committed with a new
-generation, so a request sent after it finds the cache stale and goes to the route.  When
-the generation cannot be read, requests go to the route as if there were no cache.
+query on an asyncio connection of its own, shared by the requests that arrive together).  A
+write acknowledged to any client, by any process, was committed with a new generation, so a
+request sent after it finds the cache stale and goes to the route.  When the generation
+cannot be read, requests go to the route as if there were no cache.
 
 A route is `cacheable` when its answer depends only on the method, path and query, the
 Authorization and Cookie headers, If-None-Match, If-Modified-Since, Host, today's date, and
@@ -111,72 +111,81 @@ class SqliteGeneration:
 
 
 class PostgresGeneration:
-    """Reads the generation on one asyncio connection.  A request waits for a query sent after
-    it arrived (so that it sees every commit acknowledged before), and all the requests that
-    arrive while one query is in flight share the next, sent a millisecond after the last one
-    answered.  A request that finds no query running sends one at once."""
+    """Reads the generation on a few asyncio connections of its own.  A request waits for a
+    query sent after it arrived (so that it sees every commit acknowledged before).  The
+    requests that arrive together share one query, sent at the end of the event loop's turn;
+    while every connection has a query in flight, the requests that arrive wait together for
+    the first that comes back."""
 
+    CONNECTIONS = 2
     RETRY_SECONDS = 1.0
     TIMEOUT_SECONDS = 2.0
-    GATHER_SECONDS = 0.001
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.connection: Any = None
-        self.next: asyncio.Future[int | None] | None = None
-        self.runner: asyncio.Task[None] | None = None
+        self.idle: list[Any] = []  # connections with no query in flight
+        self.busy = 0  # queries in flight
+        self.next: asyncio.Future[int | None] | None = None  # for requests not yet sent
+        self.sending: set[asyncio.Task[None]] = set()
         self.retry_at = 0.0
 
     async def current(self) -> int | None:
         if self.next is None:
             self.next = asyncio.get_running_loop().create_future()
-        waited = self.next
-        if self.runner is None or self.runner.done():
-            self.runner = asyncio.create_task(self._run())
+            asyncio.get_running_loop().call_soon(self._send)
         # Shielded: a request that is cancelled must not cancel what others wait for.
-        return await asyncio.shield(waited)
+        return await asyncio.shield(self.next)
 
-    async def _run(self) -> None:
-        first = True
-        while self.next is not None:
-            if not first:
-                # Requests came while the last query ran: the service is busy, so gather a
-                # moment longer; fewer queries leave more of the CPU to answering.
-                await asyncio.sleep(self.GATHER_SECONDS)
-            first = False
-            answer, self.next = self.next, None
-            try:
-                generation = await self._query()
-            except Exception:  # whatever fails, the requests that wait must go on
-                log.exception("read cache: the change generation could not be read")
-                generation = None
-            answer.set_result(generation)
+    def _send(self) -> None:
+        if self.next is None or self.busy >= self.CONNECTIONS:
+            return  # sent already, or sent when a query comes back
+        answer, self.next = self.next, None
+        self.busy += 1
+        task = asyncio.get_running_loop().create_task(self._answer(answer))
+        self.sending.add(task)
+        task.add_done_callback(self.sending.discard)
+
+    async def _answer(self, answer: "asyncio.Future[int | None]") -> None:
+        try:
+            generation = await self._query()
+        except Exception:  # whatever fails, the requests that wait must go on
+            log.exception("read cache: the change generation could not be read")
+            generation = None
+        finally:
+            self.busy -= 1
+        answer.set_result(generation)
+        self._send()  # the requests that came while every connection was busy
 
     async def _query(self) -> int | None:
         import psycopg
 
         if time.monotonic() < self.retry_at:
             return None
+        connection = self.idle.pop() if self.idle else None
         try:
             async with asyncio.timeout(self.TIMEOUT_SECONDS):
-                if self.connection is None:
-                    self.connection = await psycopg.AsyncConnection.connect(
-                        self.url, autocommit=True
-                    )
-                cursor = await self.connection.execute(GENERATION_QUERY)
+                if connection is None:
+                    connection = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+                cursor = await connection.execute(GENERATION_QUERY)
                 row = await cursor.fetchone()
         except (psycopg.Error, OSError, TimeoutError) as exc:
             log.warning("read cache: the change generation could not be read: %s", exc)
             self.retry_at = time.monotonic() + self.RETRY_SECONDS
-            await self.close()
+            if connection is not None:
+                await _close(connection)
             return None
+        self.idle.append(connection)
         return int(row[0]) if row else 0
 
     async def close(self) -> None:
-        if self.connection is not None:
-            connection, self.connection = self.connection, None
-            with contextlib.suppress(Exception):  # closing a broken connection may fail too
-                await connection.close()
+        idle, self.idle = self.idle, []
+        for connection in idle:
+            await _close(connection)
+
+
+async def _close(connection: Any) -> None:
+    with contextlib.suppress(Exception):  # closing a broken connection may fail too
+        await connection.close()
 
 
 class NoGeneration:
