@@ -16,6 +16,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily
 from pythonjsonlogger.json import JsonFormatter
+from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.keys import key_prefix
@@ -110,6 +111,8 @@ def _route_of(scope: Scope) -> str:
     template = getattr(route, "path", None)
     if template is None:
         return "unmatched"
+    if isinstance(route, Mount):  # /static/...: one series for the whole mount
+        return str(template)
     # An included router's route knows its path without the prefix it was mounted at: the
     # prefix is the path's leading segments beyond the template's (no route of this app takes
     # a "/" in a parameter).

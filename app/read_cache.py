@@ -9,10 +9,10 @@ the change generation (app.stamp) read when the request arrived.
 
 It is correct across processes: every request first reads the generation from the database,
 in the event loop (SQLite: a query on a connection of its own, microseconds; PostgreSQL: one
-query on an asyncio connection of its own, shared by the requests that arrive together).  A
-write acknowledged to any client, by any process, was committed with a new generation, so a
-request sent after it finds the cache stale and goes to the route.  When the generation
-cannot be read, requests go to the route as if there were no cache.
+query on one of two asyncio connections of its own, shared by the requests that arrive
+together).  A write acknowledged to any client, by any process, was committed with a new
+generation, so a request sent after it finds the cache stale and goes to the route.  When the
+generation cannot be read, requests go to the route as if there were no cache.
 
 A route is `cacheable` when its answer depends only on the method, path and query, the
 Authorization and Cookie headers, If-None-Match, If-Modified-Since, Host, today's date, and
@@ -55,6 +55,15 @@ def cacheable(endpoint: E) -> E:
 
 def is_cacheable(scope: Scope) -> bool:
     return getattr(scope.get("route"), "endpoint", None) in _CACHEABLE
+
+
+_NOT_KEPT = "assistcal.not_kept"
+
+
+def keep_out(scope: Scope) -> None:
+    """This answer of a cacheable route must not be kept: it depends on the moment it was
+    made (a feed's Last-Modified while its second is still running)."""
+    scope[_NOT_KEPT] = True
 
 
 def cacheable_prefixes(routes: Iterable[BaseRoute]) -> tuple[str, ...]:
@@ -146,14 +155,15 @@ class PostgresGeneration:
         task.add_done_callback(self.sending.discard)
 
     async def _answer(self, answer: "asyncio.Future[int | None]") -> None:
+        generation = None
         try:
             generation = await self._query()
         except Exception:  # whatever fails, the requests that wait must go on
             log.exception("read cache: the change generation could not be read")
-            generation = None
-        finally:
+        finally:  # cancelled too (the app stops): nobody is left waiting
             self.busy -= 1
-        answer.set_result(generation)
+            if not answer.done():
+                answer.set_result(generation)
         self._send()  # the requests that came while every connection was busy
 
     async def _query(self) -> int | None:
@@ -174,10 +184,21 @@ class PostgresGeneration:
             if connection is not None:
                 await _close(connection)
             return None
+        except asyncio.CancelledError:
+            if connection is not None:
+                await _close(connection)
+            raise
         self.idle.append(connection)
         return int(row[0]) if row else 0
 
     async def close(self) -> None:
+        sending = list(self.sending)
+        for task in sending:
+            task.cancel()
+        await asyncio.gather(*sending, return_exceptions=True)
+        if self.next is not None:
+            self.next.set_result(None)
+            self.next = None
         idle, self.idle = self.idle, []
         for connection in idle:
             await _close(connection)
@@ -222,41 +243,55 @@ class Answer:
 
     @property
     def size(self) -> int:
-        return len(self.body) + sum(len(k) + len(v) for k, v in self.headers) + 200
+        return len(self.body) + sum(len(k) + len(v) for k, v in self.headers)
+
+
+def _size(key: tuple[Any, ...], answer: Answer) -> int:
+    """Bytes an entry holds, roughly: its key too (a long query string is part of it)."""
+    parts = [part for part in key if isinstance(part, bytes | str)]
+    parts += [value for part in key if isinstance(part, tuple) for value in part]
+    return answer.size + sum(len(part) for part in parts) + 200
 
 
 class Store:
-    """The answers of one generation, least recently used forgotten beyond `max_bytes`."""
+    """The answers of the newest generation seen, least recently used forgotten beyond
+    `max_bytes` (keys included)."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self.generation: int | None = None
-        self.answers: OrderedDict[tuple[Any, ...], Answer] = OrderedDict()
+        self.answers: OrderedDict[tuple[Any, ...], tuple[Answer, int]] = OrderedDict()
         self.bytes = 0
         self.hits = self.misses = 0  # for /metrics
 
     def get(self, key: tuple[Any, ...], generation: int) -> Answer | None:
-        if generation != self.generation:
+        if self.generation is None or generation > self.generation:
             self.answers.clear()
             self.bytes = 0
             self.generation = generation
-        answer = self.answers.get(key)
-        if answer is not None:
-            self.answers.move_to_end(key)
-        return answer
+        elif generation < self.generation:
+            # Read by a query that was overtaken by a newer one (PostgreSQL reads on two
+            # connections): a miss, without forgetting what the newer generation keeps.
+            return None
+        entry = self.answers.get(key)
+        if entry is None:
+            return None
+        self.answers.move_to_end(key)
+        return entry[0]
 
     def put(self, key: tuple[Any, ...], generation: int, answer: Answer) -> None:
         """Kept only while `generation` is still the newest seen, and if it fits."""
-        if generation != self.generation or answer.size > self.max_bytes // 4:
+        size = _size(key, answer)
+        if generation != self.generation or size > self.max_bytes // 4:
             return
         old = self.answers.pop(key, None)
         if old is not None:
-            self.bytes -= old.size
-        self.answers[key] = answer
-        self.bytes += answer.size
+            self.bytes -= old[1]
+        self.answers[key] = (answer, size)
+        self.bytes += size
         while self.bytes > self.max_bytes:
-            _, dropped = self.answers.popitem(last=False)
-            self.bytes -= dropped.size
+            _, (_, dropped) = self.answers.popitem(last=False)
+            self.bytes -= dropped
 
 
 # The middleware ------------------------------------------------------------------------------
@@ -354,12 +389,18 @@ class ReadCache:
             await send(message)
 
         await self.app(scope, receive, keep)
-        if started is None or started["status"] not in (200, 304) or not is_cacheable(scope):
+        if (
+            started is None
+            or started["status"] not in (200, 304)
+            or not is_cacheable(scope)
+            or scope.get(_NOT_KEPT)
+        ):
             return
         answer_headers = list(started.get("headers", []))
         if any(name.lower() == b"set-cookie" for name, _ in answer_headers):
             return
-        body = b"".join(chunks)
+        # A HEAD answer is sent without its body (the server drops it): none is kept.
+        body = b"" if scope["method"] == "HEAD" else b"".join(chunks)
         answer = Answer(
             started["status"], answer_headers, body, scope["route"], scope.get("path_params")
         )

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, col
 
 from app.core.timeutil import as_utc, utcnow
@@ -67,6 +68,9 @@ def _bump(session: Session) -> None:
     )
 
 
-@event.listens_for(Session, "after_rollback")
-def _forget(session: Session) -> None:
-    session.info.pop(_FLAG, None)
+@event.listens_for(Session, "after_soft_rollback")
+def _forget(session: Session, previous_transaction: SessionTransaction) -> None:
+    # Only the whole transaction: a savepoint rolled back (an import's failed row) leaves the
+    # changes made before it, which still commit.
+    if previous_transaction.parent is None:
+        session.info.pop(_FLAG, None)

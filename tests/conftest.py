@@ -7,6 +7,7 @@ PostgreSQL URL to run the same tests there; .ci/run does so with a fresh databas
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -72,6 +73,15 @@ def app(settings: Settings, clean_db: None) -> Any:
 def client(app: Any) -> Iterator[TestClient]:
     with TestClient(app) as client:
         yield client
+
+
+@pytest.fixture
+def seconds_over(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The seconds of the test's writes are over when feeds are read: a feed dated in its
+    running second is not kept by the read cache (tests/operations/test_read_cache.py)."""
+    from app.core.timeutil import utcnow
+
+    monkeypatch.setattr("app.feeds.routes.utcnow", lambda: utcnow() + timedelta(seconds=5))
 
 
 KeyMaker = Callable[..., str]

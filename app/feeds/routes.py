@@ -25,7 +25,7 @@ from app.feeds.models import (
     FeedTokenPublic,
 )
 from app.organizations import service as organizations
-from app.read_cache import cacheable
+from app.read_cache import cacheable, keep_out
 
 feeds = APIRouter(tags=["feeds"])
 api = APIRouter(tags=["feeds"])
@@ -103,9 +103,12 @@ def _shown(last_modified: datetime) -> datetime:
 
 
 def _respond(request: Request, rendered: service.Rendered, *, private: bool) -> Response:
+    shown = _shown(rendered.last_modified)
+    if shown < rendered.last_modified.replace(microsecond=0):
+        keep_out(request.scope)  # a second later the same feed is sent with its own date
     headers = {
         "ETag": rendered.etag,
-        "Last-Modified": format_datetime(_shown(rendered.last_modified), usegmt=True),
+        "Last-Modified": format_datetime(shown, usegmt=True),
         "Cache-Control": f"{'private' if private else 'public'}, max-age=300",
     }
     if _not_modified(request, rendered):

@@ -106,7 +106,7 @@ def test_readiness_follows_the_database_schema(client: TestClient, engine: Engin
             conn.execute(sa.text("UPDATE alembic_version SET version_num = :v"), {"v": head})
 
 
-def test_metrics(client: TestClient, make_key: KeyMaker) -> None:
+def test_metrics(client: TestClient, make_key: KeyMaker, seconds_over: None) -> None:
     key = make_key("UNLIREC", "provider")
     for title in (
         "National workshop on export control",
