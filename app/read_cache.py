@@ -37,10 +37,9 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core import timeutil
+from app.stamp import GENERATION_SQL
 
 log = logging.getLogger("assistcal")
-
-GENERATION_QUERY = "SELECT generation FROM feed_state WHERE id = 1"
 
 _CACHEABLE: set[Callable[..., Any]] = set()
 
@@ -107,7 +106,7 @@ class SqliteGeneration:
                     self.path, timeout=0, isolation_level=None, check_same_thread=False
                 )
                 self.connection.execute("PRAGMA query_only = 1")
-            row = self.connection.execute(GENERATION_QUERY).fetchone()
+            row = self.connection.execute(GENERATION_SQL).fetchone()
         except sqlite3.Error:
             await self.close()
             return None
@@ -176,7 +175,7 @@ class PostgresGeneration:
             async with asyncio.timeout(self.TIMEOUT_SECONDS):
                 if connection is None:
                     connection = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
-                cursor = await connection.execute(GENERATION_QUERY)
+                cursor = await connection.execute(GENERATION_SQL)
                 row = await cursor.fetchone()
         except (psycopg.Error, OSError, TimeoutError) as exc:
             log.warning("read cache: the change generation could not be read: %s", exc)

@@ -33,6 +33,10 @@ class Stamp:
     changed_at: datetime  # when the latest change committed (roughly: see _bump)
 
 
+# The generation alone, for readers outside the ORM (app.read_cache, in the event loop).
+GENERATION_SQL = "SELECT generation FROM feed_state WHERE id = 1"
+
+
 def current(session: Session) -> Stamp:
     statement = sa.select(col(FeedState.generation), col(FeedState.changed_at)).where(
         col(FeedState.id) == 1
