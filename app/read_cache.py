@@ -240,16 +240,16 @@ class Answer:
     route: Any = None
     path_params: dict[str, Any] | None = None
 
-    @property
-    def size(self) -> int:
-        return len(self.body) + sum(len(k) + len(v) for k, v in self.headers)
-
 
 def _size(key: tuple[Any, ...], answer: Answer) -> int:
     """Bytes an entry holds, roughly: its key too (a long query string is part of it)."""
-    parts = [part for part in key if isinstance(part, bytes | str)]
+    parts: list[bytes | str] = [
+        answer.body,
+        *(part for header in answer.headers for part in header),
+    ]
+    parts += [part for part in key if isinstance(part, bytes | str)]
     parts += [value for part in key if isinstance(part, tuple) for value in part]
-    return answer.size + sum(len(part) for part in parts) + 200
+    return sum(len(part) for part in parts) + 200
 
 
 class Store:
@@ -375,34 +375,28 @@ class ReadCache:
             await send({"type": "http.response.body", "body": answer.body})
             return
         self.store.misses += 1
-        started: Message | None = None
+        status = 0
+        answer_headers: list[tuple[bytes, bytes]] = []
         chunks: list[bytes] = []
 
         async def keep(message: Message) -> None:
-            nonlocal started
+            nonlocal status, answer_headers
             if message["type"] == "http.response.start":
+                status = message["status"]
                 # A copy: the middleware outside adds its own headers to the message.
-                started = {**message, "headers": list(message.get("headers", []))}
+                answer_headers = list(message.get("headers", []))
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
             await send(message)
 
         await self.app(scope, receive, keep)
-        if (
-            started is None
-            or started["status"] not in (200, 304)
-            or not is_cacheable(scope)
-            or scope.get(_NOT_KEPT)
-        ):
+        if status not in (200, 304) or not is_cacheable(scope) or scope.get(_NOT_KEPT):
             return
-        answer_headers = list(started.get("headers", []))
         if any(name.lower() == b"set-cookie" for name, _ in answer_headers):
             return
         # A HEAD answer is sent without its body (the server drops it): none is kept.
         body = b"" if scope["method"] == "HEAD" else b"".join(chunks)
-        answer = Answer(
-            started["status"], answer_headers, body, scope["route"], scope.get("path_params")
-        )
+        answer = Answer(status, answer_headers, body, scope["route"], scope.get("path_params"))
         self.store.put(key, generation, answer)
         if credentials is not None:
             if len(self.vouched) > 10_000:

@@ -19,11 +19,11 @@ from sqlmodel import Session, col
 from app.core.timeutil import as_utc, utcnow
 from app.feeds.models import FeedState
 
-_FLAG = "feeds_changed"
+_FLAG = "stamp_changed"
 
 
 def changed(session: Session) -> None:
-    """Feeds must be rendered again once this transaction commits."""
+    """What feeds and cached reads show changes when this transaction commits."""
     session.info[_FLAG] = True
 
 

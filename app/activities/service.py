@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from app import stamp as feed_stamp
+from app import stamp
 from app.activities import idempotency, queries
 from app.activities.models import (
     LONG_RUNNING_DAYS,
@@ -247,7 +247,7 @@ def create(
     session.add(activity)
     _flush_unique_ref(session, record["external_ref"])
     _write_links(session, activity, record, replace=False)
-    feed_stamp.changed(session)
+    stamp.changed(session)
     if claim is not None:
         claim.activity_id = activity.id
         session.add(claim)
@@ -307,7 +307,7 @@ def create_many(
         ) from exc
     _insert_links(session, (countries, regions))
     audit.record_many(session, actor=actor, entries=entries)
-    feed_stamp.changed(session)
+    stamp.changed(session)
     webhook_events.emit(
         session,
         (
@@ -336,7 +336,7 @@ def _new_revision(
 ) -> None:
     """Every change to an activity: the next revision, a new updated_at, an audit entry, a
     webhook event; the feeds are rendered again after the commit."""
-    feed_stamp.changed(session)
+    stamp.changed(session)
     activity.revision += 1
     activity.updated_at = utcnow()
     session.add(activity)

@@ -19,7 +19,7 @@ from urllib.parse import quote, urlencode
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from app import stamp as feed_stamp
+from app import stamp
 from app.activities.models import Activity
 from app.activities.queries import Filters, conditions
 from app.activities.queries import links as links_of
@@ -290,8 +290,8 @@ def serve(session: Session, spec: FeedSpec, cache: FeedCache) -> Rendered:
     is later: coarser than the feed itself, so If-Modified-Since may answer 200 where 304
     would do, but never 304 where the feed changed.  ETags are exact."""
     # The stamp is read before the rows: a feed cached under it is never older than it.
-    stamp = feed_stamp.current(session)
-    key = (spec.key, stamp.generation)
+    read = stamp.current(session)
+    key = (spec.key, read.generation)
     found = cache.get(key)
     if found is not None:
         return found
@@ -303,7 +303,7 @@ def serve(session: Session, spec: FeedSpec, cache: FeedCache) -> Rendered:
         lambda missing: load(session, spec, missing),
     )
     etag = '"' + hashlib.sha256(body).hexdigest()[:40] + '"'
-    rendered = Rendered(body, etag, max(stamp.changed_at, _day(spec.today)))
+    rendered = Rendered(body, etag, max(read.changed_at, _day(spec.today)))
     cache.put(key, rendered)
     return rendered
 
@@ -415,7 +415,7 @@ def revoke_token(session: Session, token_id: uuid.UUID, *, actor: Principal) -> 
             entity_id=row.id,
             changes={"label": row.label},
         )
-        feed_stamp.changed(session)  # its feed may be cached (app.read_cache)
+        stamp.changed(session)  # its feed may be cached (app.read_cache)
     return _public(row)
 
 

@@ -3,7 +3,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from app import stamp as feed_stamp
+from app import stamp
 from app.audit import service as audit
 from app.auth.principal import Principal
 from app.core import cursor as cursors
@@ -89,7 +89,7 @@ def update(
     organization.sqlmodel_update(changes)
     session.add(organization)
     session.flush()
-    feed_stamp.changed(session)  # feeds show the provider's name
+    stamp.changed(session)  # feeds show the provider's name
     audit.record(
         session,
         actor=actor,
