@@ -5,7 +5,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from sqlmodel import Session
@@ -54,12 +54,16 @@ def _session(settings: Settings) -> Iterator[Session]:
                 session.commit()
             except AppError as exc:
                 session.rollback()
-                typer.secho(f"error: {exc.message}", err=True, fg="red")
-                for detail in exc.details:
-                    typer.secho(f"  {detail.field}: {detail.message}", err=True, fg="red")
-                raise typer.Exit(1) from exc
+                _failed(exc)
     finally:
         engine.dispose()
+
+
+def _failed(exc: AppError) -> NoReturn:
+    typer.secho(f"error: {exc.message}", err=True, fg="red")
+    for detail in exc.details:
+        typer.secho(f"  {detail.field}: {detail.message}", err=True, fg="red")
+    raise typer.Exit(1) from exc
 
 
 def _operator(session: Session, settings: Settings) -> Principal:
@@ -361,14 +365,17 @@ def import_file(
 ) -> None:
     """Import activities from a CSV, XLSX or iCalendar file (see docs/api.md, Imports): all or
     nothing unless --skip-invalid; exit status 1 when rows failed."""
-    from app.imports import readers
+    from app.imports import sandbox
     from app.imports import service as imports
     from app.warmup import settle
 
     settle()
     settings = Settings()
+    try:
+        table = sandbox.reader_for(settings).read(path.name, path.read_bytes(), sheet=sheet)
+    except AppError as exc:
+        _failed(exc)
     with _session(settings) as session:
-        table = readers.read(path.name, path.read_bytes(), sheet=sheet)
         options = imports.Options.given(
             mapping=mapping,
             defaults=defaults,

@@ -74,6 +74,15 @@ class Settings(BaseSettings):
     import_timeout_seconds: float = Field(
         default=900, ge=0, description="The same for file imports (POST /imports, /import)."
     )
+    import_read_seconds: float = Field(
+        default=60, ge=1, description="Longest a file import's reader may take (413 beyond)."
+    )
+    import_read_mb: int = Field(
+        default=1024, ge=64, description="Memory a file import's reader may take (413 beyond)."
+    )
+    import_readers: int = Field(
+        default=2, ge=1, description="Files read at once per process; more wait their turn."
+    )
     json_logs: bool = Field(
         default=True, description="The service's logs as JSON lines (one per request)."
     )

@@ -193,6 +193,24 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         await _finish(session, commit=True, here=end_here)
 
 
+@asynccontextmanager
+async def read_session(request: Request) -> AsyncIterator[Session]:
+    """A short read-only session of its own, admitted by the gate and ended before the
+    request's transaction begins: for what a route must know (who calls) before long work
+    that holds no lock (reading an uploaded file), after which it opens its transaction."""
+    engine = request.app.state.engine
+    async with request.app.state.gate.enter(write=False):
+        session = open_session(engine, write=False)
+        here = engine.dialect.name == "sqlite"
+        try:
+            yield session
+        except BaseException:
+            await _finish(session, commit=False, here=here)
+            raise
+        # Ended as a request's read is (a commit writes nothing): what it loaded stays loaded.
+        await _finish(session, commit=True, here=here)
+
+
 async def _finish(session: Session, *, commit: bool, here: bool) -> None:
     if here or not session.in_transaction():  # not connected: nothing to wait for
         _end(session, commit)

@@ -39,6 +39,7 @@ from app.feeds.routes import feeds as feeds_router
 from app.feeds.service import FeedCache
 from app.findings.routes import router as findings_router
 from app.findings.service import open_findings
+from app.imports import sandbox
 from app.imports.routes import router as imports_router
 from app.operations import (
     CacheCollector,
@@ -287,6 +288,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(PoolTimeout, _on_database_unavailable)
     app.add_exception_handler(Exception, _on_unexpected)
     app.state.feed_cache = FeedCache()
+    app.state.file_reader = sandbox.reader_for(settings)
     # Routes are tried in order, and each miss costs (FastAPI 0.16x matches included routers
     # route by route): the most requested first.  No two routers' paths overlap.
     app.include_router(activities_router, prefix=API_PREFIX, responses=ERROR_RESPONSES)

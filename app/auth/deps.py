@@ -5,11 +5,12 @@ from typing import Annotated
 from fastapi import BackgroundTasks, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlmodel import Session
 
 from app.auth import service
 from app.auth.models import ApiKey
 from app.auth.principal import Principal
-from app.db import SessionDep
+from app.db import SessionDep, read_session
 from app.errors import Forbidden, Unauthorized, Unavailable
 
 _bearer = HTTPBearer(
@@ -25,6 +26,28 @@ async def optional_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal | None:
     # Async, so that an anonymous request (no header) costs no trip to a worker thread.
+    return await _principal(request, session, background, credentials)
+
+
+async def principal_before_transaction(
+    request: Request,
+    background: BackgroundTasks,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The caller, read in a short session of its own (app.db.read_session): for routes that
+    do long work before their transaction begins, such as reading an uploaded file, so that
+    no lock is held meanwhile and anonymous callers get no such work done."""
+    async with read_session(request) as session:
+        principal = await _principal(request, session, background, credentials)
+    return await current_principal(principal)
+
+
+async def _principal(
+    request: Request,
+    session: Session,
+    background: BackgroundTasks,
+    credentials: HTTPAuthorizationCredentials | None,
+) -> Principal | None:
     header = request.headers.get("authorization")
     if header is None:
         return None
@@ -64,6 +87,7 @@ async def current_principal(principal: OptionalPrincipal) -> Principal:
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+PrincipalBeforeTransaction = Annotated[Principal, Depends(principal_before_transaction)]
 
 
 async def require_coordinator(principal: CurrentPrincipal) -> Principal:

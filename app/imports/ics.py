@@ -11,7 +11,7 @@ import icalendar
 import recurring_ical_events  # type: ignore[import-untyped]
 
 from app.core import vocab
-from app.errors import ValidationFailed
+from app.errors import AppError, FieldError, PayloadTooLarge, ValidationFailed
 from app.imports.readers import Table
 
 HEADERS = [
@@ -41,11 +41,12 @@ def read(data: bytes, first: date, last: date) -> Table:
     rows: list[tuple[int, list[Any]]] = []
     number = 1
     for calendar in calendars:
+        _check_rules(calendar, last)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 events = _occurrences(calendar, first, last)
-        except ValidationFailed:
+        except AppError:
             raise
         except Exception as exc:  # the library raises many kinds on broken input
             raise ValidationFailed.on("file", f"its events cannot be read: {exc}") from exc
@@ -71,11 +72,92 @@ def read(data: bytes, first: date, last: date) -> Table:
 
 
 MAX_OCCURRENCES = 20_000
+# Instants a recurrence rule may make its expansion walk through, from its DTSTART to the end
+# of the import's range: the library (dateutil) walks every one of them and keeps every
+# occurrence it makes, whatever the range asked for.  Half a million is about a second and a
+# hundred megabytes.
+MAX_RULE_STEPS = 500_000
+SECONDS_PER = {
+    "SECONDLY": 1,
+    "MINUTELY": 60,
+    "HOURLY": 3_600,
+    "DAILY": 86_400,
+    "WEEKLY": 7 * 86_400,
+    "MONTHLY": 28 * 86_400,
+    "YEARLY": 365 * 86_400,
+}
+# What one step of each frequency expands to before its BY parts filter it: dateutil builds a
+# set of the days of each period, then the times of each day from the finer BY lists.
+DAYS_PER = {"WEEKLY": 7, "MONTHLY": 31, "YEARLY": 366}
+FINER = {
+    "YEARLY": ("BYHOUR", "BYMINUTE", "BYSECOND"),
+    "MONTHLY": ("BYHOUR", "BYMINUTE", "BYSECOND"),
+    "WEEKLY": ("BYHOUR", "BYMINUTE", "BYSECOND"),
+    "DAILY": ("BYHOUR", "BYMINUTE", "BYSECOND"),
+    "HOURLY": ("BYMINUTE", "BYSECOND"),
+    "MINUTELY": ("BYSECOND",),
+    "SECONDLY": (),
+}
+
+
+def _check_rules(calendar: icalendar.Calendar, last: date) -> None:
+    """Refuse, before expanding anything, recurrence rules whose expansion up to `last` would
+    walk through more than MAX_RULE_STEPS instants in all (every second since 1990, say)."""
+    spent = 0
+    event: Any
+    for event in calendar.walk("VEVENT"):
+        rules = event.get("rrule")
+        if not rules:
+            continue
+        try:
+            start = event.start
+        except (KeyError, ValueError, TypeError, AttributeError):
+            continue  # the event is reported as a row without a readable DTSTART
+        for rule in rules if isinstance(rules, list) else [rules]:
+            spent += _steps(rule, start, last)
+            if spent > MAX_RULE_STEPS:
+                raise _repeats_too_often(event, rule)
+
+
+def _steps(rule: Any, start: date, last: date) -> int:
+    """How many instants expanding `rule` from `start` to `last` (or its UNTIL) walks through,
+    at most: the steps of its frequency, each expanded by the finer BY lists."""
+    frequency = str((rule.get("FREQ") or ["YEARLY"])[0]).upper()
+    if frequency not in SECONDS_PER:
+        return 0  # not a rule the library expands; it says so itself
+    try:
+        interval = max(1, int((rule.get("INTERVAL") or [1])[0]))
+    except (TypeError, ValueError):
+        interval = 1
+    begin = start if isinstance(start, datetime) else datetime.combine(start, datetime.min.time())
+    end = datetime.combine(last, datetime.max.time())
+    until = (rule.get("UNTIL") or [None])[0]
+    if isinstance(until, date):
+        until_at = until if isinstance(until, datetime) else datetime.combine(until, end.time())
+        end = min(end, until_at.replace(tzinfo=None))
+    seconds = max(0.0, (end - begin.replace(tzinfo=None)).total_seconds())
+    steps = int(seconds // (SECONDS_PER[frequency] * interval)) + 1
+    steps *= DAYS_PER.get(frequency, 1)
+    for part in FINER[frequency]:
+        steps *= max(1, len(rule.get(part) or []))
+    count = (rule.get("COUNT") or [None])[0]
+    if isinstance(count, int) and not any(name.startswith("BY") for name in rule):
+        steps = min(steps, count)  # a plain rule makes an occurrence at every step
+    return steps
+
+
+def _repeats_too_often(event: Any, rule: Any) -> PayloadTooLarge:
+    name = str(event.get("summary", "")).strip()[:80] or str(event.get("uid", "")).strip()[:80]
+    message = (
+        f"the event {name!r} repeats too often ({rule.to_ical().decode(errors='replace')[:120]}): "
+        f"expanding it up to the end of the import's range would go through more than "
+        f"{MAX_RULE_STEPS:,} repetitions, the limit; give its RRULE an UNTIL or a COUNT"
+    )
+    return PayloadTooLarge(f"file: {message}", details=[FieldError("file", message)])
 
 
 def _occurrences(calendar: icalendar.Calendar, first: date, last: date) -> list[Any]:
-    """The events between `first` and `last`, in order, at most MAX_OCCURRENCES: a rule that
-    repeats every second must not run for hours."""
+    """The events between `first` and `last`, in order, at most MAX_OCCURRENCES."""
     found = []
     for event in recurring_ical_events.of(calendar).after(first):
         start = event.start

@@ -1,6 +1,10 @@
 """Files in: CSV (UTF-8 with or without BOM, UTF-16 with BOM, or Windows-1252; comma,
 semicolon or tab), XLSX (the first sheet or a named one) and iCalendar (app.imports.ics), as a
-header and numbered rows."""
+header and numbered rows.
+
+A table has at most MAX_COLUMNS columns and MAX_ROWS rows: beyond, the file is refused (413)
+as soon as a reader meets the first cell past the limit, before it has spent more on it.  What
+a reader may spend in all is bounded by app.imports.sandbox, which runs it."""
 
 import csv
 import io
@@ -8,7 +12,10 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from app.errors import ValidationFailed
+from app.errors import FieldError, PayloadTooLarge, ValidationFailed
+
+MAX_COLUMNS = 200
+MAX_ROWS = 100_000
 
 
 @dataclass
@@ -19,6 +26,16 @@ class Table:
 
 def _bad(message: str) -> ValidationFailed:
     return ValidationFailed.on("file", message)
+
+
+def _too_wide(where: str) -> PayloadTooLarge:
+    message = f"{where} has more than {MAX_COLUMNS} columns, the most a file may have"
+    return PayloadTooLarge(f"file: {message}", details=[FieldError("file", message)])
+
+
+def too_long(count: int = MAX_ROWS) -> PayloadTooLarge:
+    message = f"the file has more than {count:,} rows, the most one import takes: split it"
+    return PayloadTooLarge(f"file: {message}", details=[FieldError("file", message)])
 
 
 def read(
@@ -72,6 +89,10 @@ def _csv(data: bytes) -> Table:
     line = 1  # where the next record starts: a quoted cell may hold line breaks
     try:
         for record in reader:
+            if len(record) > MAX_COLUMNS:
+                raise _too_wide(f"line {line}")
+            if len(records) >= MAX_ROWS + 1:  # the header and MAX_ROWS rows
+                raise too_long()
             records.append((line, record))
             line = reader.line_num + 1
     except csv.Error as exc:
@@ -96,13 +117,43 @@ def _xlsx(data: bytes, sheet: str | None) -> Table:
         if not hasattr(chosen, "iter_rows"):
             raise _bad("the sheet is a chart, not a table")
         try:
-            rows = chosen.iter_rows(values_only=True)
-            records = [(number, list(row)) for number, row in enumerate(rows, start=1)]
+            records = _sheet_rows(chosen)
+        except PayloadTooLarge:
+            raise
         except Exception as exc:
             raise _bad(f"the sheet cannot be read ({type(exc).__name__})") from exc
     finally:
         workbook.close()
     return _table(records)
+
+
+def _sheet_rows(sheet: Any) -> list[tuple[int, list[Any]]]:
+    """The sheet's rows with a value, read one column past the limit: the dimension a sheet
+    declares is not trusted (openpyxl would pad every row to it), nor are cells far to the
+    right or far down that hold nothing (formatting), which real workbooks often have."""
+    sheet.reset_dimensions()
+    records: list[tuple[int, list[Any]]] = []
+    for number, row in enumerate(sheet.iter_rows(max_col=MAX_COLUMNS + 1, values_only=True), 1):
+        if not any(value is not None and str(value).strip() for value in row):
+            continue
+        if row[MAX_COLUMNS:] and row[MAX_COLUMNS] is not None:
+            raise _too_wide(f"row {number}")
+        if len(records) >= MAX_ROWS + 1:
+            raise too_long()
+        records.append((number, _trimmed(list(row[:MAX_COLUMNS]))))
+    if records:  # a column without a header is an unnamed column, as in the sheet
+        width = max(len(values) for _, values in records)
+        header = records[0][1]
+        header.extend([None] * (width - len(header)))
+    return records
+
+
+def _trimmed(values: list[Any]) -> list[Any]:
+    """Without the empty cells at the end of the row."""
+    end = len(values)
+    while end and values[end - 1] is None:
+        end -= 1
+    return values[:end]
 
 
 def _table(records: list[tuple[int, list[Any]]]) -> Table:

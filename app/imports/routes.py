@@ -4,16 +4,38 @@ not)."""
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from app.auth.deps import CurrentPrincipal
+from app.auth.deps import PrincipalBeforeTransaction
 from app.db import SessionDep
 from app.errors import ErrorBody
-from app.imports import readers, service
+from app.imports import service
 from app.imports.models import ImportReport
+from app.imports.readers import Table
 
 router = APIRouter(tags=["imports"])
+
+
+async def uploaded_table(
+    request: Request,
+    actor: PrincipalBeforeTransaction,
+    file: Annotated[UploadFile, File(description="CSV, XLSX or iCalendar (.ics)")],
+    sheet: Annotated[str | None, Form(max_length=100)] = None,
+    date_from: Annotated[
+        date | None, Query(alias="from", description="iCalendar: occurrences from")
+    ] = None,
+    date_to: Annotated[date | None, Query(alias="to", description="iCalendar: until")] = None,
+) -> Table:
+    """The uploaded file read whole and checked, for a known caller, before the request's
+    transaction begins: other writers never wait on a parse (app.imports.sandbox)."""
+    data = await file.read()
+    reader = request.app.state.file_reader
+    table: Table = await run_in_threadpool(
+        reader.read, file.filename or "", data, sheet=sheet, first=date_from, last=date_to
+    )
+    return table
 
 
 @router.post(
@@ -27,22 +49,18 @@ router = APIRouter(tags=["imports"])
     },
 )
 def import_activities(
+    # In this order: the caller, then the file read, then the transaction.
+    actor: PrincipalBeforeTransaction,
+    table: Annotated[Table, Depends(uploaded_table)],
     session: SessionDep,
-    actor: CurrentPrincipal,
-    file: Annotated[UploadFile, File(description="CSV, XLSX or iCalendar (.ics)")],
     provider: Annotated[str | None, Form(max_length=30)] = None,
     mapping: Annotated[
         str | None, Form(max_length=10_000, description="JSON: header -> field")
     ] = None,
-    sheet: Annotated[str | None, Form(max_length=100)] = None,
     defaults: Annotated[
         str | None,
         Form(max_length=10_000, description="JSON: field -> value for empty cells"),
     ] = None,
-    date_from: Annotated[
-        date | None, Query(alias="from", description="iCalendar: occurrences from")
-    ] = None,
-    date_to: Annotated[date | None, Query(alias="to", description="iCalendar: until")] = None,
     create_orgs: Annotated[
         bool, Query(description="coordinators: create the organizations a file names")
     ] = False,
@@ -51,8 +69,6 @@ def import_activities(
 ) -> ImportReport | JSONResponse:
     """Create, update or leave each row's activity, keyed by (provider, external_ref).  By
     default all or nothing: one bad row and nothing is written (422, with every error)."""
-    data = file.file.read()
-    table = readers.read(file.filename or "", data, sheet=sheet, first=date_from, last=date_to)
     options = service.Options.given(
         mapping=mapping,
         defaults=defaults,

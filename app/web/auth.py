@@ -11,13 +11,14 @@ from typing import Annotated
 
 import sqlalchemy as sa
 from fastapi import Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session, col, select
 
 from app.auth import service as keys
 from app.auth.models import ApiKey
 from app.auth.principal import Principal
 from app.core.timeutil import utcnow
-from app.db import SessionDep
+from app.db import SessionDep, read_session
 from app.errors import AppError, Forbidden, Unauthorized
 from app.organizations.models import Organization
 from app.web.models import WebSession
@@ -100,6 +101,17 @@ def _signed_in(session: Session, token: str) -> tuple[Principal, str] | None:
 
 
 def viewer(request: Request, session: SessionDep) -> Viewer:
+    return _viewer(request, session)
+
+
+async def viewer_before_transaction(request: Request) -> Viewer:
+    """The reader, read in a short session of its own: for pages that do long work before
+    their transaction begins (app.db.read_session)."""
+    async with read_session(request) as session:
+        return await run_in_threadpool(_viewer, request, session)
+
+
+def _viewer(request: Request, session: Session) -> Viewer:
     token = request.cookies.get(COOKIE)
     found = _signed_in(session, token) if token else None
     if found is not None:
@@ -111,6 +123,7 @@ def viewer(request: Request, session: SessionDep) -> Viewer:
 
 
 ViewerDep = Annotated[Viewer, Depends(viewer)]
+ViewerBeforeTransaction = Annotated[Viewer, Depends(viewer_before_transaction)]
 
 
 class CsrfFailed(AppError):

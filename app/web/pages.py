@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
@@ -20,7 +21,7 @@ from app.activities.models import ActivityPublic
 from app.auth.principal import Principal
 from app.core import cursor as cursors
 from app.core import vocab
-from app.db import SessionDep
+from app.db import SessionDep, read_session
 from app.errors import AppError, NotFound, ValidationFailed
 from app.exports.routes import download
 from app.feeds import service as feeds
@@ -576,43 +577,78 @@ def import_page(request: Request, reader: ViewerDep) -> HTMLResponse:
     return render(request, reader, "import.html", report=None, pending=None)
 
 
-@router.post("/import", response_class=HTMLResponse)
-def import_upload(
+@dataclass
+class Upload:
+    """A file sent to the import page (or kept since its dry run), read and checked."""
+
+    reader: auth.Viewer
+    principal: Principal
+    name: str
+    data: bytes
+    table: readers.Table
+    provider: str | None
+    skip_invalid: bool
+    pending: uuid.UUID | None  # the kept file being confirmed
+
+
+async def page_upload(
     request: Request,
-    session: SessionDep,
-    reader: ViewerDep,
+    reader: auth.ViewerBeforeTransaction,
     csrf: Annotated[str, Form(max_length=100)],
     file: Annotated[UploadFile | None, File()] = None,
     provider: Annotated[str | None, Form(max_length=30)] = None,
     skip_invalid: Annotated[bool, Form()] = False,
     confirm: Annotated[bool, Form()] = False,
     pending: Annotated[uuid.UUID | None, Form()] = None,
-) -> HTMLResponse:
-    """First a dry run of the uploaded file; the page then offers to import it for real."""
+) -> Upload:
+    """The signed-in reader's file, read whole before the page's transaction begins (see
+    app.imports.routes.uploaded_table)."""
     principal = reader.require()
     auth.check_csrf(reader, csrf)
     if confirm and pending is not None:
-        stored = uploads.take(session, pending, principal)
-        name, data, provider, skip_invalid = stored
+        async with read_session(request) as session:
+            kept = await run_in_threadpool(uploads.get, session, pending, principal)
+        name, data, provider, skip_invalid = kept
     elif file is not None:
-        name, data = file.filename or "upload", file.file.read()
+        name, data, pending = file.filename or "upload", await file.read(), None
     else:
         raise ValidationFailed.on("file", "choose a file to import")
-    table = readers.read(name, data)
+    table = await run_in_threadpool(request.app.state.file_reader.read, name, data)
+    return Upload(reader, principal, name, data, table, provider or None, skip_invalid, pending)
+
+
+@router.post("/import", response_class=HTMLResponse)
+def import_upload(
+    request: Request,
+    # In this order: the file read, then the transaction.
+    upload: Annotated[Upload, Depends(page_upload)],
+    session: SessionDep,
+) -> HTMLResponse:
+    """First a dry run of the uploaded file; the page then offers to import it for real."""
+    confirm = upload.pending is not None
+    if upload.pending is not None:
+        uploads.remove(session, upload.pending, upload.principal)
     options = imports.Options(
-        dry_run=not confirm, skip_invalid=skip_invalid, provider=provider or None
+        dry_run=not confirm, skip_invalid=upload.skip_invalid, provider=upload.provider
     )
-    report = imports.run(session, table, actor=principal, options=options)
+    report = imports.run(session, upload.table, actor=upload.principal, options=options)
     kept = None
-    if not confirm and (not report.errors or skip_invalid):
-        kept = uploads.keep(session, principal, name, data, provider or None, skip_invalid)
+    if not confirm and (not report.errors or upload.skip_invalid):
+        kept = uploads.keep(
+            session,
+            upload.principal,
+            upload.name,
+            upload.data,
+            upload.provider,
+            upload.skip_invalid,
+        )
     return render(
         request,
-        reader,
+        upload.reader,
         "import.html",
         report=report,
         pending=kept,
-        name=name,
+        name=upload.name,
         confirmed=confirm,
         status_code=200,
     )

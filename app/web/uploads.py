@@ -35,12 +35,27 @@ def keep(
     return upload.id
 
 
-def take(
+def get(
     session: Session, upload_id: uuid.UUID, owner: Principal
 ) -> tuple[str, bytes, str | None, bool]:
-    """The kept file (only for the key that uploaded it), removed from the store."""
+    """The kept file, only for the key that uploaded it."""
     upload = session.get(PendingUpload, upload_id)
     if upload is None or upload.api_key_id != owner.key_id or upload.created_at < utcnow() - KEPT:
-        raise NotFound("this upload is no longer kept: choose the file again")
-    session.delete(upload)
+        raise _gone()
     return upload.filename, upload.data, upload.provider, upload.skip_invalid
+
+
+def remove(session: Session, upload_id: uuid.UUID, owner: Principal) -> None:
+    """The kept file removed from the store as it is imported; once only."""
+    removed = session.execute(
+        sa.delete(PendingUpload).where(
+            col(PendingUpload.id) == upload_id,
+            col(PendingUpload.api_key_id) == owner.key_id,
+        )
+    )
+    if removed.rowcount != 1:  # type: ignore[attr-defined]
+        raise _gone()
+
+
+def _gone() -> NotFound:
+    return NotFound("this upload is no longer kept: choose the file again")
