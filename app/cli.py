@@ -1,5 +1,6 @@
 """The `assistcal` command."""
 
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -119,6 +120,13 @@ def serve(
     )
     typer.echo("Database: " + _display_url(settings.database_url))
     typer.echo("Make keys with: assistcal keys create --org ACRONYM --role provider")
+    if os.environ.get("FORWARDED_ALLOW_IPS") and not settings.forwarded_allow_ips:
+        typer.secho(
+            "FORWARDED_ALLOW_IPS is uvicorn's and is not read: name the proxies in "
+            "ASSISTCAL_FORWARDED_ALLOW_IPS.",
+            fg="yellow",
+            err=True,
+        )
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -127,7 +135,9 @@ def serve(
         workers=workers,
         log_level="info",
         access_log=False,  # the service logs each request itself, as JSON, secrets redacted
-        proxy_headers=True,
+        # The app believes X-Forwarded-For only from ASSISTCAL_FORWARDED_ALLOW_IPS; uvicorn's
+        # own would trust 127.0.0.1 (or FORWARDED_ALLOW_IPS) before the app sees a request.
+        proxy_headers=False,
     )
 
 

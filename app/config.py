@@ -1,7 +1,10 @@
 """One settings object, read from ASSISTCAL_* environment variables (or a .env file)."""
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import ipaddress
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -58,6 +61,36 @@ class Settings(BaseSettings):
         ge=0,
         description="Requests a minute per client address without a key, feeds aside (0: none).",
     )
+    forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Proxies (addresses or networks, comma-separated) whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed; none by default.",
+    )
+
+    @field_validator("forwarded_allow_ips", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):  # the environment's form: "10.0.0.0/8, 192.0.2.7"
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxy_networks(cls, value: list[str]) -> list[str]:
+        """Each an address or a network (written as ipaddress writes it), so that a typing
+        error is refused at start-up rather than trusted as a name that never matches."""
+        networks = []
+        for entry in value:
+            try:
+                networks.append(
+                    str(ipaddress.ip_network(entry, strict=False))
+                    if "/" in entry
+                    else str(ipaddress.ip_address(entry))
+                )
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network") from None
+        return networks
+
     cors_origins: list[str] = Field(
         default_factory=list,
         description="Origins whose pages may call the API from a browser; none by default.",

@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.activities.routes import router as activities_router
 from app.assistance.routes import router as assistance_router
@@ -347,6 +348,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         per_address=settings.rate_limit_per_address,
         refuse=render,
     )
+    if settings.forwarded_allow_ips:
+        # Outermost: the rate limits and the logs see the client the trusted proxy names.
+        # Whatever server runs the app, a header from any other peer changes nothing.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
 
     metrics.registry.register(
         CacheCollector(

@@ -319,6 +319,7 @@ class Operations:
                     "status": status,
                     "ms": round(elapsed * 1000, 1),
                     "key": _key_prefix(headers),
+                    "client": _address(scope),
                 },
             )
             request_id.reset(token)

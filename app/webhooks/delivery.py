@@ -8,16 +8,13 @@ it again after the lease: receivers should ignore an `id` they have seen."""
 
 import hashlib
 import hmac
-import ipaddress
 import logging
-import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import sqlalchemy as sa
@@ -26,6 +23,7 @@ from sqlmodel import Session, col, select
 
 from app.core.timeutil import utcnow
 from app.db import open_session
+from app.webhooks.destination import DestinationRefused, http_client
 from app.webhooks.events import PENDING
 from app.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery
 
@@ -39,24 +37,6 @@ def signature(secret: str, timestamp: str, body: str) -> str:
     """The X-Assistcal-Signature header: HMAC-SHA256 of "<timestamp>.<body>"."""
     digest = hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256)
     return "sha256=" + digest.hexdigest()
-
-
-def destination_refused(url: str) -> str | None:
-    """Why a webhook may not call this address, or None: every address its host resolves
-    to must be a public one (not loopback, private, link-local, multicast or reserved), or
-    key holders could reach the service's own network."""
-    host = urlsplit(url).hostname
-    if not host:
-        return "the address has no host"
-    try:
-        addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
-    except (OSError, UnicodeError):
-        return f"the host {host!r} does not resolve"
-    for address in addresses:
-        ip = ipaddress.ip_address(address.split("%")[0])
-        if not ip.is_global or ip.is_multicast:
-            return f"{host} resolves to {ip}, an address inside a network"
-    return None
 
 
 def backoff(attempts: int) -> timedelta:
@@ -102,13 +82,9 @@ def _claim(engine: Engine, now: datetime, limit: int, lease: timedelta) -> list[
 
 
 def _send(
-    client: httpx.Client, delivery: tuple[Any, ...], now: datetime, *, allow_private: bool
+    client: httpx.Client, delivery: tuple[Any, ...], now: datetime
 ) -> tuple[int | None, str | None]:
     delivery_id, url, secret, event_type, body = delivery
-    if not allow_private:
-        refused = destination_refused(url)  # again: the name may resolve elsewhere by now
-        if refused is not None:
-            return None, "destination refused: an address inside a network"
     timestamp = str(int(now.timestamp()))
     headers = {
         "Content-Type": "application/json",
@@ -120,6 +96,8 @@ def _send(
     }
     try:
         response = client.post(url, content=body.encode(), headers=headers)
+    except DestinationRefused:  # checked as the connection opens: the name may have moved
+        return None, "destination refused: an address inside a network"
     except httpx.HTTPError as exc:
         # The kind of failure only: its text could tell a key holder about the network.
         return None, type(exc).__name__
@@ -165,9 +143,9 @@ def deliver_due(
     client: httpx.Client,
     now: Callable[[], datetime] = utcnow,
     limit: int = 20,
-    allow_private: bool = False,
 ) -> int:
-    """Send what is due now, once; returns how many attempts were made."""
+    """Send what is due now, once; returns how many attempts were made.  `client` is one
+    of destination.http_client: it is what keeps deliveries to public addresses."""
     made = 0
     timeout = client.timeout.read or client.timeout.connect or 10.0
     lease = timedelta(seconds=limit * 2 * timeout) + LEASE_MARGIN  # connect and read, each
@@ -178,7 +156,7 @@ def deliver_due(
         results = []
         for delivery in claimed:
             started, at = time.perf_counter(), now()
-            sent = _send(client, delivery, at, allow_private=allow_private)
+            sent = _send(client, delivery, at)
             results.append((delivery[0], sent, started, at))
         with open_session(engine, write=True) as session:
             for delivery_id, result, started, at in results:
@@ -238,11 +216,12 @@ class Worker:
         self._thread.join(timeout=self.timeout_seconds + 5)
 
     def _run(self) -> None:
-        with httpx.Client(timeout=self.timeout_seconds, follow_redirects=False) as client:
+        client = http_client(timeout=self.timeout_seconds, allow_private=self.allow_private)
+        with client:
             while not self._stop.is_set():
                 self._wake.clear()
                 try:
-                    deliver_due(self.engine, client=client, allow_private=self.allow_private)
+                    deliver_due(self.engine, client=client)
                 except Exception:  # a database hiccup must not end the thread
                     log.exception("webhook delivery pass failed")
                 self._wake.wait(self.poll_seconds)

@@ -13,7 +13,7 @@ from app.core.timeutil import utcnow
 from app.errors import Forbidden, NotFound, ValidationFailed
 from app.organizations import service as organizations
 from app.pagination import newest_first
-from app.webhooks import delivery, events
+from app.webhooks import delivery, destination, events
 from app.webhooks.models import Webhook, WebhookDelivery, WebhookIn
 
 
@@ -25,7 +25,7 @@ def create(
     organization, else activity and request events and the findings involving the
     organization's own activities."""
     if not allow_private:
-        refused = delivery.destination_refused(data.url)
+        refused = destination.destination_refused(data.url)
         if refused is not None:
             raise ValidationFailed.on("url", refused + " (ASSISTCAL_WEBHOOK_ALLOW_PRIVATE)")
     owner = actor.organization

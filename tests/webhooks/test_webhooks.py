@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
@@ -28,6 +27,7 @@ from app.db import open_session
 from app.main import create_app
 from app.organizations import service as organizations
 from app.webhooks.delivery import MAX_ATTEMPTS, deliver_due
+from app.webhooks.destination import http_client
 from app.webhooks.models import WebhookDelivery
 from tests.conftest import KeyMaker
 from tests.helpers import activity_body, auth
@@ -96,8 +96,8 @@ def queued(engine: Engine) -> list[tuple[str, str]]:
 
 
 def send(engine: Engine, at: datetime) -> int:
-    with httpx.Client(timeout=5) as http:
-        return deliver_due(engine, client=http, now=lambda: at, allow_private=True)
+    with http_client(timeout=5, allow_private=True) as http:
+        return deliver_due(engine, client=http, now=lambda: at)
 
 
 def test_delivered_once_after_a_failure_and_a_retry_with_a_signature_that_verifies(
@@ -324,12 +324,12 @@ def test_two_workers_never_send_the_same_delivery(
     for n in range(30):
         post_activity(client, key, title=f"Activity {n}", external_ref=f"R{n}")
     at = utcnow() + timedelta(seconds=1)
-    with httpx.Client(timeout=5) as http:
+    with http_client(timeout=5, allow_private=True) as http:
         workers = [
             threading.Thread(
                 target=deliver_due,
                 args=(engine,),
-                kwargs={"client": http, "now": lambda: at, "limit": 4, "allow_private": True},
+                kwargs={"client": http, "now": lambda: at, "limit": 4},
             )
             for _ in range(3)
         ]
@@ -362,7 +362,7 @@ def test_webhooks_may_not_call_into_the_network(
     with TestClient(create_app(settings)) as client:
         made = subscribe(client, key, receiver.url, "activity.created").json()
         post_activity(client, key)
-    with httpx.Client(timeout=5) as http:
+    with http_client(timeout=5) as http:
         deliver_due(engine, client=http, now=lambda: utcnow() + timedelta(seconds=1))
     assert receiver.received == []
     with TestClient(create_app(settings)) as client:
