@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from zoneinfo import ZoneInfo
 
 import icalendar
@@ -74,7 +74,7 @@ class EventRef:
             FORMAT,
         )
 
-    @property
+    @cached_property
     def digest(self) -> str:
         """`key`, as stored beside the text in the database."""
         return hashlib.sha256(json.dumps(self.key).encode()).hexdigest()[:32]
@@ -237,8 +237,9 @@ class EventCache:
             self._items.popitem(last=False)
 
 
-# Offsets are looked for every 6 hours: no zone changes its offset twice within that.
-_STEP = timedelta(hours=6)
+# Offsets are compared a day apart (then the change is looked for to the second): no zone
+# changes its offset twice within a day.
+_STEP = timedelta(days=1)
 
 
 def _observance(zone: ZoneInfo, moment: datetime) -> tuple[timedelta, bool, str]:

@@ -302,19 +302,33 @@ def _day(day: date) -> datetime:
     return datetime.combine(day, datetime.min.time(), UTC)
 
 
-def stored(session: Session, wanted: list[render.EventRef]) -> dict[str, bytes]:
-    """The texts kept in the database for these events, where still theirs."""
-    digests = {uuid.UUID(ref.id): ref.digest for ref in wanted}
-    found: dict[str, bytes] = {}
-    for chunk in chunks(list(digests), 5_000):
-        rows = session.execute(
-            sa.select(
-                col(FeedEvent.activity_id), col(FeedEvent.text_key), col(FeedEvent.text)
-            ).where(col(FeedEvent.activity_id).in_(chunk))
+def stored(
+    session: Session, wanted: list[render.EventRef], spec: FeedSpec | None = None
+) -> dict[str, bytes]:
+    """The texts kept in the database for these events, where still theirs.  With `spec`,
+    read with the feed's own conditions rather than by id: for many events, cheaper than a
+    list of thousands of ids."""
+    digests = {ref.id: ref.digest for ref in wanted}
+    statements = []
+    columns = (col(FeedEvent.activity_id), col(FeedEvent.text_key), col(FeedEvent.text))
+    if spec is not None:
+        statements.append(
+            sa.select(*columns)
+            .join(Activity, col(Activity.id) == FeedEvent.activity_id)
+            .where(*_scope(session, spec, window=True), *_shown(spec))
         )
-        for activity_id, text_key, text in rows:
-            if text is not None and text_key == digests[activity_id]:
-                found[str(activity_id)] = text.encode()
+    else:
+        ids = [uuid.UUID(ref.id) for ref in wanted]
+        statements += [
+            sa.select(*columns).where(col(FeedEvent.activity_id).in_(chunk))
+            for chunk in chunks(ids, 1_000)
+        ]
+    found: dict[str, bytes] = {}
+    for statement in statements:
+        for activity_id, text_key, text in session.execute(statement):
+            activity = str(activity_id)
+            if text is not None and text_key == digests.get(activity):
+                found[activity] = text.encode()
     return found
 
 
@@ -374,7 +388,8 @@ def texts(
         else:
             found[ref.id] = text
     kept = [ref for ref in missing if ref.stored == ref.digest]
-    from_database = stored(session, kept) if kept else {}
+    # Many (a new process): read with the feed's conditions; a few (after an edit): by id.
+    from_database = stored(session, kept, spec if len(kept) > 500 else None) if kept else {}
     rendered = []
     to_render = [ref for ref in missing if ref.id not in from_database]
     by_id = {ref.id: ref for ref in to_render}
