@@ -6,7 +6,7 @@ from app.activities.models import Activity, ActivityCountry, ActivityRegion, Ide
 from app.assistance.models import AssistanceRequest, RequestActivity, RequestStatusChange
 from app.audit.models import AuditEntry
 from app.auth.models import ApiKey
-from app.feeds.models import FeedState, FeedToken
+from app.feeds.models import FeedEvent, FeedState, FeedToken
 from app.findings.models import Finding
 from app.organizations.models import Organization, OrganizationProfile
 from app.web.models import PendingUpload, WebSession
@@ -21,6 +21,7 @@ __all__ = [
     "ApiKey",
     "AssistanceRequest",
     "AuditEntry",
+    "FeedEvent",
     "FeedState",
     "FeedToken",
     "Finding",

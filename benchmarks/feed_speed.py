@@ -1,23 +1,28 @@
-"""How fast a 5,000-event feed is served: first render, cached, 304, after one edit.
+"""How fast a 5,000-event feed is served: cold (a new process), warm, and two floors.
 
-    python benchmarks/feed_speed.py [--events 5000] [--requests 300]
+    python benchmarks/feed_speed.py [--events 5000] [--requests 300] [--restarts 3]
     ASSISTCAL_DATABASE_URL=postgresql://... python benchmarks/feed_speed.py
 
 Fills a fresh database with `--events` activities in the feed's window (half all-day, half
-timed in five time zones, 300-character descriptions), then measures, through the app
-in-process, the server time of GET /feeds/all.ics (from the request entering the ASGI app to
-its last byte leaving it):
+timed in ten time zones, 300-character descriptions), then measures the server time of
+GET /feeds/all.ics (from the request entering the ASGI app to its last byte leaving it,
+TestClient, in-process):
 
-- the first render (empty caches: every event rendered with icalendar);
-- a cached response, and a 304 revalidation with If-None-Match (median and p99);
-- the first response after one activity changed (the other events come from the cache);
+- the first render ever (every event rendered with icalendar, then kept in the database);
+- cold after a restart: each time a new Python process, a new app on the same database,
+  empty caches: the feed is assembled from the texts kept in the database (`--restarts`
+  times; the process's start-up is not counted, its first request is);
+- warm: the same feed again (median and p99), and the first response after one activity
+  changed (one event rendered, the others from memory);
 
-and beside them the plain icalendar way: one Calendar with every event, `to_ical()`.
+and beside them the plain icalendar way (one Calendar with every event, `to_ical()`) and
+the string-join floor (the feed's parts, already in memory, joined).
 """
 
 import argparse
 import os
 import random
+import subprocess
 import sys
 import time
 import uuid
@@ -43,8 +48,13 @@ ZONES = [
     "America/Port_of_Spain",
     "America/Santiago",
     "America/Mexico_City",
+    "America/New_York",
     "Europe/Vienna",
+    "Europe/Paris",
+    "Africa/Nairobi",
     "Asia/Bangkok",
+    "Asia/Tokyo",
+    "Australia/Sydney",
 ]
 COUNTRIES = ["TT", "CL", "MX", "AT", "TH", "JM", "PE", "KE"]
 
@@ -132,11 +142,65 @@ class Timed:
         await self.app(scope, receive, timed_send)
 
 
+def cold(url: str) -> None:
+    """In a new process: the first request of a new app on `url` (printed in ms)."""
+    app = create_app(Settings(database_url=url))
+    timed = Timed(app)
+    with TestClient(timed) as client:  # type: ignore[arg-type]
+        response = client.get("/feeds/all.ics")
+        assert response.status_code == 200
+        print(f"{timed.last:.1f} {response.content.count(b'BEGIN:VEVENT')}")
+
+
+def restarted(url: str) -> tuple[float, int]:
+    done = subprocess.run(
+        [sys.executable, __file__, "--cold", url], capture_output=True, text=True, check=True
+    )
+    elapsed, events = done.stdout.split()[-2:]
+    return float(elapsed), int(events)
+
+
+def floors(engine: Any) -> None:
+    """The plain icalendar way, and the string-join floor, for the same feed."""
+    with open_session(engine, write=False) as session:
+        spec = service.spec_for(
+            service.FeedFilters(), date_from=None, date_to=None, hide_cancelled=False
+        )
+        refs = service.refs(session, spec)
+        events = service.load(session, spec, refs)
+        texts = service.stored(session, refs)
+    started = time.perf_counter()
+    calendar = icalendar.Calendar()
+    calendar.add("prodid", render.PRODID)
+    calendar.add("version", "2.0")
+    for event in events:
+        calendar.add_component(render.component(event))
+    calendar.add_missing_timezones()
+    plain = calendar.to_ical()
+    elapsed = (time.perf_counter() - started) * 1000
+    print(
+        f"plain icalendar (one Calendar, add_missing_timezones, to_ical): {elapsed:.0f} ms "
+        f"for {len(events):,} events, {len(plain) / 2**20:.1f} MB"
+    )
+    parts = [render.header("All", "All"), *texts.values(), b"END:VCALENDAR\r\n"]
+    runs = []
+    for _ in range(20):
+        started = time.perf_counter()
+        b"".join(parts)
+        runs.append((time.perf_counter() - started) * 1000)
+    print(f"string-join floor (the {len(texts):,} texts in memory, joined): {spread(runs, 2)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=5_000)
     parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--restarts", type=int, default=3)
+    parser.add_argument("--cold", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.cold:
+        cold(args.cold)
+        return
     for url in databases(os.environ.get("ASSISTCAL_DATABASE_URL"), "feeds.db"):
         fill(url, args.events)
         app = create_app(Settings(database_url=url))
@@ -148,24 +212,23 @@ def main() -> None:
             first = client.get("/feeds/all.ics")
             count = first.content.count(b"BEGIN:VEVENT")
             print(
-                f"first render: {timed.last:.0f} ms server time for {count:,} events, "
-                f"{len(first.content) / 2**20:.1f} MB"
+                f"first render ever (icalendar, then kept): {timed.last:.0f} ms server time "
+                f"for {count:,} events, {len(first.content) / 2**20:.1f} MB"
             )
 
-            cached = []
+            for n in range(args.restarts):
+                elapsed, events = restarted(url)
+                assert events == count
+                print(f"cold after a restart #{n + 1} (new process, kept texts): {elapsed:.0f} ms")
+
+            warm = []
             for _ in range(args.requests):
                 client.get("/feeds/all.ics")
-                cached.append(timed.last)
-            print(f"cached response: {spread(cached, 2)}")
+                warm.append(timed.last)
+            print(f"warm, the same feed again: {spread(warm, 2)}")
 
-            revalidated = []
-            for _ in range(args.requests):
-                response = client.get(
-                    "/feeds/all.ics", headers={"If-None-Match": first.headers["etag"]}
-                )
-                assert response.status_code == 304
-                revalidated.append(timed.last)
-            print(f"304 revalidation: {spread(revalidated, 2)}")
+            # Compressed (gzip) responses and 304 revalidations: measured here by the change
+            # that adds compression (to be merged beside this one).
 
             with engine.begin() as conn:  # one activity changes, as an edit would
                 conn.execute(
@@ -179,29 +242,9 @@ def main() -> None:
                 stamp.changed(session)
                 session.commit()
             client.get("/feeds/all.ics")
-            print(f"after one edit (other events cached): {timed.last:.0f} ms server time")
+            print(f"after one edit (one rendered, the others from memory): {timed.last:.0f} ms")
 
-            with open_session(engine, write=False) as session:
-                spec = service.spec_for(
-                    service.FeedFilters(),
-                    date_from=None,
-                    date_to=None,
-                    hide_cancelled=False,
-                )
-                events = service.load(session, spec, service.refs(session, spec))
-            started = time.perf_counter()
-            calendar = icalendar.Calendar()
-            calendar.add("prodid", render.PRODID)
-            calendar.add("version", "2.0")
-            for event in events:
-                calendar.add_component(render.component(event))
-            calendar.add_missing_timezones()
-            plain = calendar.to_ical()
-            elapsed = (time.perf_counter() - started) * 1000
-            print(
-                f"plain icalendar (one Calendar, add_missing_timezones, to_ical): {elapsed:.0f} ms "
-                f"for {len(events):,} events, {len(plain) / 2**20:.1f} MB"
-            )
+            floors(engine)
 
 
 if __name__ == "__main__":

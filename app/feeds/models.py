@@ -1,4 +1,5 @@
-"""Feed tables (the change stamp, private feed tokens) and the feed API's models."""
+"""Feed tables (the change stamp, events' texts, private feed tokens) and the feed API's
+models."""
 
 import uuid
 from datetime import datetime
@@ -24,6 +25,29 @@ class FeedState(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     generation: int = Field(default=0, sa_type=sa.BigInteger)
     changed_at: datetime = Field(default_factory=utcnow)
+
+
+class FeedEvent(SQLModel, table=True):
+    """An activity's event as feeds show it: its text, kept so that a new process assembles a
+    feed without rendering it again, and how often its provider was renamed.
+
+    `text` is app.feeds.render.event's output for the key whose digest is `text_key`
+    (render.EventRef.key: the activity's revision, its provider's name, the renames, the
+    format); a text whose key is no longer the event's is rendered again, and so replaced,
+    when a feed next shows it.  `renamed` and `renamed_at` are no cache: each rename of the
+    provider adds one to its events' SEQUENCE and moves their LAST-MODIFIED."""
+
+    __tablename__ = "feed_event"
+
+    activity_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid, sa.ForeignKey("activity.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    renamed: int = Field(default=0)
+    renamed_at: datetime | None = None
+    text_key: str | None = Field(default=None, max_length=32)
+    text: str | None = Field(default=None, sa_type=sa.Text)
 
 
 class FeedToken(SQLModel, table=True):

@@ -134,7 +134,7 @@ def _serve(
         include_restricted=private_name is not None,
         name=private_name,
     )
-    rendered = service.serve(session, spec, request.app.state.feed_cache)
+    rendered = service.serve(session, spec, request.app.state.feed_cache, request.app.state.engine)
     return _respond(request, rendered, private=private_name is not None)
 
 

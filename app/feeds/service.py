@@ -3,10 +3,15 @@
 A feed is cached in each process under (what it shows, the change generation, today).  The
 generation comes from the database (app.stamp), so every process notices a change
 made by any other, and the date key lets the moving window and the 60-day stay of cancelled
-activities move on by themselves."""
+activities move on by themselves.
+
+A feed that is not cached is assembled from its events' texts: from this process's memory,
+else from the database (`feed_event`, so that a new process does not render them again),
+else rendered, and then stored for the next process."""
 
 import hashlib
 import json
+import logging
 import secrets
 import uuid
 from calendar import monthrange
@@ -28,11 +33,12 @@ from app.auth.models import ApiKey
 from app.auth.principal import Principal
 from app.core import timeutil, vocab
 from app.core.keys import hash_key
-from app.core.timeutil import utcnow
-from app.db import chunks
+from app.core.timeutil import as_utc, utcnow
+from app.db import chunks, open_session
 from app.errors import NotFound
 from app.feeds import render
 from app.feeds.models import (
+    FeedEvent,
     FeedFilters,
     FeedLinks,
     FeedToken,
@@ -47,6 +53,8 @@ MONTHS_BACK = 3
 MONTHS_AHEAD = 24
 TOKEN_PREFIX = "ft_"  # noqa: S105 (a marker, not a secret)
 APP_NAME = "1540 assistance activities"
+
+log = logging.getLogger(__name__)
 
 
 def months_from(day: date, months: int) -> date:
@@ -176,8 +184,8 @@ def _shown(spec: FeedSpec) -> list[sa.ColumnElement[bool]]:
 
 
 def refs(session: Session, spec: FeedSpec) -> list[render.EventRef]:
-    """The feed's events by start date, as much of them as tells whether a cached text is
-    current: a few plain columns, so that a feed whose events are cached is read quickly."""
+    """The feed's events by start date, as much of them as tells whether a kept text is
+    current: a few plain columns, so that a feed whose events are kept is read quickly."""
     rows = session.execute(
         sa.select(
             col(Activity.id),
@@ -185,12 +193,16 @@ def refs(session: Session, spec: FeedSpec) -> list[render.EventRef]:
             col(Activity.withdrawn_at),
             col(Organization.acronym),
             col(Organization.name),
+            col(FeedEvent.renamed),
+            col(FeedEvent.renamed_at),
+            col(FeedEvent.text_key),
             col(Activity.start_date),
             col(Activity.end_date),
             col(Activity.start_time),
             col(Activity.timezone),
         )
         .join(Organization, col(Organization.id) == Activity.provider_id)
+        .outerjoin(FeedEvent, col(FeedEvent.activity_id) == Activity.id)
         .where(*_scope(session, spec, window=True), *_shown(spec))
         .order_by(col(Activity.start_date), col(Activity.id))
     )
@@ -201,6 +213,9 @@ def refs(session: Session, spec: FeedSpec) -> list[render.EventRef]:
             withdrawn=withdrawn_at is not None,
             provider=acronym,
             provider_name=name,
+            renamed=renamed or 0,
+            renamed_at=as_utc(renamed_at) if renamed_at else None,
+            stored=text_key,
             start_date=start_date,
             end_date=end_date,
             zone=zone if start_time else None,
@@ -211,6 +226,9 @@ def refs(session: Session, spec: FeedSpec) -> list[render.EventRef]:
             withdrawn_at,
             acronym,
             name,
+            renamed,
+            renamed_at,
+            text_key,
             start_date,
             end_date,
             start_time,
@@ -254,6 +272,8 @@ def load(session: Session, spec: FeedSpec, wanted: list[render.EventRef]) -> lis
                     timezone=a.timezone,
                     provider=ref.provider,
                     provider_name=ref.provider_name,
+                    renamed=ref.renamed,
+                    renamed_at=ref.renamed_at,
                     partners=tuple(a.partners),
                     states=render.names(states[a.id], country_names),
                     regions=render.names(regions[a.id], geography.region_names),
@@ -282,7 +302,118 @@ def _day(day: date) -> datetime:
     return datetime.combine(day, datetime.min.time(), UTC)
 
 
-def serve(session: Session, spec: FeedSpec, cache: FeedCache) -> Rendered:
+def stored(
+    session: Session, wanted: list[render.EventRef], spec: FeedSpec | None = None
+) -> dict[str, bytes]:
+    """The texts kept in the database for these events, where still theirs.  With `spec`,
+    read with the feed's own conditions rather than by id: for many events, cheaper than a
+    list of thousands of ids."""
+    digests = {ref.id: ref.digest for ref in wanted}
+    statements = []
+    columns = (col(FeedEvent.activity_id), col(FeedEvent.text_key), col(FeedEvent.text))
+    if spec is not None:
+        statements.append(
+            sa.select(*columns)
+            .join(Activity, col(Activity.id) == FeedEvent.activity_id)
+            .where(*_scope(session, spec, window=True), *_shown(spec))
+        )
+    else:
+        ids = [uuid.UUID(ref.id) for ref in wanted]
+        statements += [
+            sa.select(*columns).where(col(FeedEvent.activity_id).in_(chunk))
+            for chunk in chunks(ids, 1_000)
+        ]
+    found: dict[str, bytes] = {}
+    for statement in statements:
+        for activity_id, text_key, text in session.execute(statement):
+            activity = str(activity_id)
+            if text is not None and text_key == digests.get(activity):
+                found[activity] = text.encode()
+    return found
+
+
+def store(engine: sa.Engine, rendered: list[tuple[render.EventRef, bytes]]) -> None:
+    """Keep these texts for the next process, in a transaction of their own.  Not a change
+    of what feeds show (no stamp): the same events, the same bytes.  A failure is logged and
+    otherwise ignored: the feed was served, and the next one renders them again."""
+    if not rendered:
+        return
+    postgresql = engine.dialect.name == "postgresql"
+    if postgresql:
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    table = FeedEvent.__table__  # type: ignore[attr-defined]
+    # One order for every writer, so that two never wait for each other's rows.
+    ordered = sorted(rendered, key=lambda pair: pair[0].id)
+    rows = [
+        {
+            "activity_id": uuid.UUID(ref.id),
+            "renamed": 0,
+            "text_key": ref.digest,
+            "text": text.decode(),
+        }
+        for ref, text in ordered
+    ]
+    statement = insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=["activity_id"],
+        set_={"text_key": statement.excluded.text_key, "text": statement.excluded.text},
+    )
+    try:
+        with open_session(engine, write=True) as session:
+            for chunk in chunks(rows, 1_000):
+                session.execute(statement, list(chunk))
+            session.commit()
+    except sa.exc.SQLAlchemyError:
+        log.warning("could not keep %d event texts", len(rows), exc_info=True)
+
+
+def texts(
+    session: Session,
+    spec: FeedSpec,
+    wanted: list[render.EventRef],
+    memory: render.EventCache,
+    engine: sa.Engine | None,
+) -> list[bytes]:
+    """Each event's text: from `memory`, else from the database, else rendered (and then
+    stored with `engine`, when given).  An event that went away between the two reads is
+    left out."""
+    found: dict[str, bytes] = {}
+    missing = []
+    for ref in wanted:
+        text = memory.get(ref)
+        if text is None:
+            missing.append(ref)
+        else:
+            found[ref.id] = text
+    kept = [ref for ref in missing if ref.stored == ref.digest]
+    # Many (a new process): read with the feed's conditions; a few (after an edit): by id.
+    from_database = stored(session, kept, spec if len(kept) > 500 else None) if kept else {}
+    rendered = []
+    to_render = [ref for ref in missing if ref.id not in from_database]
+    by_id = {ref.id: ref for ref in to_render}
+    for data in load(session, spec, to_render) if to_render else []:
+        # Kept under the key it was asked for: on PostgreSQL the data may be a moment newer
+        # than the ref read just before (load drops a changed revision); the next feed
+        # renders it again.
+        text = render.event(data)
+        rendered.append((by_id[data.id], text))
+        from_database[data.id] = text
+    for ref in missing:
+        text = from_database.get(ref.id)
+        if text is not None:
+            memory.put(ref, text)
+            found[ref.id] = text
+    memory.trim(keep=len(wanted))
+    if engine is not None:
+        store(engine, rendered)
+    return [found[ref.id] for ref in wanted if ref.id in found]
+
+
+def serve(
+    session: Session, spec: FeedSpec, cache: FeedCache, engine: sa.Engine | None = None
+) -> Rendered:
     """The feed's bytes, from this process's cache while no change was committed since.
 
     Last-Modified is the latest committed change to any activity or provider, or the start
@@ -295,17 +426,37 @@ def serve(session: Session, spec: FeedSpec, cache: FeedCache) -> Rendered:
     found = cache.get(key)
     if found is not None:
         return found
+    listed = refs(session, spec)
     body = render.assemble(
-        spec.name,
-        spec.description,
-        refs(session, spec),
-        cache.events,
-        lambda missing: load(session, spec, missing),
+        spec.name, spec.description, listed, texts(session, spec, listed, cache.events, engine)
     )
     etag = '"' + hashlib.sha256(body).hexdigest()[:40] + '"'
     rendered = Rendered(body, etag, max(read.changed_at, _day(spec.today)))
     cache.put(key, rendered)
     return rendered
+
+
+def provider_renamed(session: Session, organization_id: int) -> None:
+    """The provider's name changed: its events say so, so each one's SEQUENCE grows by one
+    and its LAST-MODIFIED is now.  (Its kept texts no longer match their key.)"""
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    if postgresql:
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    table = FeedEvent.__table__  # type: ignore[attr-defined]
+    now = utcnow()
+    events = sa.select(
+        col(Activity.id), sa.literal(1), sa.literal(now, table.c.renamed_at.type)
+    ).where(col(Activity.provider_id) == organization_id)
+    statement = insert(table).from_select(["activity_id", "renamed", "renamed_at"], events)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["activity_id"],
+            set_={"renamed": table.c.renamed + 1, "renamed_at": statement.excluded.renamed_at},
+        )
+    )
+    stamp.changed(session)
 
 
 # Names ---------------------------------------------------------------------------------------

@@ -90,6 +90,10 @@ def update(
     session.add(organization)
     session.flush()
     stamp.changed(session)  # feeds show the provider's name
+    if old.get("name") != organization.name and organization.id is not None:
+        from app.feeds.service import provider_renamed
+
+        provider_renamed(session, organization.id)  # its events' SEQUENCE and LAST-MODIFIED
     audit.record(
         session,
         actor=actor,

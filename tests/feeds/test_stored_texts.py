@@ -1,0 +1,161 @@
+"""Events' texts are kept in the database: a new process assembles a feed from them, and a
+text is rendered again only when what it depends on changed."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+
+from app.feeds import render
+from app.feeds.models import FeedEvent
+from app.main import create_app
+from tests.conftest import KeyMaker
+from tests.helpers import activity_body, auth
+
+API = "/api/v1"
+WINDOW = {"from": "2027-01-01", "to": "2027-12-31"}
+
+
+@pytest.fixture
+def provider(make_key: KeyMaker) -> str:
+    return make_key("UNLIREC", "provider")
+
+
+def post(client: TestClient, key: str, **fields: Any) -> dict[str, Any]:
+    body = activity_body(start_date="2027-03-01", end_date="2027-03-03", **fields)
+    response = client.post(f"{API}/activities", json=body, headers=auth(key))
+    assert response.status_code == 201, response.text
+    return response.json()["activity"]  # type: ignore[no-any-return]
+
+
+@contextmanager
+def new_process(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[TestClient, list[str]]]:
+    """A second app on the same database (empty caches, as after a restart), and the ids of
+    the events it renders."""
+    rendered: list[str] = []
+    real = render.event
+
+    def counted(data: render.EventData) -> bytes:
+        rendered.append(data.id)
+        return real(data)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(render, "event", counted)
+        with TestClient(create_app(settings)) as other:
+            yield other, rendered
+
+
+def stored(engine: Engine) -> dict[str, str | None]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(FeedEvent.activity_id, FeedEvent.text))  # type: ignore[call-overload]
+        return {str(activity_id): text for activity_id, text in rows}
+
+
+def test_a_new_process_assembles_a_feed_from_the_stored_texts(
+    client: TestClient,
+    provider: str,
+    settings: Any,
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ids = [
+        post(client, provider, title="One")["id"],
+        post(
+            client,
+            provider,
+            title="Two",
+            start_time="09:00",
+            end_time="17:00",
+            timezone="Europe/Paris",
+        )["id"],
+        post(client, provider, title="Three")["id"],
+    ]
+    assert stored(engine) == {}  # written when first shown, not with the activity
+    first = client.get("/feeds/all.ics", params=WINDOW)
+    kept = stored(engine)
+    assert set(kept) == set(ids)
+    for text in kept.values():
+        assert text is not None
+        assert text.encode() in first.content
+
+    with new_process(settings, monkeypatch) as (other, rendered):
+        again = other.get("/feeds/all.ics", params=WINDOW)
+        assert again.content == first.content
+        assert again.headers["etag"] == first.headers["etag"]
+        assert rendered == []  # every text came from the database
+        provider_feed = other.get("/feeds/providers/UNLIREC.ics", params=WINDOW)
+        assert provider_feed.content.count(b"BEGIN:VEVENT") == 3
+        assert rendered == []
+
+        edited = client.patch(
+            f"{API}/activities/{ids[1]}", json={"title": "Two, moved"}, headers=auth(provider)
+        )
+        assert edited.status_code == 200
+        after = other.get("/feeds/all.ics", params=WINDOW)
+        assert rendered == [ids[1]]  # only the edited one
+        assert b"SUMMARY:Two\\, moved" in after.content
+    assert b"SUMMARY:Two\\, moved" in stored(engine)[ids[1]].encode()  # type: ignore[union-attr]
+
+
+def test_a_stored_text_is_rendered_again_when_what_it_shows_changes(
+    client: TestClient,
+    provider: str,
+    make_key: KeyMaker,
+    settings: Any,
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    one = post(client, provider, title="One")["id"]
+    two = post(client, provider, title="Two")["id"]
+    client.get("/feeds/all.ics", params=WINDOW)
+    admin = make_key("ASSISTCAL", "admin")
+
+    # withdrawn: that event only
+    assert client.delete(f"{API}/activities/{one}", headers=auth(provider)).status_code in (
+        200,
+        204,
+    )
+    with new_process(settings, monkeypatch) as (other, rendered):
+        text = other.get("/feeds/all.ics", params=WINDOW).content
+        assert rendered == [one]
+        assert b"Withdrawn by its provider." in text.replace(b"\r\n ", b"")
+
+    # the provider renamed: all of its events
+    renamed = client.patch(
+        f"{API}/organizations/UNLIREC", json={"name": "Renamed centre"}, headers=auth(admin)
+    )
+    assert renamed.status_code == 200
+    with new_process(settings, monkeypatch) as (other, rendered):
+        text = other.get("/feeds/all.ics", params=WINDOW).content
+        assert sorted(rendered) == sorted([one, two])
+        assert text.replace(b"\r\n ", b"").count(b"Provider: Renamed centre (UNLIREC)") == 2
+
+    # a new version of the renderer: all of them
+    monkeypatch.setattr(render, "FORMAT", render.FORMAT + 1)
+    with new_process(settings, monkeypatch) as (other, rendered):
+        other.get("/feeds/all.ics", params=WINDOW)
+        assert sorted(rendered) == sorted([one, two])
+    with new_process(settings, monkeypatch) as (other, rendered):
+        other.get("/feeds/all.ics", params=WINDOW)
+        assert rendered == []  # and kept again
+
+
+def test_a_feed_is_served_when_its_texts_cannot_be_kept(
+    client: TestClient, provider: str, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    post(client, provider, title="One")
+
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise sa.exc.OperationalError("INSERT", {}, Exception("disk full"))
+
+    monkeypatch.setattr("app.feeds.service.open_session", broken)
+    response = client.get("/feeds/all.ics", params=WINDOW)
+    assert response.status_code == 200
+    assert response.content.count(b"BEGIN:VEVENT") == 1
+    assert stored(engine) == {}
