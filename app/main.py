@@ -22,6 +22,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from app.activities.routes import router as activities_router
 from app.assistance.routes import router as assistance_router
 from app.auth.routes import router as keys_router
+from app.compression import Compression, CompressionStats
 from app.config import Settings
 from app.db import Gate, SessionDep, make_engine, schema_head, schema_revision
 from app.deadlines import Deadlines
@@ -324,6 +325,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         upload_paths=UPLOAD_PATHS,
         render=render,
     )
+    # Compressed inside the read cache, which keeps an answer in the coding it was sent in.
+    app.state.compression = CompressionStats()
+    app.add_middleware(Compression, stats=app.state.compression)
     app.state.read_cache = Store(settings.read_cache_mb * 2**20)
     if settings.read_cache_mb:
         app.add_middleware(
@@ -360,6 +364,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.feed_cache,
         )
     )
+    metrics.registry.register(app.state.compression)
     metrics.registry.register(
         CacheCollector(
             "assistcal_read_cache",

@@ -15,7 +15,8 @@ generation, so a request sent after it finds the cache stale and goes to the rou
 generation cannot be read, requests go to the route as if there were no cache.
 
 A route is `cacheable` when its answer depends only on the method, path and query, the
-Authorization and Cookie headers, If-None-Match, If-Modified-Since, Host, today's date, and
+Authorization and Cookie headers, If-None-Match, If-Modified-Since, Host, the coding
+Accept-Encoding chooses (app.compression compresses inside this cache), today's date, and
 rows whose every change calls `app.stamp.changed` (activities, organizations, API keys,
 feed tokens).
 """
@@ -36,6 +37,7 @@ from sqlalchemy.engine import make_url
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import compression
 from app.core import timeutil
 from app.stamp import GENERATION_SQL
 
@@ -358,6 +360,7 @@ class ReadCache:
             credentials,
             _secret(seen.get(b"cookie")),
             *(tuple(seen.get(name, ())) for name in _PLAIN_HEADERS),
+            compression.chosen(scope["headers"]),  # the answer is kept in its coding
             timeutil.today(),  # feeds' windows move with it
         )
         answer = self.store.get(key, generation)

@@ -147,7 +147,7 @@ def cold(url: str) -> None:
     app = create_app(Settings(database_url=url))
     timed = Timed(app)
     with TestClient(timed) as client:  # type: ignore[arg-type]
-        response = client.get("/feeds/all.ics")
+        response = client.get("/feeds/all.ics", headers={"Accept-Encoding": "identity"})
         assert response.status_code == 200
         print(f"{timed.last:.1f} {response.content.count(b'BEGIN:VEVENT')}")
 
@@ -191,6 +191,49 @@ def floors(engine: Any) -> None:
     print(f"string-join floor (the {len(texts):,} texts in memory, joined): {spread(runs, 2)}")
 
 
+def transfer(client: TestClient, timed: Timed, requests: int) -> None:
+    """What goes over the wire: the feed plain, gzip- and brotli-encoded (sizes, server time,
+    and the time to send it over a 10 and a 100 Mbit/s link), and a 304 revalidation."""
+    import gzip
+
+    from app import compression
+
+    def wire(response: Any) -> int:  # status line, headers and body as sent
+        head = sum(len(k) + len(v) + 4 for k, v in response.headers.raw) + 17
+        return head + int(response.headers.get("content-length", 0))
+
+    sizes = {}
+    for coding in ("identity", "gzip", *(("br",) if "br" in compression.OFFERED else ())):
+        headers = {"Accept-Encoding": coding}
+        first = client.get("/feeds/all.ics", headers=headers)  # a read cache miss
+        first_ms = timed.last
+        kept = []
+        for _ in range(requests):
+            client.get("/feeds/all.ics", headers=headers)
+            kept.append(timed.last)
+        size = wire(first)
+        sizes[coding] = size
+        print(
+            f"{coding}: {size / 2**20:.2f} MB on the wire ({size / sizes['identity']:.1%}), "
+            f"{size * 8 / 10e6 * 1000:.0f} ms at 10 Mbit/s, {size * 8 / 100e6 * 1000:.0f} ms at "
+            f"100 Mbit/s; server time {first_ms:.0f} ms made, {spread(kept, 2)} kept"
+        )
+    body = client.get("/feeds/all.ics", headers={"Accept-Encoding": "identity"}).content
+    started = time.perf_counter()
+    gzip.compress(body, compression.GZIP_LEVEL)
+    elapsed = (time.perf_counter() - started) * 1000
+    print(f"gzip level {compression.GZIP_LEVEL} of the plain body alone: {elapsed:.0f} ms")
+    tag = client.get("/feeds/all.ics", headers={"Accept-Encoding": "gzip"}).headers["etag"]
+    revalidated = []
+    for _ in range(requests):
+        answer = client.get(
+            "/feeds/all.ics", headers={"Accept-Encoding": "gzip", "If-None-Match": tag}
+        )
+        assert answer.status_code == 304
+        revalidated.append(timed.last)
+    print(f"304 (gzip tag): {wire(answer)} bytes on the wire, server time {spread(revalidated, 2)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=5_000)
@@ -206,6 +249,7 @@ def main() -> None:
         app = create_app(Settings(database_url=url))
         timed = Timed(app)
         with TestClient(timed) as client:  # type: ignore[arg-type]
+            client.headers["Accept-Encoding"] = "identity"  # compressed: see transfer()
             engine = app.state.engine
             print(f"database: {engine.dialect.name}, {args.events:,} activities")
 
@@ -227,9 +271,6 @@ def main() -> None:
                 warm.append(timed.last)
             print(f"warm, the same feed again: {spread(warm, 2)}")
 
-            # Compressed (gzip) responses and 304 revalidations: measured here by the change
-            # that adds compression (to be merged beside this one).
-
             with engine.begin() as conn:  # one activity changes, as an edit would
                 conn.execute(
                     sa.update(Activity)
@@ -245,6 +286,7 @@ def main() -> None:
             print(f"after one edit (one rendered, the others from memory): {timed.last:.0f} ms")
 
             floors(engine)
+            transfer(client, timed, args.requests)
 
 
 if __name__ == "__main__":
