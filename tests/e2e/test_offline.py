@@ -155,8 +155,8 @@ def is_page(server: Server, path: str, cookies: str) -> bool:
     return answer.headers["content-type"].startswith("text/html")
 
 
-def sign_in(page: "Page", origin: str, key: str) -> None:
-    page.goto(f"{origin}/sign-in")
+def sign_in(page: "Page", watch: Watch, key: str) -> None:
+    watch.open(page, "/sign-in")
     page.get_by_label("API key").fill(key)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
@@ -176,7 +176,7 @@ def test_every_page_and_the_api_documentation_load_nothing_from_elsewhere(
         page = context.new_page()
         watch = Watch(page, origin)
         if signed_in:
-            sign_in(page, origin, admin)
+            sign_in(page, watch, admin)
             assert any(c["name"] == "assistcal_session" for c in context.cookies())
         cookies = "; ".join(f"{c['name']}={c['value']}" for c in context.cookies())
         for path in paths:
