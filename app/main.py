@@ -54,6 +54,7 @@ from app.organizations.routes import router as organizations_router
 from app.read_cache import ReadCache, Store, cacheable_prefixes, generation_for
 from app.reports.routes import router as reports_router
 from app.warmup import settle
+from app.web import docs
 from app.web.pages import page_error
 from app.web.pages import router as pages_router
 from app.webhooks.delivery import Worker
@@ -278,6 +279,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="The shared calendar of UNSCR 1540 assistance activities.",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's own loads its files from a CDN: app.web.docs serves them
+        redoc_url=None,  # and ReDoc cannot do without one (app/web/docs.py)
     )
     app.state.settings = settings
     metrics = Metrics()
@@ -308,6 +311,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(pages_router)
+    docs.install(app)
     app.mount("/static", StaticFiles(directory=WEB_STATIC), name="static")
 
     # Middleware, innermost first.  Added after the routes: the read cache learns which paths

@@ -177,18 +177,18 @@ def _bearer(headers: dict[bytes, bytes]) -> str | None:
 
 # The middleware ----------------------------------------------------------------------------
 
-EXEMPT = ("/healthz", "/readyz", "/metrics", "/static/")
+EXEMPT = ("/healthz", "/readyz", "/metrics", "/static/", "/favicon.ico")
 # Everything else is a page (HTML for people): its errors are pages, it gets the CSP.
 NOT_PAGES = (
     "/api/",
     "/feeds/",
     "/static/",
     "/docs",
-    "/redoc",
     "/openapi.json",
     "/healthz",
     "/readyz",
     "/metrics",
+    "/favicon.ico",
 )
 
 
@@ -196,10 +196,17 @@ def is_page(path: str) -> bool:
     return not path.startswith(NOT_PAGES)
 
 
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' "
-    "data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
+def csp(*script_hashes: str) -> str:
+    """The pages' Content-Security-Policy; `script_hashes` (base64 SHA-256) allow those inline
+    scripts too (the API documentation's start-up script)."""
+    scripts = " ".join(["'self'", *(f"'sha256-{digest}'" for digest in script_hashes)])
+    return (
+        f"default-src 'self'; script-src {scripts}; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+
+
+CSP = csp()
 
 
 class Operations:

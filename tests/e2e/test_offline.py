@@ -1,0 +1,199 @@
+"""Nothing is loaded from another host.  Every page of the site (listed from the app's routes,
+so that a new page is covered without touching this test), signed out and signed in, and the
+API documentation, opened in Chromium against `assistcal serve` with the demo calendar: any
+request to another host fails the test (and is aborted, so the pages are shown to work without
+one), and so does any console error (a missing file, a script the CSP refused) or uncaught
+script error.
+
+The browser reaches the server by a name that is not localhost, mapped to 127.0.0.1 by
+Chromium itself, so that nothing is spared for being on localhost (Swagger UI's validator
+badge, in the layouts that show it, is left out for a definition served from localhost)."""
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from fastapi.routing import iter_route_contexts
+
+from app.config import Settings
+from app.main import create_app
+from tests.e2e.live import Server, start, stop
+from tests.e2e.test_pages import CHROMIUM, missing, shot
+
+try:
+    from playwright.sync_api import Page, Route, expect, sync_playwright
+except ImportError:  # pragma: no cover - the test extras install it
+    sync_playwright = None  # type: ignore[assignment]
+
+pytestmark = pytest.mark.skipif(missing is not None, reason=missing or "")
+
+HOST = "assistcal.test"
+# Not pages: the API, the feeds and the operations routes answer programs, not people.
+NOT_SITE = ("/api/", "/feeds/", "/healthz", "/readyz", "/metrics")
+# Query parameters a page cannot do without.
+QUERIES = {"/language": "?to=en&next=%2Fcalendar"}
+
+
+def site_paths() -> list[str]:
+    """Every GET route of the app but the API's, the feeds' and the operations'."""
+    app = create_app(Settings(database_url="sqlite://"))
+    return sorted(
+        {
+            context.path
+            for context in iter_route_contexts(list(app.routes))
+            if "GET" in (context.methods or ()) and not context.path.startswith(NOT_SITE)
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str]]:
+    folder = tmp_path_factory.mktemp("offline")
+    process, server = start(folder)
+    admin = next(line.strip() for line in server.output if line.strip().startswith("ac_"))
+    loaded = subprocess.run(
+        [sys.executable, "-m", "app", "demo", "load"],
+        cwd=folder,
+        env=server.env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    yield server, admin
+    stop(process)
+
+
+@pytest.fixture(scope="module")
+def origin(site: tuple[Server, str]) -> str:
+    """The server's address as the browser knows it."""
+    return f"http://{HOST}:{urlsplit(site[0].url).port}"
+
+
+@pytest.fixture(scope="module")
+def browser(origin: str) -> Iterator[Any]:
+    assert sync_playwright is not None
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                f"--host-resolver-rules=MAP {HOST} 127.0.0.1",
+                # Plain http by another name than localhost: the session cookie is Secure.
+                f"--unsafely-treat-insecure-origin-as-secure={origin}",
+            ],
+        )
+        yield chromium
+        chromium.close()
+
+
+class Watch:
+    """What a page asked of other hosts, and what went wrong in it."""
+
+    def __init__(self, page: "Page", origin: str) -> None:
+        self.origin = origin
+        self.elsewhere: list[str] = []
+        self.errors: list[str] = []
+        self.where = ""
+        page.on("request", self._request)
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.errors.append(f"{self.where}: {error}"))
+        page.route("**/*", self._route)
+
+    def _off_host(self, url: str) -> bool:
+        parts = urlsplit(url)
+        return parts.scheme not in ("data", "blob") and f"{parts.scheme}://{parts.netloc}" != (
+            self.origin
+        )
+
+    def _request(self, request: Any) -> None:
+        if self._off_host(request.url):
+            self.elsewhere.append(f"{self.where}: {request.url}")
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error":
+            self.errors.append(f"{self.where}: {message.text} ({message.location})")
+
+    def _route(self, route: "Route") -> None:
+        if self._off_host(route.request.url):
+            route.abort("blockedbyclient")
+        else:
+            route.continue_()
+
+    def open(self, page: "Page", path: str) -> None:
+        """Open `path` and let it settle.  It names its icon: a browser that finds none asks
+        for /favicon.ico, which Playwright neither shows nor lets through."""
+        self.where = path
+        page.goto(self.origin + path, wait_until="networkidle")
+        expect(page.locator("link[rel~=icon]"), f"{path} names no icon").to_have_count(1)
+
+    def check(self) -> None:
+        assert self.elsewhere == [], "requests to other hosts:\n" + "\n".join(self.elsewhere)
+        assert self.errors == [], "console or script errors:\n" + "\n".join(self.errors)
+
+
+def fill(path: str, values: dict[str, str]) -> str:
+    for name, value in values.items():
+        path = path.replace("{" + name + "}", value)
+    assert "{" not in path, f"no value for a parameter of {path}: add one to the test"
+    return path + QUERIES.get(path, "")
+
+
+def is_page(server: Server, path: str, cookies: str) -> bool:
+    """Whether `path` answers the browser's cookies with HTML (not a CSV, JSON or an icon).
+    Asked over plain HTTP: Playwright hides and aborts a browser's requests for
+    /favicon.ico."""
+    answer = httpx.get(server.url + path, headers={"Cookie": cookies}, follow_redirects=True)
+    assert answer.status_code == 200, f"{path}: {answer.status_code} {answer.text[:200]}"
+    return answer.headers["content-type"].startswith("text/html")
+
+
+def sign_in(page: "Page", watch: Watch, key: str) -> None:
+    watch.open(page, "/sign-in")
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+def test_every_page_and_the_api_documentation_load_nothing_from_elsewhere(
+    browser: Any, site: tuple[Server, str], origin: str
+) -> None:
+    server, admin = site
+    public = httpx.get(f"{server.url}/api/v1/activities", params={"limit": 1}).json()
+    values = {"activity_id": str(public["items"][0]["id"])}
+    paths = [fill(path, values) for path in site_paths()]
+    assert {"/", "/calendar", "/docs", "/favicon.ico"} <= set(paths)
+
+    for signed_in in (False, True):
+        context = browser.new_context(locale="en-GB", viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        watch = Watch(page, origin)
+        if signed_in:
+            sign_in(page, watch, admin)
+            assert any(c["name"] == "assistcal_session" for c in context.cookies())
+        cookies = "; ".join(f"{c['name']}={c['value']}" for c in context.cookies())
+        for path in paths:
+            if is_page(server, path, cookies):
+                watch.open(page, path)
+        watch.check()
+        # The documentation works: Swagger UI lists the operations, and tries one out.
+        watch.open(page, "/docs")
+        expect(page.locator(".opblock").first).to_be_visible()
+        assert page.locator(".opblock").count() > 30
+        healthz = page.locator("#operations-operations-healthz_healthz_get")
+        healthz.locator(".opblock-summary").click()
+        healthz.get_by_role("button", name="Try it out").click()
+        healthz.get_by_role("button", name="Execute").click()
+        expect(healthz.locator(".live-responses-table tbody .response-col_status")).to_have_text(
+            "200"
+        )
+        shot(page, f"docs-{'signed-in' if signed_in else 'anonymous'}")
+        context.close()
+        watch.check()
