@@ -336,9 +336,13 @@ def keys_revoke(key: Annotated[str, typer.Argument(help="The key's id, or its pr
 
 @demo_app.command("load")
 def demo_load(
-    year: Annotated[int | None, typer.Option(help="Move the 2024 calendar to this year.")] = None,
+    year: Annotated[
+        int | None,
+        typer.Option(min=1990, max=2100, help="Date the calendar in this year, not around today."),
+    ] = None,
 ) -> None:
-    """Load the illustrative Latin America and Caribbean calendar (invented, not real plans)."""
+    """Load the illustrative Latin America and Caribbean calendar (invented, not real plans),
+    dated around today; loading it again moves it to the new dates."""
     from app.demo import service as demo
 
     settings = Settings()
@@ -348,8 +352,25 @@ def demo_load(
     typer.echo(
         f"organizations created: {result.organizations_created}; "
         f"activities created: {result.activities_created}, "
-        f"already there: {result.activities_skipped}"
+        f"moved to new dates: {result.activities_moved}, "
+        f"already at these dates: {result.activities_unchanged}"
+        + (
+            f", withdrawn (left as they were): {result.activities_withdrawn}"
+            if result.activities_withdrawn
+            else ""
+        )
     )
+    span = f"{result.first_day.isoformat()} to {result.last_day.isoformat()}"
+    where = "to dates around today" if result.year is None else f"to {result.year}"
+    if result.activities_moved:
+        typer.echo(
+            f"Moved {result.activities_moved} demo activities {where}: "
+            f"the demo calendar now runs from {span}."
+        )
+    elif result.activities_created:
+        typer.echo(f"The demo calendar runs from {span} (moved {where}).")
+    else:
+        typer.echo(f"Nothing to do: the demo calendar already runs from {span}.")
 
 
 @app.command("import")

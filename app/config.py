@@ -124,5 +124,5 @@ class Settings(BaseSettings):
         default=None,
         pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
         description="The service's public address (e.g. https://calendar.example.org), for feed "
-        "links; by default the address the request came to, as https.",
+        "links; by default the address and scheme (http or https) the request came to.",
     )

@@ -58,7 +58,7 @@ def main() -> None:
             coordinator = organizations.ensure(session, acronym="OAS-CICTE", name="OAS")
             assert coordinator.id is not None
             operator = Principal(uuid.uuid4(), "bench", coordinator.id, "OAS-CICTE", "coordinator")
-            demo.load(session, actor=operator)
+            demo.load(session, actor=operator, year=2024)  # the pages below name 2024
             key = keys.create(session, organization=coordinator, role="coordinator", actor=None).key
             session.commit()
         engine.dispose()

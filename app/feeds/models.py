@@ -107,7 +107,7 @@ class FeedTokenIn(BaseModel):
 
 
 class FeedLinks(BaseModel):
-    url: str = PydanticField(description="https:// address of the feed")
+    url: str = PydanticField(description="http:// or https:// address of the feed")
     webcal_url: str = PydanticField(description="webcal:// address: opens the calendar app")
     google_url: str = PydanticField(description="adds the feed to Google Calendar by URL")
 

@@ -256,6 +256,7 @@ def private_feed(
 
 
 def base_url(request: Request) -> str:
+    """ASSISTCAL_PUBLIC_URL, else the address and scheme the request came to."""
     configured = request.app.state.settings.public_url
     return configured or str(request.base_url)
 
@@ -286,7 +287,7 @@ def revoke_feed_token(
 
 @api.get("/feeds/links", response_model=FeedLinks)
 def feed_links(request: Request, filters: QueryFilters, when: WindowDep) -> FeedLinks:
-    """The https://, webcal:// and Google Calendar addresses of the feed for these filters
+    """The http(s)://, webcal:// and Google Calendar addresses of the feed for these filters
     and window."""
     query = service.filter_query(filters)
     if when.date_from:

@@ -487,15 +487,13 @@ def describe(filters: FeedFilters) -> tuple[str, str]:
 
 
 def links(base_url: str, path: str, query: dict[str, list[str]] | None = None) -> FeedLinks:
-    """The https://, webcal:// and Google Calendar addresses of a feed."""
-    base = base_url.rstrip("/")
-    if base.startswith("http://"):
-        base = "https://" + base[len("http://") :]
-    url = f"{base}{path}"
+    """The address of a feed under `base_url` (kept http or https, so a link to a plain-http
+    local server works when pasted), its webcal:// form and Google Calendar's subscribe link."""
+    url = base_url.rstrip("/") + path
     if query:
         url += "?" + urlencode([(k, v) for k, values in query.items() for v in values])
-    webcal = "webcal://" + url[len("https://") :]
-    google = "https://calendar.google.com/calendar/render?cid=" + quote(webcal, safe="")
+    webcal = "webcal://" + url.split("://", 1)[1]
+    google = "https://calendar.google.com/calendar/render?cid=" + quote(url, safe="")
     return FeedLinks(url=url, webcal_url=webcal, google_url=google)
 
 

@@ -2,7 +2,7 @@
 
 import re
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from app.db import alembic_config, make_engine
 from app.demo.service import dataset
 from app.main import create_app
 from app.tables import metadata
+from tests.helpers import auth
 
 DEMO_MARK = "Illustrative example, not a real plan."
 BOOTSTRAP_KEY = "a-chosen-bootstrap-key-1234567890"
@@ -261,7 +262,10 @@ def test_demo_load_once_then_nothing_more(cli: Any, url: str, api: TestClient) -
     data = dataset()
     output = ok(cli("demo", "load"))
     assert data["notice"] in output
-    assert "organizations created: 18; activities created: 47, already there: 0" in output
+    assert (
+        "organizations created: 18; activities created: 47, moved to new dates: 0, "
+        "already at these dates: 0" in output
+    )
 
     _, admin = create_key(cli, "ASSISTCAL", "admin")
     organizations = {o["acronym"] for o in all_items(api, "/api/v1/organizations", admin)}
@@ -281,9 +285,69 @@ def test_demo_load_once_then_nothing_more(cli: Any, url: str, api: TestClient) -
 
     again = ok(cli("demo", "load"))
     assert data["notice"] in again
-    assert "organizations created: 0; activities created: 0, already there: 47" in again
+    assert (
+        "organizations created: 0; activities created: 0, moved to new dates: 0, "
+        "already at these dates: 47" in again
+    )
+    assert "Nothing to do: the demo calendar already runs from" in again
     assert count(url, metadata.tables["activity"]) == 47
     assert count(url, metadata.tables["organization"]) == 19
+
+
+def _in_2026(day: str) -> str:
+    moved = date.fromisoformat(day)
+    if (moved.month, moved.day) == (2, 29):
+        return "2026-02-28"
+    return moved.replace(year=2026).isoformat()
+
+
+def demo_dates(url: str) -> dict[str, tuple[date, date]]:
+    activity = metadata.tables["activity"]
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(activity.c.external_ref, activity.c.start_date, activity.c.end_date)
+            ).all()
+    finally:
+        engine.dispose()
+    return {ref: (start, end) for ref, start, end in rows}
+
+
+def finding_kinds(url: str) -> dict[str, int]:
+    from app.findings.models import Finding
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            counted = sa.select(Finding.kind, sa.func.count()).group_by(Finding.kind)
+            return dict(conn.execute(counted.where(Finding.status == "open")).all())
+    finally:
+        engine.dispose()
+
+
+def test_demo_load_dates_the_calendar_around_today(cli: Any, url: str) -> None:
+    today = date.today()
+    output = ok(cli("demo", "load"))
+    got = demo_dates(url)
+    written = {
+        a["external_ref"]: (date.fromisoformat(a["start_date"]), a) for a in dataset()["activities"]
+    }
+    assert got.keys() == written.keys()
+    shifts = {got[ref][0] - start for ref, (start, _) in written.items()}
+    assert len(shifts) == 1  # one shift for all: same spacing, so the same findings
+    assert next(iter(shifts)).days % 7 == 0  # whole weeks: same weekdays
+    for ref, (_, raw) in written.items():
+        start, end = got[ref]
+        if raw["status"] == "completed":
+            assert end < today, ref
+        else:
+            assert start > today, ref
+    assert today - timedelta(days=70) <= min(s for s, _ in got.values()) < today
+    assert today + timedelta(days=180) < max(e for _, e in got.values())
+    first, last = min(s for s, _ in got.values()), max(e for _, e in got.values())
+    assert f"The demo calendar runs from {first} to {last} (moved to dates around today)" in output
+    assert finding_kinds(url) == {"duplicate": 5, "overlap": 4, "clash": 2}
 
 
 def _in_2026(day: str) -> str:
@@ -296,23 +360,59 @@ def _in_2026(day: str) -> str:
 def test_demo_load_moves_the_dates_to_another_year(cli: Any, url: str) -> None:
     output = ok(cli("demo", "load", "--year", "2026"))
     assert "activities created: 47" in output
+    assert "(moved to 2026)" in output
 
     expected = {
         a["external_ref"]: (_in_2026(a["start_date"]), _in_2026(a["end_date"]))
         for a in dataset()["activities"]
     }
-    activity = metadata.tables["activity"]
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(activity.c.external_ref, activity.c.start_date, activity.c.end_date)
-            ).all()
-    finally:
-        engine.dispose()
-    got = {ref: (start.isoformat(), end.isoformat()) for ref, start, end in rows}
+    got = {ref: (s.isoformat(), e.isoformat()) for ref, (s, e) in demo_dates(url).items()}
     assert got == expected
     assert got["DEMO-UNLIREC-2024-03"] == ("2026-02-27", "2026-02-28")  # 2024-02-29 moved
+    assert finding_kinds(url) == {"duplicate": 5, "overlap": 4, "clash": 2}
+    assert "--year" in ok(cli("demo", "load", "--help"))
+    refused = cli("demo", "load", "--year", "24")
+    assert refused.exit_code == 2
+    assert "--year" in refused.output
+
+
+def test_demo_load_again_moves_the_activities_it_loaded(
+    cli: Any, url: str, api: TestClient
+) -> None:
+    ok(cli("demo", "load"))
+    _, admin = create_key(cli, "ASSISTCAL", "admin")
+    before = {a["external_ref"]: a for a in all_items(api, "/api/v1/activities", admin)}
+    withdrawn = before["DEMO-UNODA-2024-02"]
+    gone = api.delete(f"/api/v1/activities/{withdrawn['id']}", headers=auth(admin))
+    assert gone.status_code == 200, gone.text
+
+    output = ok(cli("demo", "load", "--year", "2027"))
+    assert (
+        "organizations created: 0; activities created: 0, moved to new dates: 46, "
+        "already at these dates: 0, withdrawn (left as they were): 1" in output
+    )
+    assert "Moved 46 demo activities to 2027: the demo calendar now runs from 2027-01-30 to" in (
+        output
+    )
+    assert "created: 0" not in output.replace("organizations created: 0; activities created: 0", "")
+    after = {a["external_ref"]: a for a in all_items(api, "/api/v1/activities", admin)}
+    assert {ref: a["id"] for ref, a in after.items()} == {ref: a["id"] for ref, a in before.items()}
+    assert count(url, metadata.tables["activity"]) == 47
+    assert after["DEMO-UNODA-2024-02"]["start_date"] == withdrawn["start_date"]
+    assert after["DEMO-UNLIREC-2024-01"]["start_date"] == "2027-04-16"
+    history = api.get(
+        f"/api/v1/activities/{after['DEMO-UNLIREC-2024-01']['id']}/history", headers=auth(admin)
+    ).json()
+    moves = [e for e in history["items"] if e["action"] == "activity.update"]
+    assert [e["changes"]["start_date"][1] for e in moves] == ["2027-04-16"], history
+    # The findings follow the activities to their new dates (the withdrawn one had none).
+    assert finding_kinds(url) == {"duplicate": 5, "overlap": 4, "clash": 2}
+
+    back = ok(cli("demo", "load"))
+    assert "moved to new dates: 46" in back
+    assert "Moved 46 demo activities to dates around today" in back
+    assert min(s for s, _ in demo_dates(url).values()) < date.today()
+    assert finding_kinds(url) == {"duplicate": 5, "overlap": 4, "clash": 2}
 
 
 def test_demo_activities_are_marked_illustrative(cli: Any, url: str) -> None:
@@ -412,7 +512,7 @@ def test_import_a_file_from_the_command_line(cli: Any, url: str, tmp_path: Path)
 
 
 def test_report_coverage_prints_the_matrix(cli: Any) -> None:
-    ok(cli("demo", "load"))
+    ok(cli("demo", "load", "--year", "2024"))
     output = ok(cli("report", "coverage", "--region", "419", "--year", "2024"))
     assert "Latin America and the Caribbean, 2024-01-01 to 2024-12-31, by theme" in output
     lines = output.splitlines()

@@ -42,20 +42,26 @@ pytestmark = pytest.mark.skipif(missing is not None, reason=missing or "")
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str]]:
+    """The demo dated in 2024, as written, so these tests can name its months."""
     folder = tmp_path_factory.mktemp("pages")
     process, server = start(folder)
     admin = next(line.strip() for line in server.output if line.strip().startswith("ac_"))
+    load_demo(server, "--year", "2024")
+    yield server, admin
+    stop(process)
+
+
+def load_demo(server: Server, *options: str) -> str:
     loaded = subprocess.run(
-        [sys.executable, "-m", "app", "demo", "load"],
-        cwd=folder,
+        [sys.executable, "-m", "app", "demo", "load", *options],
+        cwd=server.folder,
         env=server.env,
         capture_output=True,
         text=True,
         check=False,
     )
     assert loaded.returncode == 0, loaded.stderr
-    yield server, admin
-    stop(process)
+    return loaded.stdout
 
 
 @pytest.fixture(scope="module")
@@ -190,14 +196,15 @@ def test_a_coordinator_goes_through_every_page(browser: Any, site: tuple[Server,
     page.goto(f"{server.url}/subscribe")
     page.get_by_label("State").select_option("TT")
     page.get_by_role("button", name="Make the links").click()
+    # The service is plain http here, and so is the link: it works as it is.
     https_link = page.locator("#https-link")
-    expect(https_link).to_have_attribute(
-        "href", re.compile(r"^https://.*/feeds/calendar\.ics\?country=TT$")
+    href = f"{server.url}/feeds/calendar.ics?country=TT"
+    expect(https_link).to_have_attribute("href", href)
+    expect(page.locator("#webcal-link")).to_have_attribute(
+        "href", "webcal://" + href.removeprefix("http://")
     )
-    expect(page.locator("#webcal-link")).to_have_attribute("href", re.compile(r"^webcal://"))
     labelled(page)
     shot(page, "subscribe")
-    href = (https_link.get_attribute("href") or "").replace("https://", "http://", 1)
     with page.expect_download() as download:
         page.evaluate(CLICK_DOWNLOAD, href)
     saved = download.value.path()
@@ -232,3 +239,37 @@ def test_pages_on_a_narrow_screen_in_spanish_for_an_anonymous_reader(
     page.keyboard.press("Tab")
     expect(page.locator("a.skip")).to_be_focused()
     context.close()
+
+
+def test_the_demo_loaded_by_default_fills_the_pages_as_they_open(
+    browser: Any, tmp_path: Path
+) -> None:
+    """A newcomer's first look: `demo load` with no year, then the calendar and coverage pages
+    as the home page links them, with no dates chosen."""
+    process, server = start(tmp_path)
+    try:
+        admin = next(line.strip() for line in server.output if line.strip().startswith("ac_"))
+        assert "around today" in load_demo(server)
+        context = browser.new_context(locale="en-GB", viewport={"width": 1280, "height": 1000})
+        page = context.new_page()
+        sign_in(page, server.url, admin)
+        page.goto(f"{server.url}/")
+        page.locator("main a[href='/calendar']").click()
+        bars = page.locator(".timeline a.bar")
+        expect(bars.first).to_be_visible()
+        assert bars.count() >= 8
+        shot(page, "calendar-demo-today")
+        page.get_by_label("Region").select_option("029")
+        page.get_by_role("button", name="Show").click()
+        expect(bars.first).to_be_visible()
+        shot(page, "calendar-demo-today-caribbean")
+        page.goto(f"{server.url}/")
+        page.locator("main a[href='/coverage']").click()
+        expect(page.locator("td.h1 a, td.h2 a, td.h3 a, td.h4 a").first).to_be_visible()
+        shot(page, "coverage-demo-today")
+        page.goto(f"{server.url}/review?kind=duplicate")
+        expect(page.locator("section.card tr.differs").first).to_be_visible()
+        shot(page, "review-demo-today")
+        context.close()
+    finally:
+        stop(process)

@@ -5,6 +5,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import icalendar
 import pytest
@@ -13,7 +14,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from app.activities.models import Activity
+from app.config import Settings
 from app.feeds.lint import problems
+from app.main import create_app
 from tests.conftest import KeyMaker
 from tests.feeds.helpers import parse_with_icaljs
 from tests.helpers import activity_body, auth
@@ -392,11 +395,10 @@ def test_private_feed_tokens(client: TestClient, make_key: KeyMaker, provider: s
     assert created.status_code == 201, created.text
     body = created.json()
     token = body["token"]
-    assert body["url"].startswith("https://")
-    assert body["url"].endswith(f"/feeds/private/{token}.ics")
-    assert body["webcal_url"] == "webcal://" + body["url"][len("https://") :]
+    assert body["url"] == f"http://testserver/feeds/private/{token}.ics"
+    assert body["webcal_url"] == "webcal://" + body["url"][len("http://") :]
     assert body["google_url"].startswith("https://calendar.google.com/calendar/")
-    private = client.get(f"/feeds/private/{token}.ics", params=WINDOW)
+    private = client.get(body["url"], params=WINDOW)
     assert private.status_code == 200
     assert b"X-WR-CALNAME:TT desk - 1540 assistance activities" in private.content
     assert b"SUMMARY:Closed" in private.content
@@ -439,16 +441,39 @@ def test_feed_tokens_need_a_key_and_valid_filters(client: TestClient, provider: 
 
 
 def test_subscribe_links(client: TestClient, provider: str) -> None:
+    """On a plain-http server (the TestClient's http://testserver) the links are http, so one
+    pasted into a calendar application or a browser reaches the feed."""
+    post(client, provider, title="Outreach seminar", themes=["outreach"])
     links = client.get(f"{API}/feeds/links", params={"country": "TT", "theme": "outreach"})
     assert links.status_code == 200
     body = links.json()
-    assert body["url"].startswith("https://testserver/feeds/calendar.ics?")
+    assert body["url"].startswith("http://testserver/feeds/calendar.ics?")
     assert "country=TT" in body["url"]
     assert "theme=outreach" in body["url"]
-    assert body["webcal_url"].startswith("webcal://testserver/feeds/calendar.ics?")
-    assert body["google_url"].startswith("https://calendar.google.com/calendar/render?cid=webcal")
-    assert client.get(f"{API}/feeds/links").json()["url"] == "https://testserver/feeds/all.ics"
+    assert body["webcal_url"] == "webcal://" + body["url"][len("http://") :]
+    google = urlsplit(body["google_url"])
+    assert (google.scheme, google.netloc) == ("https", "calendar.google.com")
+    assert parse_qs(google.query)["cid"] == [body["url"]]
+    pasted = client.get(body["url"], params=WINDOW)
+    assert pasted.status_code == 200
+    assert b"SUMMARY:Outreach seminar" in pasted.content
+    assert client.get(f"{API}/feeds/links").json()["url"] == "http://testserver/feeds/all.ics"
     assert client.get(f"{API}/feeds/links", params={"country": "XX"}).status_code == 422
+
+
+def test_links_follow_https_and_the_public_url(settings: Settings, clean_db: None) -> None:
+    with TestClient(create_app(settings), base_url="https://testserver") as secure:
+        body = secure.get(f"{API}/feeds/links", params={"country": "TT"}).json()
+    assert body["url"] == "https://testserver/feeds/calendar.ics?country=TT"
+    assert body["webcal_url"] == "webcal://testserver/feeds/calendar.ics?country=TT"
+    assert parse_qs(urlsplit(body["google_url"]).query)["cid"] == [body["url"]]
+    public = settings.model_copy(update={"public_url": "https://calendar.example.org/1540"})
+    with TestClient(create_app(public)) as behind_a_proxy:  # the request itself is http
+        body = behind_a_proxy.get(f"{API}/feeds/links").json()
+        page = behind_a_proxy.get("/subscribe").text
+    assert body["url"] == "https://calendar.example.org/1540/feeds/all.ics"
+    assert body["webcal_url"] == "webcal://calendar.example.org/1540/feeds/all.ics"
+    assert 'href="https://calendar.example.org/1540/feeds/all.ics"' in page
 
 
 def test_bad_feed_requests_are_4xx(client: TestClient) -> None:

@@ -1,17 +1,25 @@
 """The pages without a browser: sign-in and its cookie, CSRF, who sees what, the two
 languages, the review form and the import form."""
 
+import html
 import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import icalendar
 import pytest
 from babel.messages.pofile import read_po
 from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
 
+from app.auth.principal import Principal
 from app.config import Settings
 from app.core import vocab
+from app.db import open_session
+from app.demo import service as demo
 from app.main import create_app
+from app.organizations import service as organizations
 from app.web import i18n
 from tests.conftest import KeyMaker
 from tests.helpers import auth, submit
@@ -297,3 +305,34 @@ def test_calendar_dates_out_of_range_and_the_coverage_csv(
     answer = web.get(csv_link.group(1).replace("&amp;", "&"))
     assert answer.headers["content-type"].startswith("text/csv")
     assert "TT,Trinidad and Tobago" in answer.content.decode("utf-8-sig")
+
+
+def test_the_demo_shows_at_once_on_the_default_pages(
+    web: TestClient, make_key: KeyMaker, engine: Engine
+) -> None:
+    """`assistcal demo load` without a year: the calendar as it opens (this quarter), the
+    coverage page as it opens (this year) and the whole feed show the demo activities."""
+    admin = make_key("ASSISTCAL", "admin")
+    with open_session(engine, write=True) as session:
+        operators = organizations.get(session, "ASSISTCAL")
+        assert operators.id is not None
+        demo.load(
+            session, actor=Principal(uuid.uuid4(), "test", operators.id, "ASSISTCAL", "admin")
+        )
+        session.commit()
+    activities = demo.dataset()["activities"]
+    sign_in(web, admin)
+
+    calendar = web.get("/calendar").text
+    shown = [a["title"] for a in activities if f">{html.escape(a['title'])}</a>" in calendar]
+    assert len(shown) >= 8, calendar
+
+    coverage = re.search(
+        r"(\d+) of (\d+) States have activities planned", web.get("/coverage").text
+    )
+    assert coverage is not None
+    assert int(coverage.group(1)) >= 5, coverage.group(0)
+
+    feed = icalendar.Calendar.from_ical(web.get("/feeds/all.ics").content)
+    public = {a["title"] for a in activities if a["visibility"] == "public"}
+    assert {str(event["summary"]) for event in feed.events} == public
