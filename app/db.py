@@ -49,6 +49,7 @@ def normalise_url(url: str) -> str:
 
 
 POOL_RESERVE = 5
+SQLITE_BUSY_MS = 30_000
 
 
 def make_engine(url: str, *, pool_size: int = 10, statement_timeout_ms: int = 0) -> Engine:
@@ -84,7 +85,7 @@ def make_engine(url: str, *, pool_size: int = 10, statement_timeout_ms: int = 0)
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 

@@ -89,6 +89,10 @@ class PayloadTooLarge(AppError):
     status_code = 413
     code = "payload_too_large"
 
+    @classmethod
+    def on(cls, field: str, message: str) -> "PayloadTooLarge":
+        return cls(f"{field}: {message}", details=[FieldError(field, message)])
+
 
 class Unavailable(AppError):
     status_code = 503

@@ -252,6 +252,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             else engine
         )
         app.state.schema_head = schema_head()
+        app.state.file_reader = sandbox.reader_for(settings)
         app.state.gate = Gate(
             capacity=settings.db_pool_size,
             one_writer=engine.dialect.name == "sqlite",
@@ -293,7 +294,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(PoolTimeout, _on_database_unavailable)
     app.add_exception_handler(Exception, _on_unexpected)
     app.state.feed_cache = FeedCache()
-    app.state.file_reader = sandbox.reader_for(settings)
     # Routes are tried in order, and each miss costs (FastAPI 0.16x matches included routers
     # route by route): the most requested first.  No two routers' paths overlap.
     app.include_router(activities_router, prefix=API_PREFIX, responses=ERROR_RESPONSES)

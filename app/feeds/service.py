@@ -34,7 +34,7 @@ from app.auth.principal import Principal
 from app.core import timeutil, vocab
 from app.core.keys import hash_key
 from app.core.timeutil import as_utc, utcnow
-from app.db import chunks, open_session
+from app.db import SQLITE_BUSY_MS, chunks
 from app.errors import NotFound
 from app.feeds import render
 from app.feeds.models import (
@@ -332,6 +332,9 @@ def stored(
     return found
 
 
+STORE_WAIT_MS = 50
+
+
 def store(engine: sa.Engine, rendered: list[tuple[render.EventRef, bytes]]) -> None:
     """Keep these texts for the next process, in a transaction of their own.  Not a change
     of what feeds show (no stamp): the same events, the same bytes.  A failure is logged and
@@ -361,10 +364,20 @@ def store(engine: sa.Engine, rendered: list[tuple[render.EventRef, bytes]]) -> N
         set_={"text_key": statement.excluded.text_key, "text": statement.excluded.text},
     )
     try:
-        with open_session(engine, write=True) as session:
-            for chunk in chunks(rows, 1_000):
-                session.execute(statement, list(chunk))
-            session.commit()
+        with engine.connect() as conn:
+            if not postgresql:
+                # A read does not queue for SQLite's write lock (nor take the gate's writer
+                # slot): if a writer holds it, the texts are kept by a later feed instead.
+                conn.exec_driver_sql(f"PRAGMA busy_timeout={STORE_WAIT_MS}")
+            try:
+                for chunk in chunks(rows, 1_000):
+                    conn.execute(statement, list(chunk))
+                conn.commit()
+            finally:
+                if not postgresql:
+                    conn.rollback()
+                    conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+                    conn.commit()
     except sa.exc.SQLAlchemyError:
         log.warning("could not keep %d event texts", len(rows), exc_info=True)
 
@@ -449,6 +462,7 @@ def provider_renamed(session: Session, organization_id: int) -> None:
     events = sa.select(
         col(Activity.id), sa.literal(1), sa.literal(now, table.c.renamed_at.type)
     ).where(col(Activity.provider_id) == organization_id)
+    events = events.order_by(col(Activity.id))  # the order `store` locks rows in
     statement = insert(table).from_select(["activity_id", "renamed", "renamed_at"], events)
     session.execute(
         statement.on_conflict_do_update(

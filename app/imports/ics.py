@@ -11,7 +11,7 @@ import icalendar
 import recurring_ical_events  # type: ignore[import-untyped]
 
 from app.core import vocab
-from app.errors import AppError, FieldError, PayloadTooLarge, ValidationFailed
+from app.errors import AppError, PayloadTooLarge, ValidationFailed
 from app.imports.readers import Table
 
 HEADERS = [
@@ -41,10 +41,10 @@ def read(data: bytes, first: date, last: date) -> Table:
     rows: list[tuple[int, list[Any]]] = []
     number = 1
     for calendar in calendars:
-        _check_rules(calendar, last)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
+                _check_rules(calendar, last)
                 events = _occurrences(calendar, first, last)
         except AppError:
             raise
@@ -153,7 +153,7 @@ def _repeats_too_often(event: Any, rule: Any) -> PayloadTooLarge:
         f"expanding it up to the end of the import's range would go through more than "
         f"{MAX_RULE_STEPS:,} repetitions, the limit; give its RRULE an UNTIL or a COUNT"
     )
-    return PayloadTooLarge(f"file: {message}", details=[FieldError("file", message)])
+    return PayloadTooLarge.on("file", message)
 
 
 def _occurrences(calendar: icalendar.Calendar, first: date, last: date) -> list[Any]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from app.errors import FieldError, PayloadTooLarge, ValidationFailed
+from app.errors import PayloadTooLarge, ValidationFailed
 
 MAX_COLUMNS = 200
 MAX_ROWS = 100_000
@@ -29,13 +29,15 @@ def _bad(message: str) -> ValidationFailed:
 
 
 def _too_wide(where: str) -> PayloadTooLarge:
-    message = f"{where} has more than {MAX_COLUMNS} columns, the most a file may have"
-    return PayloadTooLarge(f"file: {message}", details=[FieldError("file", message)])
+    return PayloadTooLarge.on(
+        "file", f"{where} has more than {MAX_COLUMNS} columns, the most a file may have"
+    )
 
 
-def too_long(count: int = MAX_ROWS) -> PayloadTooLarge:
-    message = f"the file has more than {count:,} rows, the most one import takes: split it"
-    return PayloadTooLarge(f"file: {message}", details=[FieldError("file", message)])
+def _too_long() -> PayloadTooLarge:
+    return PayloadTooLarge.on(
+        "file", f"the file has more than {MAX_ROWS:,} rows, the most one import takes: split it"
+    )
 
 
 def read(
@@ -92,7 +94,7 @@ def _csv(data: bytes) -> Table:
             if len(record) > MAX_COLUMNS:
                 raise _too_wide(f"line {line}")
             if len(records) >= MAX_ROWS + 1:  # the header and MAX_ROWS rows
-                raise too_long()
+                raise _too_long()
             records.append((line, record))
             line = reader.line_num + 1
     except csv.Error as exc:
@@ -139,7 +141,7 @@ def _sheet_rows(sheet: Any) -> list[tuple[int, list[Any]]]:
         if row[MAX_COLUMNS:] and row[MAX_COLUMNS] is not None:
             raise _too_wide(f"row {number}")
         if len(records) >= MAX_ROWS + 1:
-            raise too_long()
+            raise _too_long()
         records.append((number, _trimmed(list(row[:MAX_COLUMNS]))))
     if records:  # a column without a header is an unnamed column, as in the sheet
         width = max(len(values) for _, values in records)

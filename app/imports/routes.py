@@ -5,7 +5,6 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from app.auth.deps import PrincipalBeforeTransaction
@@ -31,9 +30,8 @@ async def uploaded_table(
     """The uploaded file read whole and checked, for a known caller, before the request's
     transaction begins: other writers never wait on a parse (app.imports.sandbox)."""
     data = await file.read()
-    reader = request.app.state.file_reader
-    table: Table = await run_in_threadpool(
-        reader.read, file.filename or "", data, sheet=sheet, first=date_from, last=date_to
+    table: Table = await request.app.state.file_reader.read_in_turn(
+        file.filename or "", data, sheet=sheet, first=date_from, last=date_to
     )
     return table
 

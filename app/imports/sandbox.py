@@ -15,15 +15,17 @@ import contextlib
 import multiprocessing
 import os
 import resource
-import threading
 import time
 from dataclasses import dataclass
 from datetime import date
 from multiprocessing.connection import Connection
 from typing import Any
 
+import anyio
+import anyio.to_thread
+
 from app.config import Settings
-from app.errors import AppError, FieldError, PayloadTooLarge, ValidationFailed
+from app.errors import AppError, FieldError, PayloadTooLarge, Unavailable, ValidationFailed
 from app.imports import readers
 from app.imports.readers import Table
 
@@ -42,13 +44,16 @@ class Request:
 
 
 class Reader:
-    """Reads files in child processes: at most `at_once` at a time (others wait their turn),
-    each for at most `seconds` and `memory_mb` megabytes more than a fresh child takes."""
+    """Reads files in child processes, each for at most `seconds` and `memory_mb` megabytes
+    more than a fresh child takes; through `read_in_turn`, at most `at_once` at a time."""
 
-    def __init__(self, *, seconds: float, memory_mb: int, at_once: int) -> None:
+    def __init__(self, *, seconds: float, memory_mb: int, at_once: int, wait: float) -> None:
         self.seconds = seconds
         self.memory_mb = memory_mb
-        self._turns = threading.BoundedSemaphore(at_once)
+        self.wait = wait
+        # Turns are waited for in the event loop, never in a worker thread: threads are few
+        # and every sync route needs one.
+        self._turns = anyio.Semaphore(at_once)
 
     def read(
         self,
@@ -60,9 +65,36 @@ class Reader:
         last: date | None = None,
     ) -> Table:
         """The file as a table (see readers.read), or the reader's own error; a reader that
-        runs out of time or memory is a 413 naming the limit.  Blocks: call it in a thread."""
-        with self._turns:
-            return self._read(Request(filename, sheet, first, last), data)
+        runs out of time or memory is a 413 naming the limit.  Blocks, and takes no turn:
+        for the command line."""
+        return self._read(Request(filename, sheet, first, last), data)
+
+    async def read_in_turn(
+        self,
+        filename: str,
+        data: bytes,
+        *,
+        sheet: str | None = None,
+        first: date | None = None,
+        last: date | None = None,
+    ) -> Table:
+        """`read`, once one of the `at_once` turns is free (503 when none is within `wait`
+        seconds), in a worker thread that only waits for the child."""
+        try:
+            with anyio.fail_after(self.wait):
+                await self._turns.acquire()
+        except TimeoutError:
+            raise Unavailable(
+                "other files are being read; try again in a minute", retry_after=60
+            ) from None
+        try:
+            # Not cancellable: a cancelled request's child is still waited for (its time
+            # is bounded), so no more than `at_once` children ever run.
+            return await anyio.to_thread.run_sync(
+                self._read, Request(filename, sheet, first, last), data
+            )
+        finally:
+            self._turns.release()
 
     def _read(self, request: Request, data: bytes) -> Table:
         ours, theirs = _CONTEXT.Pipe()
@@ -107,7 +139,7 @@ class Reader:
 
 
 def too_much(message: str) -> PayloadTooLarge:
-    return PayloadTooLarge(f"file: {message}", details=[FieldError("file", message)])
+    return PayloadTooLarge.on("file", message)
 
 
 def _child(conn: Connection, request: Request, memory_bytes: int, seconds: float) -> None:
@@ -126,6 +158,9 @@ def _child(conn: Connection, request: Request, memory_bytes: int, seconds: float
     except AppError as exc:
         details = [(detail.field, detail.message) for detail in exc.details]
         conn.send(("error", exc.status_code, exc.message, details))
+    except Exception as exc:  # a library's own error on input it did not expect
+        message = f"the file could not be read ({type(exc).__name__})"
+        conn.send(("error", ValidationFailed.status_code, f"file: {message}", [("file", message)]))
     finally:
         conn.close()
 
@@ -162,4 +197,5 @@ def reader_for(settings: Settings) -> Reader:
         seconds=settings.import_read_seconds,
         memory_mb=settings.import_read_mb,
         at_once=settings.import_readers,
+        wait=settings.queue_timeout_seconds,
     )

@@ -613,7 +613,7 @@ async def page_upload(
         name, data, pending = file.filename or "upload", await file.read(), None
     else:
         raise ValidationFailed.on("file", "choose a file to import")
-    table = await run_in_threadpool(request.app.state.file_reader.read, name, data)
+    table = await request.app.state.file_reader.read_in_turn(name, data)
     return Upload(reader, principal, name, data, table, provider or None, skip_invalid, pending)
 
 

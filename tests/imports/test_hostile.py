@@ -9,22 +9,32 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any
 
+import anyio
 import httpx
 import openpyxl
 import pytest
 
 from app.config import Settings
+from app.errors import Unavailable, ValidationFailed
 from app.imports import readers
 from app.imports.sandbox import Reader
 from app.main import create_app
 from tests.conftest import KeyMaker, serving
 from tests.helpers import activity_body, auth, unique
+from tests.web.test_pages import csrf_of
 
 SECONDLY_ICS = (
     b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//hostile//EN\r\nBEGIN:VEVENT\r\n"
     b"UID:tick@hostile\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:19900101T000000Z\r\n"
     b"DTEND:19900101T000001Z\r\nRRULE:FREQ=SECONDLY\r\nSUMMARY:Tick\r\nEND:VEVENT\r\n"
     b"END:VCALENDAR\r\n"
+)
+
+
+# Within every count limit, but slow to expand: the library re-walks a rule's occurrences for
+# every window it looks at.
+SLOW_ICS = SECONDLY_ICS.replace(b"19900101T0000", b"20270101T0000").replace(
+    b"FREQ=SECONDLY", b"FREQ=HOURLY;COUNT=15000"
 )
 
 
@@ -129,11 +139,8 @@ def test_a_file_that_takes_too_long_to_read_is_stopped_and_holds_no_lock(
     """A rule within every count limit whose expansion is slow (the library re-walks its
     occurrences for every window it looks at): the reader is stopped at its time limit, and
     a write sent meanwhile does not wait for it."""
-    slow = SECONDLY_ICS.replace(b"19900101T0000", b"20270101T0000").replace(
-        b"FREQ=SECONDLY", b"FREQ=HOURLY;COUNT=15000"
-    )
     answer, import_seconds, write, write_seconds = _import_beside_a_write(
-        slow_reader_server, make_key, "slow.ics", slow
+        slow_reader_server, make_key, "slow.ics", SLOW_ICS
     )
     assert answer.status_code == 413, answer.text[:300]
     assert "longer than 3 s" in answer.json()["error"]["message"]
@@ -145,13 +152,15 @@ def test_a_file_that_takes_too_long_to_read_is_stopped_and_holds_no_lock(
 def test_the_reader_is_stopped_at_its_memory_limit() -> None:
     lines = b"".join(b"Workshop %d on reporting,2027-03-10\n" % n for n in range(600_000))
     with pytest.raises(Exception, match="more than 64 MB") as refused:
-        Reader(seconds=60, memory_mb=64, at_once=1).read("big.csv", b"title,start\n" + lines)
+        Reader(seconds=60, memory_mb=64, at_once=1, wait=1).read(
+            "big.csv", b"title,start\n" + lines
+        )
     assert getattr(refused.value, "status_code", None) == 413
 
 
 def test_an_ordinary_file_reads_the_same_in_the_reader_process() -> None:
     data = b"title;start_date;countries\nWorkshop;2027-03-10;TT\n"
-    table = Reader(seconds=30, memory_mb=256, at_once=1).read("plan.csv", data)
+    table = Reader(seconds=30, memory_mb=256, at_once=1, wait=1).read("plan.csv", data)
     assert table == readers.read("plan.csv", data)
 
 
@@ -196,3 +205,76 @@ def test_a_rule_with_an_end_or_a_count_is_expanded() -> None:
     monthly = SECONDLY_ICS.replace(b"FREQ=SECONDLY", b"FREQ=MONTHLY").replace(b"1990", b"2026")
     table = readers.read("monthly.ics", monthly, first=date(2026, 1, 1), last=date(2026, 12, 31))
     assert len(table.rows) == 12
+
+
+def test_a_file_waiting_for_a_reader_waits_in_the_event_loop_and_gives_up_with_503() -> None:
+    """Readings beyond `at_once` wait for a turn without a worker thread each, and are
+    answered 503 with Retry-After when none comes in time."""
+    reader = Reader(seconds=3, memory_mb=256, at_once=1, wait=0.5)
+    outcomes: list[object] = []
+
+    async def one(name: str) -> None:
+        try:
+            outcomes.append(await reader.read_in_turn(name, SLOW_ICS))
+        except Exception as exc:
+            outcomes.append(exc)
+
+    async def both() -> None:
+        async with anyio.create_task_group() as group:
+            group.start_soon(one, "first.ics")
+            await anyio.sleep(0.1)
+            group.start_soon(one, "second.ics")
+
+    anyio.run(both)
+    waited, read = outcomes
+    assert isinstance(waited, Unavailable)
+    assert waited.retry_after == 60
+    assert getattr(read, "status_code", None) == 413  # the first ran out of its 3 s
+
+
+def test_a_broken_rule_is_a_clear_422_not_a_dead_reader() -> None:
+    broken = SECONDLY_ICS.replace(b"FREQ=SECONDLY", b"FREQ=DAILY;INTERVAL=abc")
+    with pytest.raises(ValidationFailed, match="its events cannot be read"):
+        Reader(seconds=30, memory_mb=256, at_once=1, wait=1).read("broken.ics", broken)
+
+
+def _cookies(response: httpx.Response) -> str:
+    return "; ".join(cookie.split(";", 1)[0] for cookie in response.headers.get_list("set-cookie"))
+
+
+def test_the_import_page_reads_the_file_before_its_transaction(
+    slow_reader_server: str, make_key: KeyMaker
+) -> None:
+    """The page's import, like the API's: a write sent while the page's file is being read
+    does not wait for it."""
+    key = make_key("UNLIREC", "provider")
+    writer = make_key("OPCW", "provider")
+    with httpx.Client(base_url=slow_reader_server, timeout=60) as browser:
+        # The cookies are Secure; a browser sends them to 127.0.0.1, httpx's jar does not.
+        form = browser.get("/sign-in")
+        browser.headers["Cookie"] = _cookies(form)
+        signed_in = browser.post(
+            "/sign-in", data={"key": key, "csrf": csrf_of(form.text), "next": "/import"}
+        )
+        browser.headers["Cookie"] = _cookies(signed_in)
+        csrf = csrf_of(browser.get("/import").text)
+        with ThreadPoolExecutor(1) as pool:
+            started = time.monotonic()
+            pending = pool.submit(
+                browser.post, "/import", data={"csrf": csrf}, files={"file": ("slow.ics", SLOW_ICS)}
+            )
+            time.sleep(0.5)
+            write_started = time.monotonic()
+            write = httpx.post(
+                f"{slow_reader_server}/api/v1/activities",
+                json=activity_body(title=unique("Beside ")),
+                headers=auth(writer),
+                timeout=60,
+            )
+            write_seconds = time.monotonic() - write_started
+            page = pending.result()
+            page_seconds = time.monotonic() - started
+    assert page.status_code == 413, page.text[:300]
+    assert page_seconds >= 3
+    assert write.status_code == 201
+    assert write_seconds < 2
