@@ -4,7 +4,7 @@ quickly with a 413 naming the limit, and other writes go on beside them."""
 import io
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any
@@ -80,20 +80,15 @@ def slow_reader_server(db_url: str, clean_db: None) -> Iterator[str]:
         yield base
 
 
-def _import_beside_a_write(base: str, make_key: KeyMaker, name: str, data: bytes) -> Any:
-    """POST the file and, while it is being read, an activity by another provider: the
-    import's answer, its seconds, the write's answer and its seconds."""
-    importer, writer = make_key("UNLIREC", "provider"), make_key("OPCW", "provider")
+def _beside_a_write(
+    base: str, writer: str, send: Callable[[], httpx.Response], *, after: float = 0.1
+) -> Any:
+    """`send()` (an upload) and, `after` seconds later while it is being read, an activity by
+    another provider: the upload's answer, its seconds, the write's answer and its seconds."""
     with ThreadPoolExecutor(1) as pool:
         started = time.monotonic()
-        pending = pool.submit(
-            httpx.post,
-            f"{base}/api/v1/imports",
-            files={"file": (name, data)},
-            headers=auth(importer),
-            timeout=120,
-        )
-        time.sleep(0.1)  # the upload is on its way or being read
+        pending = pool.submit(send)
+        time.sleep(after)
         write_started = time.monotonic()
         write = httpx.post(
             f"{base}/api/v1/activities",
@@ -103,8 +98,22 @@ def _import_beside_a_write(base: str, make_key: KeyMaker, name: str, data: bytes
         )
         write_seconds = time.monotonic() - write_started
         answer = pending.result()
-        import_seconds = time.monotonic() - started
-    return answer, import_seconds, write, write_seconds
+        upload_seconds = time.monotonic() - started
+    return answer, upload_seconds, write, write_seconds
+
+
+def _import_beside_a_write(base: str, make_key: KeyMaker, name: str, data: bytes) -> Any:
+    importer, writer = make_key("UNLIREC", "provider"), make_key("OPCW", "provider")
+    return _beside_a_write(
+        base,
+        writer,
+        lambda: httpx.post(
+            f"{base}/api/v1/imports",
+            files={"file": (name, data)},
+            headers=auth(importer),
+            timeout=120,
+        ),
+    )
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
@@ -258,22 +267,14 @@ def test_the_import_page_reads_the_file_before_its_transaction(
         )
         browser.headers["Cookie"] = _cookies(signed_in)
         csrf = csrf_of(browser.get("/import").text)
-        with ThreadPoolExecutor(1) as pool:
-            started = time.monotonic()
-            pending = pool.submit(
-                browser.post, "/import", data={"csrf": csrf}, files={"file": ("slow.ics", SLOW_ICS)}
-            )
-            time.sleep(0.5)
-            write_started = time.monotonic()
-            write = httpx.post(
-                f"{slow_reader_server}/api/v1/activities",
-                json=activity_body(title=unique("Beside ")),
-                headers=auth(writer),
-                timeout=60,
-            )
-            write_seconds = time.monotonic() - write_started
-            page = pending.result()
-            page_seconds = time.monotonic() - started
+        page, page_seconds, write, write_seconds = _beside_a_write(
+            slow_reader_server,
+            writer,
+            lambda: browser.post(
+                "/import", data={"csrf": csrf}, files={"file": ("slow.ics", SLOW_ICS)}
+            ),
+            after=0.5,
+        )
     assert page.status_code == 413, page.text[:300]
     assert page_seconds >= 3
     assert write.status_code == 201
