@@ -370,8 +370,7 @@ def store(engine: sa.Engine, rendered: list[tuple[render.EventRef, bytes]]) -> N
                 # slot): if a writer holds it, the texts are kept by a later feed instead.
                 conn.exec_driver_sql(f"PRAGMA busy_timeout={STORE_WAIT_MS}")
             try:
-                for chunk in chunks(rows, 1_000):
-                    conn.execute(statement, list(chunk))
+                _write(conn, statement, rows)
                 conn.commit()
             finally:
                 if not postgresql:
@@ -380,6 +379,11 @@ def store(engine: sa.Engine, rendered: list[tuple[render.EventRef, bytes]]) -> N
                     conn.commit()
     except sa.exc.SQLAlchemyError:
         log.warning("could not keep %d event texts", len(rows), exc_info=True)
+
+
+def _write(conn: sa.Connection, statement: Any, rows: list[dict[str, Any]]) -> None:
+    for chunk in chunks(rows, 1_000):
+        conn.execute(statement, list(chunk))
 
 
 def texts(

@@ -1,6 +1,7 @@
 """Events' texts are kept in the database: a new process assembles a feed from them, and a
 text is rendered again only when what it depends on changed."""
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -10,6 +11,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from app.db import IMMEDIATE
 from app.feeds import render
 from app.feeds.models import FeedEvent
 from app.main import create_app
@@ -154,8 +156,28 @@ def test_a_feed_is_served_when_its_texts_cannot_be_kept(
     def broken(*_args: Any, **_kwargs: Any) -> Any:
         raise sa.exc.OperationalError("INSERT", {}, Exception("disk full"))
 
-    monkeypatch.setattr("app.feeds.service.open_session", broken)
+    monkeypatch.setattr("app.feeds.service._write", broken)
     response = client.get("/feeds/all.ics", params=WINDOW)
     assert response.status_code == 200
     assert response.content.count(b"BEGIN:VEVENT") == 1
+    assert stored(engine) == {}
+
+
+def test_a_feed_does_not_queue_for_sqlites_write_lock_to_keep_its_texts(
+    client: TestClient, provider: str, engine: Engine
+) -> None:
+    """While a writer holds SQLite's write lock (a long import, say), a feed is served at
+    once and its texts are kept by a later one, instead of waiting up to 30 s for the lock."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's write lock")
+    post(client, provider, title="One")
+    with engine.connect().execution_options(**{IMMEDIATE: True}) as writer:
+        writer.execute(sa.text("SELECT 1"))  # BEGIN IMMEDIATE: the write lock is held
+        started = time.monotonic()
+        response = client.get("/feeds/all.ics", params=WINDOW)
+        seconds = time.monotonic() - started
+        writer.rollback()
+    assert response.status_code == 200
+    assert response.content.count(b"BEGIN:VEVENT") == 1
+    assert seconds < 2
     assert stored(engine) == {}
