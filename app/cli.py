@@ -12,18 +12,12 @@ import typer
 from sqlmodel import Session
 
 from app.auth import service as keys_service
-from app.auth.principal import Principal
 from app.config import Settings
 from app.core import tabular
+from app.core.principal import Principal
 from app.core.vocab import ORG_KINDS, ROLES
-from app.db import (
-    current_revision,
-    downgrade,
-    make_engine,
-    normalise_url,
-    open_session,
-    upgrade,
-)
+from app.db.engine import make_engine, normalise_url, open_session
+from app.db.migrate import current_revision, downgrade, upgrade
 from app.errors import AppError
 from app.organizations import service as organizations
 from app.organizations.models import OrganizationCreate

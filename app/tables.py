@@ -6,7 +6,8 @@ from app.activities.models import Activity, ActivityCountry, ActivityRegion, Ide
 from app.assistance.models import AssistanceRequest, RequestActivity, RequestStatusChange
 from app.audit.models import AuditEntry
 from app.auth.models import ApiKey
-from app.feeds.models import FeedEvent, FeedState, FeedToken
+from app.db.stamp import ChangeStamp
+from app.feeds.models import FeedEvent, FeedToken
 from app.findings.models import Finding
 from app.organizations.models import Organization, OrganizationProfile
 from app.web.models import PendingUpload, WebSession
@@ -21,8 +22,8 @@ __all__ = [
     "ApiKey",
     "AssistanceRequest",
     "AuditEntry",
+    "ChangeStamp",
     "FeedEvent",
-    "FeedState",
     "FeedToken",
     "Finding",
     "IdempotencyRecord",

@@ -33,7 +33,8 @@ from app.activities import service as activities
 from app.activities.models import ActivityCreate
 from app.auth import service as keys_service
 from app.core import vocab
-from app.db import make_engine, open_session, upgrade
+from app.db.engine import make_engine, open_session
+from app.db.migrate import upgrade
 from app.organizations import service as organizations
 
 PROVIDERS = ["UNLIREC", "UNODA", "IAEA", "OPCW", "WCO", "EU", "OAS-CICTE", "BAFA"]

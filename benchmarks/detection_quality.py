@@ -41,9 +41,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.activities import service as activities
 from app.activities.models import ActivityCreate
-from app.auth.principal import Principal
 from app.core.matching import normalise
-from app.db import make_engine, open_session, upgrade
+from app.core.principal import Principal
+from app.db.engine import make_engine, open_session
+from app.db.migrate import upgrade
 from app.findings import service as findings
 from app.findings.models import Finding
 from app.organizations import service as organizations

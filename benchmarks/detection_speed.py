@@ -36,9 +36,10 @@ from app.activities.models import (
     ActivityCreate,
     ActivityRegion,
 )
-from app.auth.principal import Principal
 from app.core import matching, vocab
-from app.db import make_engine, open_session, upgrade
+from app.core.principal import Principal
+from app.db.engine import make_engine, open_session
+from app.db.migrate import upgrade
 from app.findings import service as findings
 from app.organizations import service as organizations
 from app.warmup import settle

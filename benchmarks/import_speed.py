@@ -24,9 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.auth.principal import Principal
 from app.core import vocab
-from app.db import make_engine, open_session, upgrade
+from app.core.principal import Principal
+from app.db.engine import make_engine, open_session
+from app.db.migrate import upgrade
 from app.imports import readers
 from app.imports import service as imports
 from app.organizations import service as organizations

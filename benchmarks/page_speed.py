@@ -23,9 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fastapi.testclient import TestClient
 
 from app.auth import service as keys
-from app.auth.principal import Principal
 from app.config import Settings
-from app.db import make_engine, open_session, upgrade
+from app.core.principal import Principal
+from app.db.engine import make_engine, open_session
+from app.db.migrate import upgrade
 from app.demo import service as demo
 from app.main import create_app
 from app.organizations import service as organizations

@@ -4,7 +4,7 @@ as `alembic upgrade head` from the project folder, from ASSISTCAL_DATABASE_URL."
 from alembic import context
 
 from app.config import Settings
-from app.db import make_engine, normalise_url
+from app.db.engine import make_engine, normalise_url
 from app.tables import metadata
 
 config = context.config

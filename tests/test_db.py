@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from app.config import Settings
-from app.db import make_engine, normalise_url
+from app.db.engine import make_engine, normalise_url
 
 
 def test_default_database_is_sqlite_in_the_working_folder() -> None:

@@ -7,7 +7,7 @@ from fastapi import Depends, Header
 from app.activities import queries
 from app.activities.models import Activity, ActivityPublic
 from app.auth.deps import OptionalPrincipal
-from app.db import SessionDep
+from app.db.session import SessionDep
 from app.errors import FieldError, PreconditionFailed, ValidationFailed
 
 _REVISION_TAG = re.compile(r'^"?(\d{1,9})"?$')

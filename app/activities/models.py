@@ -21,7 +21,8 @@ from app.core.types import (
     Url,
 )
 from app.core.vocab import ActivityType, Audience, Domain, Modality, Status, Theme, Visibility
-from app.dbtypes import JSONValue
+from app.db import stamp
+from app.db.types import JSONValue
 from app.findings.models import FindingPublic
 
 
@@ -264,3 +265,7 @@ class HistoryEntry(BaseModel):
 class HistoryPage(BaseModel):
     items: list[HistoryEntry]
     next_cursor: str | None
+
+
+# Activities and their links are what feeds and cached reads show (app.db.stamp).
+stamp.watch(Activity, ActivityCountry, ActivityRegion)

@@ -20,11 +20,11 @@ from app.activities.models import (
     Venue,
 )
 from app.audit import service as audit
-from app.auth.principal import Principal
 from app.core import cursor as cursors
 from app.core import vocab
+from app.core.principal import Principal
 from app.core.timeutil import as_utc
-from app.db import json_contains
+from app.db.sql import json_contains
 from app.errors import NotFound, ValidationFailed
 from app.organizations import service as organizations
 from app.organizations.models import Organization

@@ -18,10 +18,10 @@ from app.activities.models import (
 from app.auth.deps import CurrentPrincipal, OptionalPrincipal
 from app.core.types import CountryCode, RegionCode
 from app.core.vocab import ActivityType, Domain, Status, Theme
-from app.db import SessionDep
+from app.db.session import SessionDep
 from app.findings import service as findings
+from app.http.read_cache import cacheable
 from app.pagination import PageDep
-from app.read_cache import cacheable
 
 router = APIRouter(tags=["activities"])
 

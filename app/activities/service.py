@@ -10,7 +10,6 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from app import stamp
 from app.activities import idempotency, queries
 from app.activities.models import (
     LONG_RUNNING_DAYS,
@@ -23,8 +22,8 @@ from app.activities.models import (
     Venue,
 )
 from app.audit import service as audit
-from app.auth.principal import Principal
 from app.core import activity_rules, vocab
+from app.core.principal import Principal
 from app.core.timeutil import utcnow
 from app.errors import (
     Conflict,
@@ -247,7 +246,6 @@ def create(
     session.add(activity)
     _flush_unique_ref(session, record["external_ref"])
     _write_links(session, activity, record, replace=False)
-    stamp.changed(session)
     if claim is not None:
         claim.activity_id = activity.id
         session.add(claim)
@@ -307,7 +305,6 @@ def create_many(
         ) from exc
     _insert_links(session, (countries, regions))
     audit.record_many(session, actor=actor, entries=entries)
-    stamp.changed(session)
     webhook_events.emit(
         session,
         (
@@ -336,7 +333,6 @@ def _new_revision(
 ) -> None:
     """Every change to an activity: the next revision, a new updated_at, an audit entry, a
     webhook event; the feeds are rendered again after the commit."""
-    stamp.changed(session)
     activity.revision += 1
     activity.updated_at = utcnow()
     session.add(activity)

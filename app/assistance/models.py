@@ -12,7 +12,7 @@ from sqlmodel import AutoString, Field, SQLModel
 from app.core.timeutil import UtcDatetime, utcnow
 from app.core.types import CountryCode, Description, LanguageCode
 from app.core.vocab import ActivityType, Domain, Theme
-from app.dbtypes import JSONValue
+from app.db.types import JSONValue
 
 RequestStatus = Literal[
     "received", "acknowledged", "circulated", "matched", "in_progress", "delivered", "closed"

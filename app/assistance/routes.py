@@ -19,7 +19,7 @@ from app.assistance.models import (
 )
 from app.auth.deps import CurrentPrincipal, RequireCoordinator
 from app.core.types import CountryCode
-from app.db import SessionDep
+from app.db.session import SessionDep
 from app.pagination import PageDep
 
 router = APIRouter(tags=["assistance requests"])

@@ -26,10 +26,10 @@ from app.assistance.models import (
     StatusChangePublic,
 )
 from app.audit import service as audit
-from app.auth.principal import Principal
 from app.core import provider_fit
+from app.core.principal import Principal
 from app.core.timeutil import utcnow
-from app.dbtypes import json_set, json_text
+from app.db.types import json_set, json_text
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.organizations.models import Organization, OrganizationProfile
 from app.pagination import newest_first

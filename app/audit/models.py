@@ -5,7 +5,7 @@ from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
 from app.core.timeutil import utcnow
-from app.dbtypes import JSONValue
+from app.db.types import JSONValue
 
 
 class AuditEntry(SQLModel, table=True):

@@ -5,7 +5,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from app.audit.models import AuditEntry
-from app.auth.principal import Principal
+from app.core.principal import Principal
 from app.core.timeutil import utcnow
 
 

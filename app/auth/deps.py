@@ -9,8 +9,8 @@ from sqlmodel import Session
 
 from app.auth import service
 from app.auth.models import ApiKey
-from app.auth.principal import Principal
-from app.db import SessionDep, read_session
+from app.core.principal import Principal
+from app.db.session import SessionDep, read_session
 from app.errors import Forbidden, Unauthorized, Unavailable
 
 _bearer = HTTPBearer(

@@ -5,6 +5,7 @@ from sqlmodel import AutoString, Field, SQLModel
 
 from app.core.timeutil import UtcDatetime, utcnow
 from app.core.vocab import Role
+from app.db import stamp
 
 
 class ApiKey(SQLModel, table=True):
@@ -46,3 +47,7 @@ class ApiKeyCreated(SQLModel):
     prefix: str
     role: str
     organization: str
+
+
+# A revoked key's cached reads must end; its last use is shown by no cached read.
+stamp.watch(ApiKey, ignore=["last_used_at"])

@@ -5,7 +5,7 @@ from fastapi import APIRouter
 from app.auth import service
 from app.auth.deps import CurrentPrincipal, RequireAdmin
 from app.auth.models import ApiKeyPublic
-from app.db import SessionDep
+from app.db.session import SessionDep
 
 router = APIRouter(tags=["api keys"])
 

@@ -6,13 +6,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
-from app import stamp
 from app.audit import service as audit
 from app.auth.models import ApiKey, ApiKeyCreated, ApiKeyPublic
-from app.auth.principal import Principal
 from app.core import keys
+from app.core.principal import Principal
 from app.core.timeutil import utcnow
-from app.db import open_session
+from app.db.engine import open_session
 from app.errors import NotFound, Unauthorized, ValidationFailed
 from app.organizations import service as organizations
 from app.organizations.models import Organization
@@ -138,7 +137,6 @@ def revoke(session: Session, key_id: uuid.UUID, *, actor: Principal | None) -> A
             entity_id=api_key.id,
             changes={"organization": organization.acronym, "prefix": api_key.prefix},
         )
-        stamp.changed(session)  # reads made with it may be cached (app.read_cache)
         session.flush()
     return _public(api_key, organization.acronym)
 

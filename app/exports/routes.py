@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, Response
 
 from app.activities.routes import ListFilters
 from app.auth.deps import OptionalPrincipal
-from app.db import SessionDep
+from app.db.session import SessionDep
 from app.exports import service
 
 router = APIRouter(tags=["exports"])

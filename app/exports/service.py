@@ -10,8 +10,8 @@ from sqlmodel import Session
 
 from app.activities import queries
 from app.activities.models import ActivityPublic
-from app.auth.principal import Principal
 from app.core import cursor as cursors
+from app.core.principal import Principal
 from app.exports.columns import COLUMNS, row
 
 PAGE = 500

@@ -1,4 +1,4 @@
-"""Feed tables (the change stamp, events' texts, private feed tokens) and the feed API's
+"""Feed tables (events' texts, private feed tokens) and the feed API's
 models."""
 
 import uuid
@@ -13,18 +13,8 @@ from sqlmodel import Field, SQLModel
 from app.core.timeutil import UtcDatetime, utcnow
 from app.core.types import CountryCode, RegionCode
 from app.core.vocab import ActivityType, Domain, Status, Theme
-from app.dbtypes import JSONValue
-
-
-class FeedState(SQLModel, table=True):
-    """One row: bumped by every transaction that changes what a feed may show, so that every
-    process can tell whether its cached feeds are still current."""
-
-    __tablename__ = "feed_state"
-
-    id: int = Field(default=1, primary_key=True)
-    generation: int = Field(default=0, sa_type=sa.BigInteger)
-    changed_at: datetime = Field(default_factory=utcnow)
+from app.db import stamp
+from app.db.types import JSONValue
 
 
 class FeedEvent(SQLModel, table=True):
@@ -124,3 +114,7 @@ class FeedTokenPublic(BaseModel):
     created_by: str
     created_at: UtcDatetime
     revoked_at: UtcDatetime | None
+
+
+# A revoked token's cached feed must end (app.db.stamp).
+stamp.watch(FeedToken)

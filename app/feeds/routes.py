@@ -13,7 +13,7 @@ from app.auth.deps import CurrentPrincipal
 from app.core.timeutil import as_utc, utcnow
 from app.core.types import CountryCode, RegionCode
 from app.core.vocab import ActivityType, Domain, Status, Theme
-from app.db import SessionDep
+from app.db.session import SessionDep
 from app.errors import NotFound, ValidationFailed
 from app.feeds import service
 from app.feeds.models import (
@@ -24,8 +24,8 @@ from app.feeds.models import (
     FeedTokenIn,
     FeedTokenPublic,
 )
+from app.http.read_cache import cacheable, keep_out
 from app.organizations import service as organizations
-from app.read_cache import cacheable, keep_out
 
 feeds = APIRouter(tags=["feeds"])
 api = APIRouter(tags=["feeds"])

@@ -1,7 +1,7 @@
 """Feeds: which activities a feed shows, its cached bytes, and private feed tokens.
 
 A feed is cached in each process under (what it shows, the change generation, today).  The
-generation comes from the database (app.stamp), so every process notices a change
+generation comes from the database (app.db.stamp), so every process notices a change
 made by any other, and the date key lets the moving window and the 60-day stay of cancelled
 activities move on by themselves.
 
@@ -24,17 +24,18 @@ from urllib.parse import quote, urlencode
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from app import stamp
 from app.activities.models import Activity
 from app.activities.queries import Filters, conditions
 from app.activities.queries import links as links_of
 from app.audit import service as audit
 from app.auth.models import ApiKey
-from app.auth.principal import Principal
 from app.core import timeutil, vocab
 from app.core.keys import hash_key
+from app.core.principal import Principal
 from app.core.timeutil import as_utc, utcnow
-from app.db import SQLITE_BUSY_MS, chunks
+from app.db import stamp
+from app.db.engine import SQLITE_BUSY_MS
+from app.db.sql import chunks
 from app.errors import NotFound
 from app.feeds import render
 from app.feeds.models import (
@@ -474,7 +475,6 @@ def provider_renamed(session: Session, organization_id: int) -> None:
             set_={"renamed": table.c.renamed + 1, "renamed_at": statement.excluded.renamed_at},
         )
     )
-    stamp.changed(session)
 
 
 # Names ---------------------------------------------------------------------------------------
@@ -582,7 +582,6 @@ def revoke_token(session: Session, token_id: uuid.UUID, *, actor: Principal) -> 
             entity_id=row.id,
             changes={"label": row.label},
         )
-        stamp.changed(session)  # its feed may be cached (app.read_cache)
     return _public(row)
 
 

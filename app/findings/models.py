@@ -8,7 +8,7 @@ from pydantic import Field as PydanticField
 from sqlmodel import Field, SQLModel
 
 from app.core.timeutil import UtcDatetime, utcnow
-from app.dbtypes import JSONValue
+from app.db.types import JSONValue
 
 FindingKind = Literal["duplicate", "overlap", "clash"]
 FindingStatus = Literal["open", "dismissed", "confirmed", "coordinated"]

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Depends, Query
 
 from app.auth.deps import CurrentPrincipal, RequireCoordinator
 from app.core.types import CountryCode
-from app.db import SessionDep
+from app.db.session import SessionDep
 from app.findings import service
 from app.findings.models import (
     DecisionIn,

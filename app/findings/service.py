@@ -22,11 +22,11 @@ from sqlmodel import Session, col, select
 from app.activities import service as activities
 from app.activities.models import LONG_RUNNING_DAYS, Activity, ActivityCountry
 from app.audit import service as audit
-from app.auth.principal import Principal
 from app.core import activity_rules, matching
+from app.core.principal import Principal
 from app.core.timeutil import utcnow
-from app.db import chunks, upsert
-from app.dbtypes import json_set, json_text
+from app.db.sql import chunks, upsert
+from app.db.types import json_set, json_text
 from app.errors import NotFound, ValidationFailed
 from app.findings.models import STATUS_OF_DECISION, DecisionIn, Finding, FindingPublic
 from app.organizations import service as organizations

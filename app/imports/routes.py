@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 
 from app.auth.deps import PrincipalBeforeTransaction
-from app.db import SessionDep
+from app.db.session import SessionDep
 from app.errors import ErrorBody
 from app.imports import service
 from app.imports.models import ImportReport

@@ -16,9 +16,9 @@ from sqlmodel import Session
 from app.activities import queries
 from app.activities import service as activities
 from app.activities.models import Activity, ActivityCreate, ActivityUpdate
-from app.auth.principal import Principal
 from app.core import tabular, vocab
-from app.db import chunks
+from app.core.principal import Principal
+from app.db.sql import chunks
 from app.errors import AppError, ValidationFailed
 from app.exports.columns import FORMULA_STARTS
 from app.findings import service as findings

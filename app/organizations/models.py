@@ -8,7 +8,8 @@ from sqlmodel import AutoString, Field, SQLModel
 from app.core.timeutil import UtcDatetime, utcnow
 from app.core.types import LanguageCode, RegionCode, ShortText
 from app.core.vocab import ActivityType, Domain, OrgKind, Theme
-from app.dbtypes import JSONValue
+from app.db import stamp
+from app.db.types import JSONValue
 
 ACRONYM_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,29}$")
 
@@ -89,3 +90,7 @@ class ProfileIn(ProfileBase):
 class ProfilePublic(ProfileBase):
     organization: str
     updated_at: UtcDatetime | None = Field(description="null: the organization has no profile yet")
+
+
+# Feeds and cached reads show providers' names (app.db.stamp).
+stamp.watch(Organization)

@@ -6,7 +6,7 @@ from pydantic import BaseModel
 from app.auth import service as keys_service
 from app.auth.deps import CurrentPrincipal, RequireAdmin
 from app.auth.models import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
-from app.db import SessionDep
+from app.db.session import SessionDep
 from app.organizations import service
 from app.organizations.models import (
     Organization,

@@ -3,10 +3,9 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from app import stamp
 from app.audit import service as audit
-from app.auth.principal import Principal
 from app.core import cursor as cursors
+from app.core.principal import Principal
 from app.core.timeutil import utcnow
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed, reject_nulls
 from app.organizations.models import (
@@ -89,7 +88,6 @@ def update(
     organization.sqlmodel_update(changes)
     session.add(organization)
     session.flush()
-    stamp.changed(session)  # feeds show the provider's name
     if old.get("name") != organization.name and organization.id is not None:
         from app.feeds.service import provider_renamed
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query, Response
 
 from app.auth.deps import CurrentPrincipal
 from app.core.types import RegionCode
-from app.db import SessionDep
+from app.db.session import SessionDep
 from app.exports.routes import download
 from app.reports import service
 from app.reports.models import CoverageBy, CoverageReport

@@ -13,8 +13,8 @@ from sqlmodel import Session, col
 
 from app.activities.models import Activity, ActivityCountry
 from app.core import vocab
-from app.db import chunks
-from app.dbtypes import json_set, json_text
+from app.db.sql import chunks
+from app.db.types import json_set, json_text
 from app.errors import ValidationFailed
 from app.reports.models import CoverageBy, CoverageCell, CoverageGap, CoverageReport, Period
 

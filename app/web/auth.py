@@ -16,9 +16,9 @@ from sqlmodel import Session, col, select
 
 from app.auth import service as keys
 from app.auth.models import ApiKey
-from app.auth.principal import Principal
+from app.core.principal import Principal
 from app.core.timeutil import utcnow
-from app.db import SessionDep, read_session
+from app.db.session import SessionDep, read_session
 from app.errors import AppError, Forbidden, Unauthorized
 from app.organizations.models import Organization
 from app.web.models import WebSession

@@ -20,7 +20,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from app.operations import csp
+from app.http.operations import csp
 
 ASSETS = "/static/docs"
 ASSETS_DIR = Path(str(files("fastapi_offline") / "static"))

@@ -18,10 +18,10 @@ from sqlmodel import Session
 
 from app.activities import queries
 from app.activities.models import ActivityPublic
-from app.auth.principal import Principal
 from app.core import cursor as cursors
 from app.core import vocab
-from app.db import SessionDep, read_session
+from app.core.principal import Principal
+from app.db.session import SessionDep, read_session
 from app.errors import AppError, NotFound, ValidationFailed
 from app.exports.routes import download
 from app.feeds import service as feeds

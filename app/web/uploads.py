@@ -6,7 +6,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
-from app.auth.principal import Principal
+from app.core.principal import Principal
 from app.core.timeutil import utcnow
 from app.errors import NotFound
 from app.web.models import PendingUpload

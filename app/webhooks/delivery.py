@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from app.core.timeutil import utcnow
-from app.db import open_session
+from app.db.engine import open_session
 from app.webhooks.destination import DestinationRefused, http_client
 from app.webhooks.events import PENDING
 from app.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery

@@ -11,7 +11,7 @@ from sqlmodel import Field, SQLModel
 
 from app.core.timeutil import UtcDatetime, utcnow
 from app.core.types import Url
-from app.dbtypes import JSONValue
+from app.db.types import JSONValue
 
 EventType = Literal[
     "finding.created",

@@ -8,7 +8,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from app.audit import service as audit
-from app.auth.principal import Principal
+from app.core.principal import Principal
 from app.core.timeutil import utcnow
 from app.errors import Forbidden, NotFound, ValidationFailed
 from app.organizations import service as organizations

@@ -47,7 +47,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_feed_token_organization_id'), ['organization_id'], unique=False)
 
     # ### end Alembic commands ###
-    # The one row of the change stamp (app.stamp).
+    # The one row of the change stamp (app.db.stamp).
     feed_state = sa.table(
         'feed_state',
         sa.column('id', sa.Integer()),

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from app.activities import service as activities
 from app.activities.models import Activity, ActivityCreate, ActivityUpdate
 from app.auth import service as keys_service
-from app.db import open_session
+from app.db.engine import open_session
 from app.errors import Forbidden
 from app.findings import service as findings
 from tests.conftest import KeyMaker

@@ -25,7 +25,8 @@ from schemathesis.checks import (
 
 from app.auth import service as keys
 from app.config import Settings
-from app.db import make_engine, open_session, upgrade
+from app.db.engine import make_engine, open_session
+from app.db.migrate import upgrade
 from app.main import create_app
 from app.organizations import service as organizations
 from app.tables import metadata

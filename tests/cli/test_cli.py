@@ -14,7 +14,8 @@ from typer.testing import CliRunner, Result
 
 from app.cli import app, prepare
 from app.config import Settings
-from app.db import alembic_config, make_engine
+from app.db.engine import make_engine
+from app.db.migrate import alembic_config
 from app.demo.service import dataset
 from app.main import create_app
 from app.tables import metadata

@@ -605,7 +605,7 @@ def test_an_activity_made_restricted_between_two_reads_stays_out(
 ) -> None:
     """PostgreSQL shows each statement the latest commits: the events' contents are read
     after their list, and must be checked again."""
-    from app.db import open_session
+    from app.db.engine import open_session
     from app.feeds import service
     from app.feeds.models import FeedFilters
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from app.db import IMMEDIATE
+from app.db.engine import IMMEDIATE
 from app.feeds import render
 from app.feeds.models import FeedEvent
 from app.main import create_app

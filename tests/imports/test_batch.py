@@ -14,9 +14,9 @@ from sqlmodel import Session
 
 from app.activities import service as activities
 from app.activities.models import Activity, ActivityCreate
-from app.auth.principal import Principal
 from app.core import vocab
-from app.db import open_session
+from app.core.principal import Principal
+from app.db.engine import open_session
 from app.errors import Conflict
 from app.findings import service as findings
 from app.findings.models import Finding

@@ -19,7 +19,8 @@ from alembic.script import Script, ScriptDirectory
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from app.db import MIGRATIONS_DIR, alembic_config, current_revision, downgrade, make_engine, upgrade
+from app.db.engine import make_engine
+from app.db.migrate import MIGRATIONS_DIR, alembic_config, current_revision, downgrade, upgrade
 from app.tables import metadata
 
 VERSIONS_DIR = MIGRATIONS_DIR / "versions"

@@ -14,14 +14,14 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from app import compression, stamp
 from app.activities.models import Activity, ActivityCountry
-from app.compression import negotiate
 from app.config import Settings
-from app.db import open_session
+from app.db.engine import open_session
+from app.http import compression
+from app.http.compression import negotiate
+from app.http.read_cache import Store
 from app.main import create_app
 from app.organizations import service as organizations
-from app.read_cache import Store
 from tests.conftest import KeyMaker, serving
 from tests.helpers import auth, submit
 
@@ -95,11 +95,9 @@ def fill(engine: Engine, count: int) -> None:
                 "end_date": end,
             }
         )
-    with engine.begin() as conn:
-        conn.execute(sa.insert(Activity), activities)
-        conn.execute(sa.insert(ActivityCountry), links)
-    with open_session(engine, write=True) as session:
-        stamp.changed(session)  # feeds and the read cache see the rows
+    with open_session(engine, write=True) as session:  # the change stamp moves
+        session.execute(sa.insert(Activity), activities)
+        session.execute(sa.insert(ActivityCountry), links)
         session.commit()
 
 

@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from app.config import Settings
+from app.http.operations import configure_logging
 from app.main import create_app
-from app.operations import configure_logging
 
 API = "/api/v1"
 ClientAt = Callable[..., TestClient]

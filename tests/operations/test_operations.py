@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from app.config import Settings
+from app.http.operations import configure_logging
 from app.main import create_app
-from app.operations import configure_logging
 from tests.conftest import KeyMaker
 from tests.helpers import activity_body, auth
 

@@ -19,9 +19,11 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from app.config import Settings
-from app.db import SessionDep, make_engine
-from app.deadlines import Deadline, Deadlines
-from app.main import create_app, render
+from app.db.engine import make_engine
+from app.db.session import SessionDep
+from app.http.deadlines import Deadline, Deadlines
+from app.http.errors import render
+from app.main import create_app
 from app.organizations import service as organizations
 from app.organizations.models import Organization
 from tests.conftest import serving

@@ -13,10 +13,10 @@ from babel.messages.pofile import read_po
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from app.auth.principal import Principal
 from app.config import Settings
 from app.core import vocab
-from app.db import open_session
+from app.core.principal import Principal
+from app.db.engine import open_session
 from app.demo import service as demo
 from app.main import create_app
 from app.organizations import service as organizations

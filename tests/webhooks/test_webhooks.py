@@ -20,10 +20,10 @@ from sqlalchemy.engine import Engine
 
 from app.activities import service as activities
 from app.activities.models import ActivityCreate
-from app.auth.principal import Principal
 from app.config import Settings
+from app.core.principal import Principal
 from app.core.timeutil import utcnow
-from app.db import open_session
+from app.db.engine import open_session
 from app.main import create_app
 from app.organizations import service as organizations
 from app.webhooks.delivery import MAX_ATTEMPTS, deliver_due

@@ -7,7 +7,7 @@ arrived, else 503 with Retry-After) and drops whatever the handler sends later; 
 session refuses to commit once that answer has gone (`may_commit`), so a request answered
 "timed out" has stored nothing.  If the session began to commit first, the middleware waits
 for the real answer instead: commits are short.  The database's statement timeout (see
-app.db.make_engine) ends the handler's slow queries, which frees its connection.
+app.db.engine.make_engine) ends the handler's slow queries, which frees its connection.
 """
 
 import asyncio
@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.db.session import check_before_commit
 from app.errors import AppError, RequestTimeout, Unavailable
 
 _RUNNING, _COMMITTING, _EXPIRED = range(3)
@@ -44,10 +45,6 @@ class Deadline:
             return self._state == _COMMITTING
 
 
-def deadline_of(scope: Scope) -> Deadline | None:
-    return scope.get("state", {}).get("deadline")
-
-
 class Deadlines:
     """`seconds` for each request, `upload_seconds` for those to `upload_paths` (imports of
     large files); 0 for no limit."""
@@ -74,7 +71,7 @@ class Deadlines:
             await self.app(scope, receive, send)
             return
         deadline = Deadline()
-        scope.setdefault("state", {})["deadline"] = deadline
+        check_before_commit(scope, deadline.may_commit)
         headers = dict(scope["headers"])
         body_done = b"transfer-encoding" not in headers and headers.get(b"content-length") in (
             None,

@@ -13,7 +13,7 @@ layer around it that knows what the library does not:
   the representation the client holds (see `tag_for_304`);
 - `Vary: Accept-Encoding` on every answer whose type may be compressed, compressed or not.
 
-It sits inside the read cache (app.read_cache), whose key holds the coding `chosen` here: an
+It sits inside the read cache (app.http.read_cache), whose key holds the coding `chosen` here: an
 answer is compressed once, by the route's request, and a repeat is answered with the bytes
 kept.  Bodies under `MINIMUM_BYTES`, types that are compressed already (XLSX is a zip) and
 bodiless answers (304, HEAD's as the server sends them) go as they are.

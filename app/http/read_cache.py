@@ -5,7 +5,7 @@ to a worker thread, a transaction, the ORM and pydantic: about 1 ms of CPU, wher
 with bytes already made costs a tenth of that.  Calendars are read far more than they are
 written (feed polls, dashboards), so `ReadCache` keeps the answers (200 and 304) of the
 routes marked `cacheable`, keyed by everything such a route may read from the request, under
-the change generation (app.stamp) read when the request arrived.
+the change generation (app.db.stamp) read when the request arrived.
 
 It is correct across processes: every request first reads the generation from the database,
 in the event loop (SQLite: a query on a connection of its own, microseconds; PostgreSQL: one
@@ -16,8 +16,8 @@ generation cannot be read, requests go to the route as if there were no cache.
 
 A route is `cacheable` when its answer depends only on the method, path and query, the
 Authorization and Cookie headers, If-None-Match, If-Modified-Since, Host, the coding
-Accept-Encoding chooses (app.compression compresses inside this cache), today's date, and
-rows whose every change calls `app.stamp.changed` (activities, organizations, API keys,
+Accept-Encoding chooses (app.http.compression compresses inside this cache), today's date, and
+rows whose every change calls `app.db.stamp.changed` (activities, organizations, API keys,
 feed tokens).
 """
 
@@ -37,9 +37,10 @@ from sqlalchemy.engine import make_url
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import compression
 from app.core import timeutil
-from app.stamp import GENERATION_SQL
+from app.db.session import read_only
+from app.db.stamp import GENERATION_SQL
+from app.http import compression
 
 log = logging.getLogger("assistcal")
 
@@ -49,9 +50,10 @@ E = TypeVar("E", bound=Callable[..., Any])
 
 
 def cacheable(endpoint: E) -> E:
-    """Mark a GET route whose answers ReadCache may keep (see the module's conditions)."""
+    """Mark a GET route whose answers ReadCache may keep (see the module's conditions).  Such
+    a route only reads (app.db.session.read_only)."""
     _CACHEABLE.add(endpoint)
-    return endpoint
+    return read_only(endpoint)
 
 
 def is_cacheable(scope: Scope) -> bool:

@@ -1,0 +1,68 @@
+"""The schema: Alembic's migrations, applied and read back."""
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from app.db.engine import make_engine, normalise_url
+
+
+def _migrations_dir() -> Path:
+    """migrations/ of the checkout, or app/migrations where a built wheel installed them."""
+    package = Path(__file__).resolve().parents[1]  # app/
+    installed = package / "migrations"
+    return installed if installed.is_dir() else package.parent / "migrations"
+
+
+MIGRATIONS_DIR = _migrations_dir()
+
+
+def alembic_config(url: str) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
+    return config
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    from alembic import command
+
+    command.upgrade(alembic_config(url), revision)
+
+
+def downgrade(url: str, revision: str) -> None:
+    from alembic import command
+
+    command.downgrade(alembic_config(url), revision)
+
+
+def schema_head() -> str | None:
+    """The latest migration this version of the service ships."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def schema_revision(session: Session) -> str | None:
+    """The migration the database is at, None before the first (read in the session)."""
+    try:
+        with session.begin_nested():
+            revision = session.execute(sa.text("SELECT version_num FROM alembic_version"))
+            return revision.scalar()
+    except sa.exc.DBAPIError:
+        return None
+
+
+def current_revision(url: str) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
