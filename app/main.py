@@ -7,33 +7,33 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from app.activities.routes import router as activities_router
-from app.assistance.routes import router as assistance_router
-from app.auth.routes import router as keys_router
+from app.api.activities import router as activities_router
+from app.api.assistance import router as assistance_router
+from app.api.exports import router as exports_router
+from app.api.feeds import api as feeds_api_router
+from app.api.feeds import feeds as feeds_router
+from app.api.findings import router as findings_router
+from app.api.imports import router as imports_router
+from app.api.keys import router as keys_router
+from app.api.organizations import router as organizations_router
+from app.api.reports import router as reports_router
+from app.api.webhooks import router as webhooks_router
 from app.config import Settings
 from app.db.engine import make_engine
 from app.db.migrate import schema_head
 from app.db.session import Gate
 from app.errors import ERROR_RESPONSES
-from app.exports.routes import router as exports_router
-from app.feeds.routes import api as feeds_api_router
-from app.feeds.routes import feeds as feeds_router
 from app.feeds.service import FeedCache
-from app.findings.routes import router as findings_router
 from app.findings.service import open_findings
 from app.http import errors, ops, pipeline
 from app.http.operations import CacheCollector, Metrics, configure_logging
 from app.http.read_cache import Generation, generation_for
 from app.imports import sandbox
-from app.imports.routes import router as imports_router
-from app.organizations.routes import router as organizations_router
-from app.reports.routes import router as reports_router
 from app.warmup import settle
 from app.web import docs
 from app.web.pages import page_error
 from app.web.pages import router as pages_router
 from app.webhooks.delivery import Worker
-from app.webhooks.routes import router as webhooks_router
 
 API_PREFIX = "/api/v1"
 WEB_STATIC = Path(__file__).parent / "web" / "static"

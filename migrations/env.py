@@ -5,6 +5,7 @@ from alembic import context
 
 from app.config import Settings
 from app.db.engine import make_engine, normalise_url
+from app.db.migrate import migration_lock
 from app.tables import metadata
 
 config = context.config
@@ -26,7 +27,7 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     engine = make_engine(url)
     try:
-        with engine.connect() as connection:
+        with engine.connect() as bare, migration_lock(bare) as connection:
             context.configure(
                 connection=connection,
                 target_metadata=metadata,

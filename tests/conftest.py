@@ -82,7 +82,7 @@ def seconds_over(monkeypatch: pytest.MonkeyPatch) -> None:
     running second is not kept by the read cache (tests/operations/test_read_cache.py)."""
     from app.core.timeutil import utcnow
 
-    monkeypatch.setattr("app.feeds.routes.utcnow", lambda: utcnow() + timedelta(seconds=5))
+    monkeypatch.setattr("app.api.feeds.utcnow", lambda: utcnow() + timedelta(seconds=5))
 
 
 KeyMaker = Callable[..., str]

@@ -23,7 +23,6 @@ from app.core.types import (
 from app.core.vocab import ActivityType, Audience, Domain, Modality, Status, Theme, Visibility
 from app.db import stamp
 from app.db.types import JSONValue
-from app.findings.models import FindingPublic
 
 
 class Venue(BaseModel):
@@ -232,19 +231,6 @@ class ActivityPublic(BaseModel):
     updated_at: UtcDatetime
     withdrawn_at: UtcDatetime | None
     duplicate_of: uuid.UUID | None
-
-
-class ActivitySubmitted(BaseModel):
-    activity: ActivityPublic
-    findings: list[FindingPublic] = PydanticField(
-        description="Warnings that link this activity to others (duplicate, overlap, clash)."
-    )
-
-
-class ActivityWithFindings(ActivityPublic):
-    findings: list[FindingPublic] = PydanticField(
-        description="The activity's findings after this change (duplicate, overlap, clash)."
-    )
 
 
 class ActivityPage(BaseModel):

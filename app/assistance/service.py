@@ -29,10 +29,10 @@ from app.audit import service as audit
 from app.core import provider_fit
 from app.core.principal import Principal
 from app.core.timeutil import utcnow
+from app.db.pagination import newest_first
 from app.db.types import json_set, json_text
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.organizations.models import Organization, OrganizationProfile
-from app.pagination import newest_first
 from app.webhooks import events as webhook_events
 
 # Providers see a request once a coordinator has circulated it to them.

@@ -1,12 +1,14 @@
 """The schema: Alembic's migrations, applied and read back."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from app.db.engine import make_engine, normalise_url
+from app.db.engine import IMMEDIATE, make_engine, normalise_url
 
 
 def _migrations_dir() -> Path:
@@ -66,3 +68,28 @@ def current_revision(url: str) -> str | None:
             return MigrationContext.configure(conn).get_current_revision()
     finally:
         engine.dispose()
+
+
+# pg_advisory_lock's key for migrations: any constant that no other lock of the database uses.
+MIGRATION_LOCK = 1540_2004
+
+
+@contextmanager
+def migration_lock(connection: sa.Connection) -> Iterator[sa.Connection]:
+    """Hold the database while migrations run on `connection`, so that replicas started at
+    once migrate one after the other: the first upgrades, the others then find the schema at
+    head and do nothing.  PostgreSQL: an advisory lock, held by the connection until it is
+    released (or the connection dies).  SQLite: the migration's transaction takes the write
+    lock when it begins (BEGIN IMMEDIATE), and the others wait for it (busy_timeout)."""
+    if connection.dialect.name != "postgresql":
+        yield connection.execution_options(**{IMMEDIATE: True})
+        return
+    connection.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+    connection.commit()  # the lock outlives this transaction: it is the session's
+    try:
+        yield connection
+    finally:
+        if connection.in_transaction():
+            connection.rollback()  # a failed migration's transaction, before the unlock
+        connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+        connection.commit()

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
 from sqlmodel import Field, SQLModel
 
+from app.activities.models import ActivityPublic
 from app.core.timeutil import UtcDatetime, utcnow
 from app.db.types import JSONValue
 
@@ -84,4 +85,20 @@ class DecisionIn(BaseModel):
     note: str | None = PydanticField(default=None, max_length=2000)
     canonical_id: uuid.UUID | None = PydanticField(
         default=None, description="With confirm: the activity that stays."
+    )
+
+
+# An activity with its findings: what the activity routes answer after a change.
+
+
+class ActivitySubmitted(BaseModel):
+    activity: ActivityPublic
+    findings: list[FindingPublic] = PydanticField(
+        description="Warnings that link this activity to others (duplicate, overlap, clash)."
+    )
+
+
+class ActivityWithFindings(ActivityPublic):
+    findings: list[FindingPublic] = PydanticField(
+        description="The activity's findings after this change (duplicate, overlap, clash)."
     )

@@ -25,13 +25,13 @@ from app.audit import service as audit
 from app.core import activity_rules, matching
 from app.core.principal import Principal
 from app.core.timeutil import utcnow
+from app.db.pagination import newest_first
 from app.db.sql import chunks, upsert
 from app.db.types import json_set, json_text
 from app.errors import NotFound, ValidationFailed
 from app.findings.models import STATUS_OF_DECISION, DecisionIn, Finding, FindingPublic
 from app.organizations import service as organizations
 from app.organizations.models import Organization
-from app.pagination import newest_first
 from app.webhooks import events as webhook_events
 
 KIND_ORDER = {"duplicate": 0, "overlap": 1, "clash": 2}

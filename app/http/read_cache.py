@@ -316,7 +316,7 @@ class ReadCache:
 
     A request with an API key is answered from the store only if the same key went through
     the route less than `touch_seconds` ago, so that the key's last use is still recorded
-    (app.auth.deps) about as often as without the cache."""
+    (app.api.caller) about as often as without the cache."""
 
     def __init__(
         self,

@@ -88,10 +88,6 @@ def update(
     organization.sqlmodel_update(changes)
     session.add(organization)
     session.flush()
-    if old.get("name") != organization.name and organization.id is not None:
-        from app.feeds.service import provider_renamed
-
-        provider_renamed(session, organization.id)  # its events' SEQUENCE and LAST-MODIFIED
     audit.record(
         session,
         actor=actor,

@@ -18,15 +18,15 @@ from sqlmodel import Session
 
 from app.activities import queries
 from app.activities.models import ActivityPublic
+from app.api.exports import download
+from app.api.feeds import base_url
 from app.core import cursor as cursors
 from app.core import vocab
 from app.core.principal import Principal
 from app.db.session import SessionDep, read_session
 from app.errors import AppError, NotFound, ValidationFailed
-from app.exports.routes import download
 from app.feeds import service as feeds
 from app.feeds.models import FeedFilters
-from app.feeds.routes import base_url
 from app.findings import service as findings
 from app.findings.models import DecisionIn
 from app.imports import readers
@@ -602,7 +602,7 @@ async def page_upload(
     pending: Annotated[uuid.UUID | None, Form()] = None,
 ) -> Upload:
     """The signed-in reader's file, read whole before the page's transaction begins (see
-    app.imports.routes.uploaded_table)."""
+    app.api.imports.uploaded_table)."""
     principal = reader.require()
     auth.check_csrf(reader, csrf)
     if confirm and pending is not None:

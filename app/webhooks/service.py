@@ -10,9 +10,9 @@ from sqlmodel import Session, col, select
 from app.audit import service as audit
 from app.core.principal import Principal
 from app.core.timeutil import utcnow
+from app.db.pagination import newest_first
 from app.errors import Forbidden, NotFound, ValidationFailed
 from app.organizations import service as organizations
-from app.pagination import newest_first
 from app.webhooks import delivery, destination, events
 from app.webhooks.models import Webhook, WebhookDelivery, WebhookIn
 

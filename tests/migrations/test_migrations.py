@@ -7,6 +7,8 @@ file, on PostgreSQL a new database on the same server, dropped afterwards.
 
 import ast
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,6 +99,36 @@ def test_upgrade_empty_database_to_head(fresh_url: str) -> None:
     assert tables >= APP_TABLES, f"missing after upgrade: {sorted(APP_TABLES - tables)}"
     assert tables - APP_TABLES == {"alembic_version"}
     assert current_revision(fresh_url) == _head(fresh_url)
+
+
+# Each replica upgrades at start-up (assistcal serve): all three start at the same moment.
+_REPLICA = """
+import sys, time
+from app.db.migrate import upgrade
+time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
+upgrade(sys.argv[1])
+"""
+
+
+def test_replicas_started_at_once_migrate_one_after_the_other(fresh_url: str) -> None:
+    """Without the migration lock, two of three replicas started together on a fresh
+    PostgreSQL database crashed (a unique violation on alembic_version)."""
+    import time
+
+    start = f"{time.time() + 3:.3f}"  # after all three have imported the app
+    replicas = [
+        subprocess.Popen(
+            [sys.executable, "-c", _REPLICA, fresh_url, start],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outputs = [replica.communicate(timeout=180)[0] for replica in replicas]
+    assert [replica.returncode for replica in replicas] == [0, 0, 0], outputs
+    assert current_revision(fresh_url) == _head(fresh_url)
+    assert _schema_diff(fresh_url) == []
 
 
 def test_models_and_migrations_agree(fresh_url: str) -> None:

@@ -195,12 +195,12 @@ def test_a_feed_dated_in_its_running_second_is_not_kept(
     with open_session(client.app.state.engine, write=False) as session:  # type: ignore[attr-defined]
         changed_at = as_utc(stamp.current(session).changed_at)
     feed = "/feeds/countries/JM.ics"
-    monkeypatch.setattr("app.feeds.routes.utcnow", lambda: changed_at)  # that second runs
+    monkeypatch.setattr("app.api.feeds.utcnow", lambda: changed_at)  # that second runs
     for _ in range(2):
         assert client.get(feed).status_code == 200
     assert hits(client) == 0
     later = changed_at + timedelta(seconds=10)
-    monkeypatch.setattr("app.feeds.routes.utcnow", lambda: later)
+    monkeypatch.setattr("app.api.feeds.utcnow", lambda: later)
     shown = [client.get(feed).headers["last-modified"] for _ in range(2)]
     assert shown == [format_datetime(changed_at.replace(microsecond=0), usegmt=True)] * 2
     assert hits(client) == 1

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
+from app.api.caller import CurrentPrincipal, RequireCoordinator
 from app.assistance import service
 from app.assistance.models import (
     AssistanceRequest,
@@ -17,10 +18,9 @@ from app.assistance.models import (
     RequestStatus,
     RequestUpdate,
 )
-from app.auth.deps import CurrentPrincipal, RequireCoordinator
 from app.core.types import CountryCode
+from app.db.pagination import PageDep
 from app.db.session import SessionDep
-from app.pagination import PageDep
 
 router = APIRouter(tags=["assistance requests"])
 

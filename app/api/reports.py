@@ -5,10 +5,10 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from app.auth.deps import CurrentPrincipal
+from app.api.caller import CurrentPrincipal
+from app.api.exports import download
 from app.core.types import RegionCode
 from app.db.session import SessionDep
-from app.exports.routes import download
 from app.reports import service
 from app.reports.models import CoverageBy, CoverageReport
 

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from app.auth.deps import CurrentPrincipal
+from app.api.caller import CurrentPrincipal
 from app.core.timeutil import as_utc, utcnow
 from app.core.types import CountryCode, RegionCode
 from app.core.vocab import ActivityType, Domain, Status, Theme

@@ -4,8 +4,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from app.activities.routes import ListFilters
-from app.auth.deps import OptionalPrincipal
+from app.api.activities import ListFilters
+from app.api.caller import OptionalPrincipal
 from app.db.session import SessionDep
 from app.exports import service
 

@@ -5,23 +5,22 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from app.activities import queries, service
-from app.activities.deps import ActivityDep, IfMatchDep, etag
 from app.activities.models import (
     ActivityCreate,
     ActivityPage,
     ActivityPublic,
-    ActivitySubmitted,
     ActivityUpdate,
-    ActivityWithFindings,
     HistoryPage,
 )
-from app.auth.deps import CurrentPrincipal, OptionalPrincipal
+from app.api.activity_deps import ActivityDep, IfMatchDep, etag
+from app.api.caller import CurrentPrincipal, OptionalPrincipal
 from app.core.types import CountryCode, RegionCode
 from app.core.vocab import ActivityType, Domain, Status, Theme
+from app.db.pagination import PageDep
 from app.db.session import SessionDep
 from app.findings import service as findings
+from app.findings.models import ActivitySubmitted, ActivityWithFindings
 from app.http.read_cache import cacheable
-from app.pagination import PageDep
 
 router = APIRouter(tags=["activities"])
 

@@ -3,10 +3,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel
 
+from app.api.caller import CurrentPrincipal, RequireAdmin
 from app.auth import service as keys_service
-from app.auth.deps import CurrentPrincipal, RequireAdmin
 from app.auth.models import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
+from app.db.pagination import PageDep
 from app.db.session import SessionDep
+from app.feeds import service as feeds
 from app.organizations import service
 from app.organizations.models import (
     Organization,
@@ -16,7 +18,6 @@ from app.organizations.models import (
     ProfileIn,
     ProfilePublic,
 )
-from app.pagination import PageDep
 
 router = APIRouter(tags=["organizations"])
 
@@ -72,7 +73,12 @@ def update_organization(
     session: SessionDep,
     admin: RequireAdmin,
 ) -> Organization:
-    return service.update(session, organization, data, actor=admin)
+    name = organization.name
+    updated = service.update(session, organization, data, actor=admin)
+    if updated.name != name and updated.id is not None:
+        # Its events say so: their SEQUENCE grows and their LAST-MODIFIED is now.
+        feeds.provider_renamed(session, updated.id)
+    return updated
 
 
 @router.post("/organizations/{acronym}/api-keys", status_code=201, response_model=ApiKeyCreated)

@@ -2,8 +2,8 @@ import uuid
 
 from fastapi import APIRouter
 
+from app.api.caller import CurrentPrincipal, RequireAdmin
 from app.auth import service
-from app.auth.deps import CurrentPrincipal, RequireAdmin
 from app.auth.models import ApiKeyPublic
 from app.db.session import SessionDep
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 
-from app.auth.deps import PrincipalBeforeTransaction
+from app.api.caller import PrincipalBeforeTransaction
 from app.db.session import SessionDep
 from app.errors import ErrorBody
 from app.imports import service

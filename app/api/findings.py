@@ -3,8 +3,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from app.auth.deps import CurrentPrincipal, RequireCoordinator
+from app.api.caller import CurrentPrincipal, RequireCoordinator
 from app.core.types import CountryCode
+from app.db.pagination import PageDep
 from app.db.session import SessionDep
 from app.findings import service
 from app.findings.models import (
@@ -15,7 +16,6 @@ from app.findings.models import (
     FindingPublic,
     FindingStatus,
 )
-from app.pagination import PageDep
 
 router = APIRouter(tags=["findings"])
 

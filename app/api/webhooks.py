@@ -5,9 +5,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from app.auth.deps import CurrentPrincipal
+from app.api.caller import CurrentPrincipal
+from app.db.pagination import PageDep
 from app.db.session import SessionDep
-from app.pagination import PageDep
 from app.webhooks import service
 from app.webhooks.models import (
     DeliveryPage,

@@ -6,7 +6,7 @@ from fastapi import Depends, Header
 
 from app.activities import queries
 from app.activities.models import Activity, ActivityPublic
-from app.auth.deps import OptionalPrincipal
+from app.api.caller import OptionalPrincipal
 from app.db.session import SessionDep
 from app.errors import FieldError, PreconditionFailed, ValidationFailed
 
