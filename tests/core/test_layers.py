@@ -26,7 +26,7 @@ def documented_order(text: str) -> list[list[str]]:
     assert block, "docs/architecture.md has no ```text block starting with '# layers'"
     layers = []
     for line in block.group(1).splitlines():
-        name, _, packages = line.partition(":")
+        _layer, _, packages = line.partition(":")
         if packages.strip():
             layers.append(packages.split())
     return layers
