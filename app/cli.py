@@ -106,6 +106,9 @@ def serve(
 ) -> None:
     """Apply migrations, then serve the API."""
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
+
+    from app.http.operations import log_config
 
     settings = Settings()
     prepare(settings)
@@ -128,6 +131,7 @@ def serve(
         port=port,
         workers=workers,
         log_level="info",
+        log_config=log_config(settings.log_level) if settings.json_logs else LOGGING_CONFIG,
         access_log=False,  # the service logs each request itself, as JSON, secrets redacted
         # The app believes X-Forwarded-For only from ASSISTCAL_FORWARDED_ALLOW_IPS; uvicorn's
         # own would trust 127.0.0.1 (or FORWARDED_ALLOW_IPS) before the app sees a request.

@@ -4,6 +4,7 @@ request (secrets redacted), security headers, rate limits, Prometheus metrics, r
 import contextvars
 import hashlib
 import logging
+import logging.config
 import math
 import re
 import secrets
@@ -34,24 +35,46 @@ def redacted(path: str) -> str:
     return _SECRET_PATHS.sub(r"\1***", path) if "/feeds/private/" in path else path
 
 
-class _RequestIdFilter(logging.Filter):
+class RequestIdFilter(logging.Filter):
+    """Adds the request's id (or "-") to each record."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id.get()
         return True
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s %(request_id)s"
+# The loggers that write JSON lines: the service's, and uvicorn's own (start, stop, errors).
+JSON_LOGGERS = ("assistcal", "uvicorn", "uvicorn.error")
+
+
 def configure_logging(level: str = "INFO") -> None:
-    """JSON lines on stderr for the service's loggers: time, level, logger, message, the
-    request id and whatever the call adds."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(
-        JsonFormatter("%(asctime)s %(levelname)s %(name)s %(process)d %(message)s %(request_id)s")
-    )
-    handler.addFilter(_RequestIdFilter())
-    root = logging.getLogger("assistcal")
-    root.handlers = [handler]
-    root.setLevel(level)
-    root.propagate = False
+    """JSON lines on stderr for the service's and the server's loggers: time, level, logger,
+    message, the request id and whatever the call adds."""
+    logging.config.dictConfig(log_config(level))
+
+
+def log_config(level: str = "INFO") -> dict[str, Any]:
+    """The logging configuration (logging.config.dictConfig's) of `configure_logging`, also
+    given to uvicorn (`uvicorn.run(log_config=...)`) so that its lines from before the app
+    starts are JSON too."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"request_id": {"()": RequestIdFilter}},
+        "formatters": {"json": {"()": JsonFormatter, "fmt": LOG_FORMAT}},
+        "handlers": {
+            "json": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "filters": ["request_id"],
+            }
+        },
+        "loggers": {
+            name: {"handlers": ["json"], "level": level, "propagate": False}
+            for name in JSON_LOGGERS
+        },
+    }
 
 
 # Metrics -------------------------------------------------------------------------------------

@@ -3,9 +3,12 @@ limits, readiness and metrics."""
 
 import json
 import logging
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
@@ -15,6 +18,7 @@ from app.config import Settings
 from app.http.operations import configure_logging
 from app.main import create_app
 from tests.conftest import KeyMaker
+from tests.e2e.live import start, stop
 from tests.helpers import activity_body, auth
 
 API = "/api/v1"
@@ -180,3 +184,20 @@ def test_a_path_with_a_backslash_is_counted_not_a_500(client: TestClient) -> Non
     assert answer.status_code == 422
     text = client.get("/metrics").text
     assert 'route="/api/v1/activities/{activity_id}",status="422"' in text
+
+
+def test_the_server_logs_its_own_lines_as_json_too(tmp_path: Path) -> None:
+    """uvicorn's lines (start, stop) are JSON lines like the service's, from the first one."""
+    process, server = start(tmp_path)
+    try:
+        httpx.get(f"{server.url}/healthz", headers={"X-Request-ID": "probe-1"})
+    finally:
+        stop(process)
+    time.sleep(0.2)  # the last lines are read by another thread
+    logged = [line for line in server.output if line.startswith("{")]
+    records = [json.loads(line) for line in logged]
+    messages = {record["message"].split(" [")[0] for record in records}
+    assert {"Started server process", "Application startup complete."} <= messages, logged
+    assert {r["name"] for r in records if "startup" in r["message"]} == {"uvicorn.error"}
+    assert all({"asctime", "levelname", "process"} <= record.keys() for record in records)
+    assert not [line for line in server.output if line.startswith(("INFO:", "ERROR:"))]
