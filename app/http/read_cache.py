@@ -17,8 +17,8 @@ generation cannot be read, requests go to the route as if there were no cache.
 A route is `cacheable` when its answer depends only on the method, path and query, the
 Authorization and Cookie headers, If-None-Match, If-Modified-Since, Host, the coding
 Accept-Encoding chooses (app.http.compression compresses inside this cache), today's date, and
-rows whose every change calls `app.db.stamp.changed` (activities, organizations, API keys,
-feed tokens).
+rows of the tables the change stamp watches (app.db.stamp: activities, organizations, API
+keys, feed tokens).
 """
 
 import asyncio

@@ -106,7 +106,7 @@ def viewer(request: Request, session: SessionDep) -> Viewer:
 
 async def viewer_before_transaction(request: Request) -> Viewer:
     """The reader, read in a short session of its own: for pages that do long work before
-    their transaction begins (app.db.read_session)."""
+    their transaction begins (app.db.session.read_session)."""
     async with read_session(request) as session:
         return await run_in_threadpool(_viewer, request, session)
 

@@ -1,4 +1,4 @@
-"""Compressed answers (app/compression.py): feeds, JSON and CSV travel gzip- or
+"""Compressed answers (app/http/compression.py): feeds, JSON and CSV travel gzip- or
 brotli-encoded when the client accepts it, with entity tags, 304s and If-Match still right."""
 
 import gzip

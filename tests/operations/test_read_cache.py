@@ -1,4 +1,4 @@
-"""The read cache (app/read_cache.py): repeated reads are answered from memory, and never
+"""The read cache (app/http/read_cache.py): repeated reads are answered from memory, and never
 with what a write acknowledged by any process has made stale."""
 
 import asyncio
@@ -186,7 +186,7 @@ def test_a_feed_dated_in_its_running_second_is_not_kept(
     two: tuple[TestClient, TestClient], make_key: KeyMaker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """While the second of the latest change runs, a feed's Last-Modified is sent as the
-    second before (app/feeds/routes.py); kept, it would stay so after that second."""
+    second before (app/api/feeds.py); kept, it would stay so after that second."""
     from app.core.timeutil import as_utc
     from app.db import stamp
 
