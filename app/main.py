@@ -20,6 +20,7 @@ from app.api.reports import router as reports_router
 from app.api.webhooks import router as webhooks_router
 from app.config import Settings
 from app.db.engine import make_engine
+from app.db.generation import Generation, generation_for
 from app.db.migrate import schema_head
 from app.db.session import Gate
 from app.errors import ERROR_RESPONSES
@@ -27,7 +28,6 @@ from app.feeds.service import FeedCache
 from app.findings.service import open_findings
 from app.http import errors, ops, pipeline
 from app.http.operations import CacheCollector, Metrics, configure_logging
-from app.http.read_cache import Generation, generation_for
 from app.imports import sandbox
 from app.warmup import settle
 from app.web import docs

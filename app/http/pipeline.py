@@ -5,12 +5,13 @@ from fastapi.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.config import Settings
+from app.db.generation import Generation
 from app.http.compression import Compression, CompressionStats
 from app.http.deadlines import Deadlines
 from app.http.errors import render
 from app.http.guard import RequestGuard
 from app.http.operations import CacheCollector, Metrics, Operations
-from app.http.read_cache import Generation, ReadCache, Store, cacheable_prefixes
+from app.http.read_cache import ReadCache, Store, cacheable_prefixes
 
 
 def install(

@@ -18,14 +18,8 @@ from app.auth.models import ApiKey
 from app.config import Settings
 from app.core import keys as key_hashing
 from app.db.engine import open_session
-from app.http.read_cache import (
-    Answer,
-    PostgresGeneration,
-    ReadCache,
-    SqliteGeneration,
-    Store,
-    generation_for,
-)
+from app.db.generation import PostgresGeneration, SqliteGeneration, generation_for
+from app.http.read_cache import Answer, ReadCache, Store
 from app.main import create_app
 from app.organizations.models import Organization
 from tests.conftest import KeyMaker
