@@ -27,7 +27,7 @@ def year_bounds(start: date | None, end: date | None) -> tuple[date, date]:
     response_model=CoverageReport,
     responses={200: {"content": {"text/csv": {}}}},
 )
-def coverage(
+def get_coverage_report(
     session: SessionDep,
     _caller: CurrentPrincipal,
     region: Annotated[

@@ -62,7 +62,9 @@ def disable_webhook(webhook: WebhookDep, session: SessionDep, actor: CurrentPrin
 
 
 @router.get("/webhooks/{webhook_id}/deliveries", response_model=DeliveryPage)
-def list_deliveries(webhook: WebhookDep, session: SessionDep, page: PageDep) -> DeliveryPage:
+def list_webhook_deliveries(
+    webhook: WebhookDep, session: SessionDep, page: PageDep
+) -> DeliveryPage:
     """Newest first: each event sent (or to send), its status (`pending`, `delivered`,
     `failed`), its attempts and the log of each (time, HTTP status or error, duration)."""
     items, next_cursor = service.deliveries(session, webhook, limit=page.limit, after=page.after(2))
