@@ -26,7 +26,7 @@ from app.db.session import Gate
 from app.errors import ERROR_RESPONSES
 from app.feeds.service import FeedCache
 from app.findings.service import open_findings
-from app.http import errors, ops, pipeline
+from app.http import errors, openapi, ops, pipeline
 from app.http.operations import CacheCollector, Metrics, configure_logging
 from app.imports import sandbox
 from app.warmup import settle
@@ -49,6 +49,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="The shared calendar of UNSCR 1540 assistance activities.",
         lifespan=_lifespan(settings, generation),
+        generate_unique_id_function=openapi.operation_id,
+        openapi_tags=openapi.TAGS,
         docs_url=None,  # FastAPI's own loads its files from a CDN: app.web.docs serves them
         redoc_url=None,  # and ReDoc cannot do without one (app/web/docs.py)
     )

@@ -162,7 +162,7 @@ def withdraw_activity(
 
 
 @router.get("/activities/{activity_id}/history", response_model=HistoryPage)
-def activity_history(
+def get_activity_history(
     activity: ActivityDep, session: SessionDep, page: PageDep, _caller: CurrentPrincipal
 ) -> HistoryPage:
     """Who changed what, when (any API key)."""

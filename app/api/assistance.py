@@ -35,7 +35,7 @@ RequestDep = Annotated[AssistanceRequest, Depends(load_request)]
 
 
 @router.post("/assistance-requests", status_code=201, response_model=RequestPublic)
-def create_request(
+def create_assistance_request(
     data: RequestCreate, session: SessionDep, actor: RequireCoordinator
 ) -> RequestPublic:
     """Record a State's request for assistance (coordinators); its status starts at
@@ -44,7 +44,7 @@ def create_request(
 
 
 @router.get("/assistance-requests", response_model=RequestPage)
-def list_requests(
+def list_assistance_requests(
     session: SessionDep,
     viewer: CurrentPrincipal,
     page: PageDep,
@@ -64,13 +64,13 @@ def list_requests(
 
 
 @router.get("/assistance-requests/{request_id}", response_model=RequestPublic)
-def get_request(request: RequestDep, session: SessionDep) -> RequestPublic:
+def get_assistance_request(request: RequestDep, session: SessionDep) -> RequestPublic:
     """The request with its status history and the activities answering it."""
     return service.public(session, request)
 
 
 @router.patch("/assistance-requests/{request_id}", response_model=RequestPublic)
-def update_request(
+def update_assistance_request(
     request: RequestDep, data: RequestUpdate, session: SessionDep, actor: RequireCoordinator
 ) -> RequestPublic:
     """Edit the request or move its `status` forward through received, acknowledged,
@@ -80,7 +80,7 @@ def update_request(
 
 
 @router.post("/assistance-requests/{request_id}/activities", response_model=RequestPublic)
-def link_activity(
+def link_activity_to_request(
     request: RequestDep, data: LinkIn, session: SessionDep, actor: CurrentPrincipal
 ) -> RequestPublic:
     """Record that a planned activity for the requesting State answers the request: a
@@ -90,7 +90,7 @@ def link_activity(
 
 
 @router.delete("/assistance-requests/{request_id}/activities/{activity_id}", status_code=204)
-def unlink_activity(
+def unlink_activity_from_request(
     request: RequestDep, activity_id: uuid.UUID, session: SessionDep, actor: CurrentPrincipal
 ) -> Response:
     service.unlink(session, request, activity_id, actor=actor)
@@ -98,7 +98,7 @@ def unlink_activity(
 
 
 @router.get("/assistance-requests/{request_id}/matches", response_model=Matches)
-def request_matches(request: RequestDep, session: SessionDep) -> Matches:
+def get_request_matches(request: RequestDep, session: SessionDep) -> Matches:
     """Providers ranked by how well they fit (themes, domains, kind of help, language,
     region, experience with the State), with the reasons for each, and the planned
     activities for the State on a requested theme (those answering it first)."""

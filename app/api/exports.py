@@ -23,7 +23,7 @@ def download(body: bytes, media_type: str, filename: str) -> Response:
 
 
 @router.get("/exports/activities.csv", response_class=Response)
-def export_csv(
+def export_activities_csv(
     session: SessionDep, viewer: OptionalPrincipal, filters: ListFilters, hxl: HxlQuery = False
 ) -> Response:
     """One row per activity (UTF-8 with a byte order mark, comma-separated); without a key,
@@ -34,7 +34,7 @@ def export_csv(
 
 
 @router.get("/exports/activities.xlsx", response_class=Response)
-def export_xlsx(
+def export_activities_xlsx(
     session: SessionDep, viewer: OptionalPrincipal, filters: ListFilters, hxl: HxlQuery = False
 ) -> Response:
     """The same as the CSV export, as a workbook with one sheet, "activities"."""

@@ -139,7 +139,7 @@ def _serve(
 
 
 @feed_route("/feeds/all.ics")
-def all_feed(
+def get_all_activities_feed(
     request: Request,
     session: SessionDep,
     when: WindowDep,
@@ -149,7 +149,7 @@ def all_feed(
 
 
 @feed_route("/feeds/countries/{code}.ics")
-def country_feed(
+def get_country_feed(
     code: CountryCode,
     request: Request,
     session: SessionDep,
@@ -161,7 +161,7 @@ def country_feed(
 
 
 @feed_route("/feeds/regions/{m49}.ics")
-def region_feed(
+def get_region_feed(
     m49: RegionCode,
     request: Request,
     session: SessionDep,
@@ -173,7 +173,7 @@ def region_feed(
 
 
 @feed_route("/feeds/providers/{acronym}.ics")
-def provider_feed(
+def get_provider_feed(
     acronym: str,
     request: Request,
     session: SessionDep,
@@ -187,7 +187,7 @@ def provider_feed(
 
 
 @feed_route("/feeds/themes/{theme}.ics")
-def theme_feed(
+def get_theme_feed(
     theme: Theme,
     request: Request,
     session: SessionDep,
@@ -229,7 +229,7 @@ QueryFilters = Annotated[FeedFilters, Depends(query_filters)]
 
 
 @feed_route("/feeds/calendar.ics")
-def filtered_feed(
+def get_filtered_feed(
     request: Request,
     session: SessionDep,
     filters: QueryFilters,
@@ -240,7 +240,7 @@ def filtered_feed(
 
 
 @feed_route("/feeds/private/{token}.ics")
-def private_feed(
+def get_private_feed(
     token: str,
     request: Request,
     session: SessionDep,
@@ -286,7 +286,7 @@ def revoke_feed_token(
 
 
 @api.get("/feeds/links", response_model=FeedLinks)
-def feed_links(request: Request, filters: QueryFilters, when: WindowDep) -> FeedLinks:
+def get_feed_links(request: Request, filters: QueryFilters, when: WindowDep) -> FeedLinks:
     """The http(s)://, webcal:// and Google Calendar addresses of the feed for these filters
     and window."""
     query = service.filter_query(filters)

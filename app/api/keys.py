@@ -16,7 +16,7 @@ def revoke_api_key(key_id: uuid.UUID, session: SessionDep, admin: RequireAdmin) 
 
 
 @router.get("/me", response_model=dict[str, str])
-def whoami(principal: CurrentPrincipal) -> dict[str, str]:
+def get_current_key(principal: CurrentPrincipal) -> dict[str, str]:
     """The organization and role of the key you call with."""
     return {
         "organization": principal.organization,

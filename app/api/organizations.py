@@ -98,7 +98,7 @@ def list_api_keys(
 
 
 @router.get("/organizations/{acronym}/profile", response_model=ProfilePublic)
-def get_profile(
+def get_organization_profile(
     organization: OrganizationDep, session: SessionDep, _caller: CurrentPrincipal
 ) -> ProfilePublic:
     """What the organization offers (themes, domains, activity types, languages, regions,
@@ -107,7 +107,7 @@ def get_profile(
 
 
 @router.put("/organizations/{acronym}/profile", response_model=ProfilePublic)
-def put_profile(
+def replace_organization_profile(
     organization: OrganizationDep, data: ProfileIn, session: SessionDep, caller: CurrentPrincipal
 ) -> ProfilePublic:
     """Replace the profile: an admin, or any key of the organization itself."""

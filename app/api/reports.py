@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, Response
 
 from app.api.caller import CurrentPrincipal
 from app.api.exports import download
+from app.core import timeutil
 from app.core.types import RegionCode
 from app.db.session import SessionDep
 from app.reports import service
@@ -17,7 +18,7 @@ router = APIRouter(tags=["reports"])
 
 def year_bounds(start: date | None, end: date | None) -> tuple[date, date]:
     """The period asked for; by default the current calendar year."""
-    today = date.today()
+    today = timeutil.today()
     return start or date(today.year, 1, 1), end or date(today.year, 12, 31)
 
 
@@ -26,7 +27,7 @@ def year_bounds(start: date | None, end: date | None) -> tuple[date, date]:
     response_model=CoverageReport,
     responses={200: {"content": {"text/csv": {}}}},
 )
-def coverage(
+def get_coverage_report(
     session: SessionDep,
     _caller: CurrentPrincipal,
     region: Annotated[

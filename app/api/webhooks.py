@@ -35,7 +35,9 @@ def create_webhook(
     """Subscribe a URL to events: `finding.created`, `finding.decided`, `activity.created`,
     `activity.updated`, `activity.withdrawn`, `request.matched`.  Each delivery is a POST of
     `{"id", "type", "created_at", "data"}` with `X-Assistcal-Timestamp` and
-    `X-Assistcal-Signature: sha256=<HMAC-SHA256 of "<timestamp>.<body>" with the secret>`."""
+    `X-Assistcal-Signature: sha256=<HMAC-SHA256 of "<timestamp>.<body>" with the secret>`,
+    and the Standard Webhooks headers `webhook-id`, `webhook-timestamp` and
+    `webhook-signature` (a `whsec_<base64>` secret signs with the bytes it encodes)."""
     allow_private = request.app.state.settings.webhook_allow_private
     return service.create(session, data, actor=actor, allow_private=allow_private)
 
@@ -62,7 +64,9 @@ def disable_webhook(webhook: WebhookDep, session: SessionDep, actor: CurrentPrin
 
 
 @router.get("/webhooks/{webhook_id}/deliveries", response_model=DeliveryPage)
-def list_deliveries(webhook: WebhookDep, session: SessionDep, page: PageDep) -> DeliveryPage:
+def list_webhook_deliveries(
+    webhook: WebhookDep, session: SessionDep, page: PageDep
+) -> DeliveryPage:
     """Newest first: each event sent (or to send), its status (`pending`, `delivered`,
     `failed`), its attempts and the log of each (time, HTTP status or error, duration)."""
     items, next_cursor = service.deliveries(session, webhook, limit=page.limit, after=page.after(2))

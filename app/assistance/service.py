@@ -26,7 +26,7 @@ from app.assistance.models import (
     StatusChangePublic,
 )
 from app.audit import service as audit
-from app.core import provider_fit
+from app.core import provider_fit, timeutil
 from app.core.principal import Principal
 from app.core.timeutil import utcnow
 from app.db.pagination import newest_first
@@ -278,7 +278,7 @@ def _live() -> list[Any]:
 def matches(session: Session, request: AssistanceRequest, *, today: date | None = None) -> Matches:
     """Providers ranked by how well their profile and their activities with the State fit
     the request, and the planned activities for the State on a requested theme."""
-    today = today or date.today()
+    today = today or timeutil.today()
     need = provider_fit.Need(
         country=request.country,
         themes=frozenset(request.themes),

@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from app.activities import service as activities
 from app.activities.models import Activity, ActivityCreate, ActivityUpdate
+from app.core import timeutil
 from app.core.principal import Principal
 from app.findings import service as findings
 from app.organizations import service as organizations
@@ -91,7 +92,7 @@ def load(
     again creates nothing and moves those already there to the new dates (withdrawn ones
     stay as they are)."""
     data = dataset()
-    dates = placed(data, today=today or date.today(), year=year)
+    dates = placed(data, today=today or timeutil.today(), year=year)
     created_orgs = 0
     for org in data["organizations"]:
         if organizations.find(session, org["acronym"]) is None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from app.core import timeutil
 from app.errors import PayloadTooLarge, ValidationFailed
 
 MAX_COLUMNS = 200
@@ -58,7 +59,7 @@ def read(
     if name.endswith(".ics") or data.lstrip(b"\xef\xbb\xbf \r\n\t").startswith(b"BEGIN:VCALENDAR"):
         from app.imports import ics
 
-        today = date.today()
+        today = timeutil.today()
         first = first or today - timedelta(days=365)
         last = last or today + timedelta(days=730)
         return ics.read(data, first, last)

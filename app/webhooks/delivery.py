@@ -1,11 +1,17 @@
 """Sending the outbox: each pending delivery is POSTed to its webhook, signed, and retried
 with growing delays until it succeeds or runs out of attempts.
 
+Each delivery carries two signatures of the same body: X-Assistcal-Signature, and the
+Standard Webhooks headers (webhook-id, webhook-timestamp, webhook-signature) that the
+specification's libraries verify.
+
 A delivery is claimed before it is sent (its next attempt pushed a lease ahead, in a short
 transaction, with SKIP LOCKED on PostgreSQL), so several processes can run the worker and
 none sends what another is sending.  A process that dies between sending and recording sends
 it again after the lease: receivers should ignore an `id` they have seen."""
 
+import base64
+import binascii
 import hashlib
 import hmac
 import logging
@@ -33,10 +39,40 @@ MAX_ATTEMPTS = 8
 LEASE_MARGIN = timedelta(seconds=60)
 
 
+STANDARD_PREFIX = "whsec_"
+
+
+def _mac(key: bytes, *parts: str) -> bytes:
+    """HMAC-SHA256 of the parts joined by dots."""
+    return hmac.new(key, ".".join(parts).encode(), hashlib.sha256).digest()
+
+
 def signature(secret: str, timestamp: str, body: str) -> str:
     """The X-Assistcal-Signature header: HMAC-SHA256 of "<timestamp>.<body>"."""
-    digest = hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256)
-    return "sha256=" + digest.hexdigest()
+    return "sha256=" + _mac(secret.encode(), timestamp, body).hex()
+
+
+def standard_key(secret: str) -> bytes:
+    """The key of the Standard Webhooks signature.  A secret in that specification's form,
+    `whsec_<base64>`, stands for the bytes it encodes, as the specification's libraries read
+    it: a receiver passes it to them as it is.  Any other secret is its UTF-8 bytes, which a
+    receiver passes as `whsec_` + base64 of them (docs/api.md, Webhooks)."""
+    if secret.startswith(STANDARD_PREFIX):
+        encoded = secret.removeprefix(STANDARD_PREFIX)
+        try:
+            key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+        except binascii.Error:
+            key = b""
+        if key:
+            return key
+    return secret.encode()
+
+
+def standard_signature(secret: str, message_id: str, timestamp: str, body: str) -> str:
+    """The webhook-signature header of Standard Webhooks: "v1," and the base64 HMAC-SHA256 of
+    "<webhook-id>.<webhook-timestamp>.<body>"."""
+    digest = _mac(standard_key(secret), message_id, timestamp, body)
+    return "v1," + base64.b64encode(digest).decode()
 
 
 def backoff(attempts: int) -> timedelta:
@@ -93,6 +129,11 @@ def _send(
         "X-Assistcal-Delivery": str(delivery_id),
         "X-Assistcal-Timestamp": timestamp,
         "X-Assistcal-Signature": signature(secret, timestamp, body),
+        # The same, as Standard Webhooks (standardwebhooks.com) has them: the id is the
+        # delivery's, the same on every retry of it; the timestamp is the attempt's.
+        "webhook-id": str(delivery_id),
+        "webhook-timestamp": timestamp,
+        "webhook-signature": standard_signature(secret, str(delivery_id), timestamp, body),
     }
     try:
         response = client.post(url, content=body.encode(), headers=headers)
