@@ -41,7 +41,7 @@ def router(metrics: Metrics, *, findings_open: FindingsOpen) -> APIRouter:
         return {"status": "ready", "schema": str(revision)}
 
     @ops.get("/metrics", response_class=Response)
-    def metrics_page(session: SessionDep) -> Response:
+    def get_metrics(session: SessionDep) -> Response:
         """Prometheus metrics of this process: requests, latency, open findings, feed cache."""
         for kind in ("duplicate", "overlap", "clash"):
             metrics.findings_open.labels(kind).set(0)
