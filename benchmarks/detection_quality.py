@@ -44,7 +44,7 @@ from app.activities.models import ActivityCreate
 from app.auth.principal import Principal
 from app.core.matching import normalise
 from app.db import make_engine, open_session, upgrade
-from app.findings import service as findings
+from app.findings import detection as findings
 from app.findings.models import Finding
 from app.organizations import service as organizations
 

@@ -19,7 +19,7 @@ from app.auth.deps import CurrentPrincipal, OptionalPrincipal
 from app.core.types import CountryCode, RegionCode
 from app.core.vocab import ActivityType, Domain, Status, Theme
 from app.db import SessionDep
-from app.findings import service as findings
+from app.findings import detection as findings
 from app.pagination import PageDep
 from app.read_cache import cacheable
 

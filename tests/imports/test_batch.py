@@ -18,7 +18,7 @@ from app.auth.principal import Principal
 from app.core import vocab
 from app.db import open_session
 from app.errors import Conflict
-from app.findings import service as findings
+from app.findings import detection as findings
 from app.findings.models import Finding
 from app.imports import readers
 from app.imports import service as imports
