@@ -466,7 +466,7 @@ def findings_rescan(
 ) -> None:
     """Recompute every activity's findings (after new thresholds or an import); decisions
     are kept."""
-    from app.findings import service as findings
+    from app.findings import detection as findings
     from app.warmup import settle
 
     settle()

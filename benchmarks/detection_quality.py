@@ -45,7 +45,7 @@ from app.core.matching import normalise
 from app.core.principal import Principal
 from app.db.engine import make_engine, open_session
 from app.db.migrate import upgrade
-from app.findings import service as findings
+from app.findings import detection as findings
 from app.findings.models import Finding
 from app.organizations import service as organizations
 

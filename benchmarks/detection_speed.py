@@ -40,7 +40,8 @@ from app.core import matching, vocab
 from app.core.principal import Principal
 from app.db.engine import make_engine, open_session
 from app.db.migrate import upgrade
-from app.findings import service as findings
+from app.findings import candidates
+from app.findings import detection as findings
 from app.organizations import service as organizations
 from app.warmup import settle
 from benchmarks.common import databases, spread
@@ -264,7 +265,7 @@ def naive(url: str, gen: Generator, probes: int) -> list[float]:
         ids = list(session.execute(sa.select(Activity.id)).scalars())
         stored = []
         for start in range(0, len(ids), 20_000):
-            stored += findings._facts(session, ids[start : start + 20_000])
+            stored += candidates.facts(session, ids[start : start + 20_000])
     engine.dispose()
     times = []
     for n in range(probes):

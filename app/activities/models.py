@@ -93,7 +93,7 @@ class ActivityCountry(SQLModel, table=True):
     __tablename__ = "activity_country"
     __table_args__ = (
         # Candidate search for detection: a bounded start_date range per country, short
-        # activities apart from the few long ones (see findings.service._candidate_statement).
+        # activities apart from the few long ones (see findings.candidates._candidate_statement).
         sa.Index(
             "ix_activity_country_window",
             "country",

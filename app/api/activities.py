@@ -18,7 +18,7 @@ from app.core.types import CountryCode, RegionCode
 from app.core.vocab import ActivityType, Domain, Status, Theme
 from app.db.pagination import PageDep
 from app.db.session import SessionDep
-from app.findings import service as findings
+from app.findings import detection as findings
 from app.findings.models import ActivitySubmitted, ActivityWithFindings
 from app.http.read_cache import cacheable
 

@@ -7,7 +7,7 @@ from app.api.caller import CurrentPrincipal, RequireCoordinator
 from app.core.types import CountryCode
 from app.db.pagination import PageDep
 from app.db.session import SessionDep
-from app.findings import service
+from app.findings import service, stored
 from app.findings.models import (
     DecisionIn,
     Finding,
@@ -51,7 +51,7 @@ def list_findings(
 
 @router.get("/findings/{finding_id}", response_model=FindingPublic)
 def get_finding(finding: FindingDep) -> FindingPublic:
-    return service.public(finding)
+    return stored.public(finding)
 
 
 @router.post("/findings/{finding_id}/decision", response_model=FindingPublic)
@@ -60,4 +60,4 @@ def decide_finding(
 ) -> FindingPublic:
     """dismiss, confirm (duplicates only; canonical_id names the activity that stays) or
     coordinate, with a note. Coordinators and admins only."""
-    return service.public(service.decide(session, finding, data, actor=coordinator))
+    return stored.public(service.decide(session, finding, data, actor=coordinator))

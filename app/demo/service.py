@@ -19,7 +19,7 @@ from app.activities import service as activities
 from app.activities.models import Activity, ActivityCreate, ActivityUpdate
 from app.core import timeutil
 from app.core.principal import Principal
-from app.findings import service as findings
+from app.findings import detection as findings
 from app.organizations import service as organizations
 from app.organizations.models import OrganizationCreate
 

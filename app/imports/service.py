@@ -21,7 +21,8 @@ from app.core.principal import Principal
 from app.db.sql import chunks
 from app.errors import AppError, ValidationFailed
 from app.exports.columns import FORMULA_STARTS
-from app.findings import service as findings
+from app.findings import detection as findings
+from app.findings.locks import serialise_by_state
 from app.findings.models import FindingPublic
 from app.imports.models import ImportReport, ImportRowError
 from app.imports.readers import Table
@@ -357,7 +358,7 @@ class _Batch:
 
         The per-State locks of detection are taken for all of them first, in one sorted
         go: taken update by update, two imports (or an import and an edit) could deadlock."""
-        findings.serialise_by_state(self.session, self.states)
+        serialise_by_state(self.session, self.states)
         for number, activity, patch in self.updates:
             try:
                 with self.session.begin_nested(), self._as_row(patch.model_dump()):

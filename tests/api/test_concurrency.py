@@ -15,7 +15,7 @@ from app.activities.models import Activity, ActivityCreate, ActivityUpdate
 from app.auth import service as keys_service
 from app.db.engine import open_session
 from app.errors import Forbidden
-from app.findings import service as findings
+from app.findings import detection as findings
 from tests.conftest import KeyMaker
 from tests.helpers import activity_body, auth, table_counts
 

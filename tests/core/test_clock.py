@@ -8,7 +8,7 @@ from pathlib import Path
 APP = Path(__file__).resolve().parents[2] / "app"
 CLOCK = APP / "core" / "timeutil.py"
 # Helpers A (web pages) and B (CLI) replace the local clock in these two: removed at merge.
-KNOWN = {"app/web/pages.py", "app/cli.py"}
+KNOWN = {"app/cli.py"}
 
 
 def _local_clock_calls(source: str) -> list[str]:

@@ -18,7 +18,7 @@ from app.core import vocab
 from app.core.principal import Principal
 from app.db.engine import open_session
 from app.errors import Conflict
-from app.findings import service as findings
+from app.findings import detection as findings
 from app.findings.models import Finding
 from app.imports import readers
 from app.imports import service as imports
