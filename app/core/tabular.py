@@ -156,7 +156,9 @@ def map_headers(
 
 @cache
 def _country_names() -> dict[str, str]:
-    """Country names in English and Spanish (and the ISO codes) -> ISO alpha-2."""
+    """Country names in English and Spanish (and the ISO codes) -> ISO alpha-2: the UN's
+    (app.core.vocab), and pycountry's ISO 3166 names and their Spanish translations, which
+    people write too ("Trinidad y Tobago" beside the UN's "Trinidad y Tabago")."""
     import pycountry
 
     spanish: gettext.NullTranslations
@@ -176,7 +178,9 @@ def _country_names() -> dict[str, str]:
             names[plain(spanish.gettext(name))] = entry.alpha_2
         names[plain(entry.alpha_3)] = entry.alpha_2
     for code, known in vocab.geography().countries.items():
-        names[plain(known.name)] = code
+        for un_name in (known.name, known.names.get("es")):
+            if un_name:
+                names[plain(un_name)] = code
     # short forms people write
     for alias, code in {
         "mexico": "MX",

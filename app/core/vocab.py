@@ -2,12 +2,15 @@
 
 Fixed vocabularies are Literal types, so the OpenAPI schema lists them and pydantic names the
 allowed values in its errors.  Countries and M49 regions come from OCHA's hdx-python-country,
-the one offline source with UN M49 membership and the UN's own names (pycountry has no M49);
-it is read once, lazily, with use_live=False.  Languages come from pycountry's ISO 639 table,
-time zones from the IANA database that zoneinfo sees.
+the one offline source with UN M49 membership and the UN's own names in the six UN languages
+(pycountry has no M49, and its translations are not the UN's); its table is read once, at the
+first question, with use_live=False.  Languages come from pycountry's ISO 639 table, time zones
+from the IANA database that zoneinfo sees.
 """
 
-from dataclasses import dataclass
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Literal, get_args
 
@@ -73,12 +76,24 @@ ROLES: tuple[str, ...] = get_args(Role)
 ORG_KINDS: tuple[str, ...] = get_args(OrgKind)
 
 
+# The UN's other five languages, as hdx-python-country's columns name them.
+UN_LANGUAGES: dict[str, str] = {
+    "es": "Spanish",
+    "fr": "French",
+    "ru": "Russian",
+    "ar": "Arabic",
+    "zh": "Chinese",
+}
+
+
 @dataclass(frozen=True)
 class Country:
     code: str
-    name: str
+    name: str  # English: hdx's preferred term
     independent: bool
     regions: frozenset[str]
+    # language -> the UN's name (UNSD's M49 name, else UNTERM's short name); English is `name`
+    names: Mapping[str, str] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -92,8 +107,32 @@ def _m49(code: object) -> str:
     return f"{int(str(code)):03d}"
 
 
-@cache
+_geography: Geography | None = None  # read at the first question, not at import
+_geography_lock = threading.Lock()
+
+
 def geography() -> Geography:
+    """The countries and regions, read from hdx-python-country's table once per process."""
+    global _geography
+    found = _geography
+    if found is None:
+        with _geography_lock:  # two first requests at once read the table once
+            if _geography is None:
+                _geography = _read_geography()
+            found = _geography
+    return found
+
+
+def _un_names(row: Mapping[str, str | None]) -> dict[str, str]:
+    names = {}
+    for language, column in UN_LANGUAGES.items():
+        name = row.get(f"M49 {column}") or row.get(f"{column} Short")
+        if name:
+            names[language] = name
+    return names
+
+
+def _read_geography() -> Geography:
     from hdx.location.country import Country as HdxCountry
 
     data = HdxCountry.countriesdata(use_live=False)
@@ -112,6 +151,7 @@ def geography() -> Geography:
             name=row.get("Preferred Term") or row.get("English Short") or code,
             independent=row.get("Independent") == "Y",
             regions=regions,
+            names=_un_names(row),
         )
     region_names = {_m49(code): name for code, name in data["regioncodes2names"].items()}
     states: dict[str, set[str]] = {code: set() for code in region_names}
@@ -124,6 +164,15 @@ def geography() -> Geography:
         region_names=region_names,
         region_states={code: frozenset(members) for code, members in states.items()},
     )
+
+
+def country_name(code: str, language: str = "en") -> str:
+    """The UN's name of a country in one of its six languages; English when the UN names it
+    in no other (Taiwan), the code when it is not a country."""
+    found = geography().countries.get(code)
+    if found is None:
+        return code
+    return found.names.get(language, found.name)
 
 
 def is_country(code: str) -> bool:

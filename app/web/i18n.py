@@ -1,7 +1,7 @@
 """The pages' two languages: English (the messages as written) and Spanish (locale/es.po, read
-with Babel), vocabulary labels, State and region names, and dates in the reader's format."""
+with Babel), vocabulary labels, State names (the UN's, from app.core.vocab), region names and
+dates in the reader's format."""
 
-import gettext
 from collections.abc import Callable
 from datetime import date
 from functools import cache
@@ -59,25 +59,8 @@ def label(code: str, language: str) -> str:
     return translator(language)(english)
 
 
-@cache
-def _spanish_countries() -> dict[str, str]:
-    import pycountry
-
-    try:
-        spanish = gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=["es"])
-    except OSError:
-        return {}
-    return {
-        entry.alpha_2: spanish.gettext(getattr(entry, "common_name", None) or entry.name)
-        for entry in pycountry.countries
-    }
-
-
 def country(code: str, language: str) -> str:
-    if language == "es" and code in _spanish_countries():
-        return _spanish_countries()[code]
-    found = vocab.geography().countries.get(code)
-    return found.name if found else code
+    return vocab.country_name(code, language)
 
 
 def region(code: str, language: str) -> str:

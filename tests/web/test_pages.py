@@ -157,6 +157,22 @@ def test_spanish_from_accept_language_then_remembered(web: TestClient) -> None:
     assert "Cómo se suscribe cada aplicación" in chosen
 
 
+def test_spanish_pages_name_states_as_the_un_does(web: TestClient) -> None:
+    spanish = web.get("/subscribe", headers={"Accept-Language": "es"}).text
+    for code, name in [
+        ("DZ", "Argelia"),
+        ("NE", "Níger"),
+        ("BO", "Bolivia (Estado Plurinacional de)"),
+        ("VE", "Venezuela (República Bolivariana de)"),
+        ("TR", "Türkiye"),
+        ("TT", "Trinidad y Tabago"),
+    ]:
+        assert f'<option value="{code}" >{html.escape(name)}</option>' in spanish
+    english = web.get("/subscribe", headers={"Accept-Language": "en"}).text
+    assert '<option value="DZ" >Algeria</option>' in english
+    assert '<option value="TR" >Türkiye</option>' in english
+
+
 def test_the_review_form_decides_and_returns_to_the_next_finding(
     web: TestClient, make_key: KeyMaker
 ) -> None:
