@@ -2,7 +2,7 @@
 
 import gc
 
-from app.core import matching, vocab
+from app.core import titles, vocab
 
 _settled = False
 
@@ -20,7 +20,7 @@ def settle() -> None:
     if _settled:
         return
     vocab.warm()
-    matching.warm()
+    titles.warm()
     gc.collect()
     gc.freeze()
     _settled = True

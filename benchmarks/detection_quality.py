@@ -41,8 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.activities import service as activities
 from app.activities.models import ActivityCreate
-from app.core.matching import normalise
 from app.core.principal import Principal
+from app.core.titles import normalise
 from app.db.engine import make_engine, open_session
 from app.db.migrate import upgrade
 from app.findings import detection as findings

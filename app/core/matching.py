@@ -1,7 +1,8 @@
 """Duplicate, overlap and clash detection between one activity and its neighbours.
 
 Plain values in, plain values out: the caller finds the candidates (activities sharing a
-beneficiary State within a date window) and passes their facts here.
+beneficiary State within a date window) and passes their facts here.  How alike two titles are
+is app.core.titles.
 
 Every finding's score is the sum of the contributions of its reasons, so the explanation a
 reviewer reads always adds up to the number.  All thresholds and weights are in `RULES`.
@@ -15,17 +16,11 @@ reviewer reads always adds up to the number.  All thresholds and weights are in 
 - clash: not a duplicate, shares a State, dates overlap, no shared theme.
 """
 
-import html
-import re
-import unicodedata
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date
-from functools import lru_cache
 
-from rapidfuzz import fuzz
-
-from app.core import glossary, vocab
+from app.core import titles
 
 
 @dataclass(frozen=True)
@@ -131,125 +126,20 @@ def _total(contributions: Iterable[float]) -> float:
     return round(min(1.0, sum(contributions)), 4)
 
 
-_NON_WORD = re.compile(r"[^a-z0-9]+")
-_YEAR = re.compile(r"^(19|20)\d\d$")
-
-
-@lru_cache(maxsize=131_072)
-def normalise(text: str) -> str:
-    """Lower case, no accents, no HTML entities, words separated by single spaces."""
-    decomposed = unicodedata.normalize("NFKD", html.unescape(text))
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
-    return _NON_WORD.sub(" ", plain).strip()
-
-
-def warm() -> None:
-    """Compile the glossary's phrase pattern now rather than at the first comparison."""
-    _phrase_pattern()
-
-
-@lru_cache(maxsize=1)
-def _phrase_pattern() -> re.Pattern[str]:
-    phrases = sorted(glossary.PHRASES, key=len, reverse=True)
-    return re.compile(r"\b(" + "|".join(re.escape(p) for p in phrases) + r")\b")
-
-
-@lru_cache(maxsize=131_072)
-def _concept_tokens(text: str) -> tuple[tuple[str, str], ...]:
-    """(word as written, its concept) for each word of the title that says something."""
-    words = normalise(text)
-    words = _phrase_pattern().sub(lambda m: glossary.PHRASES[m.group(1)], words)
-    tokens = []
-    for word in words.split():
-        if word in glossary.STOPWORDS or _YEAR.match(word):
-            continue
-        concept = glossary.WORDS.get(word) or glossary.WORDS.get(_singular(word), _singular(word))
-        tokens.append((word, concept))
-    return tuple(tokens)
-
-
-def concepts(text: str, drop: frozenset[str] = frozenset()) -> str:
-    """The title reduced to its concept tokens, in order (see app.core.glossary), without
-    the words in `drop`."""
-    return " ".join(concept for word, concept in _concept_tokens(text) if word not in drop)
-
-
-def _singular(word: str) -> str:
-    """A crude plural folding that works alike in the four languages: controls -> control."""
-    if len(word) > 4 and word.endswith("s") and not word.endswith("ss"):
-        return word[:-1]
-    return word
-
-
 def title_similarity(a: Facts, b: Facts) -> float:
-    """How alike the titles are, 0..1, on the words that tell activities apart.
-
-    Place names both activities share (the beneficiary countries, the venue city) and event
-    words ("workshop", "conference") are left out, since other evidence covers them: "API
-    Conference London" and "QCon London" share only words that every London conference
-    shares.  A title that only adds words to the other ("UNODA workshop on reporting" /
-    "Workshop on reporting") is still alike, a little less.  A title left with no distinctive
-    word matches only another such title."""
-    places = _shared_places(a, b)
-    left, right = concepts(a.title, places), concepts(b.title, places)
-    distinct_left = _without(left, glossary.EVENT_WORDS)
-    distinct_right = _without(right, glossary.EVENT_WORDS)
-    if distinct_left and distinct_right:
-        return _alike(distinct_left, distinct_right) or 0.0
-    if distinct_left or distinct_right:
-        return 0.0
-    return _alike(left, right) or _alike(normalise(a.title), normalise(b.title)) or 0.0
-
-
-def _alike(left: str, right: str) -> float | None:
-    if not left or not right:
-        return None
-    ordered = fuzz.token_sort_ratio(left, right)
-    # a title that only adds words to the other ("JSConf" / "JSConf EU") is alike, a bit less
-    words_left, words_right = set(left.split()), set(right.split())
-    is_subset = words_left <= words_right or words_right <= words_left
-    subset = 0.9 * fuzz.token_set_ratio(left, right) if is_subset else 0.0
-    # words run together or split apart ("WeyWeyWeb" / "Wey Wey Web")
-    compact = fuzz.ratio(left.replace(" ", ""), right.replace(" ", ""))
-    return max(ordered, subset, compact) / 100
-
-
-def _shared_places(a: Facts, b: Facts) -> frozenset[str]:
-    """Place words both activities have in common: their beneficiary countries' names, and
-    the venue city when it is the same (or one record has none).  Different cities stay in the
-    titles: "DevOpsDays Philadelphia" is not "DevOpsDays Kansas City"."""
-    words: set[str] = set()
-    for code in a.states & b.states if len(a.states | b.states) <= 3 else ():
-        words.update(_country_words(code))
-    city_a, city_b = _city(a.city), _city(b.city)
-    if not city_a or not city_b or fuzz.ratio(city_a, city_b) >= 85:
-        words.update(city_a.split())
-        words.update(city_b.split())
-    return frozenset(words - glossary.STOPWORDS)
-
-
-@lru_cache(maxsize=512)
-def _country_words(code: str) -> frozenset[str]:
-    country = vocab.geography().countries.get(code)
-    return frozenset(normalise(country.name).split()) if country else frozenset()
-
-
-def _without(text: str, words: frozenset[str]) -> str:
-    return " ".join(word for word in text.split() if word not in words)
-
-
-def _city(text: str | None) -> str:
-    return normalise(text.split(",")[0]) if text else ""
+    """How alike the titles are, 0..1 (app.core.titles), without the places both share."""
+    places = titles.shared_places(a.states, b.states, titles.city(a.city), titles.city(b.city))
+    return titles.similarity(a.title, b.title, places)
 
 
 def _names_partner(a: Facts, b: Facts) -> bool:
     """One provider is named among the other's partners."""
     if not a.partners and not b.partners:
         return False
-    b_names = {normalise(n) for n in (b.provider, *b.provider_names)}
-    a_names = {normalise(n) for n in (a.provider, *a.provider_names)}
-    return bool({normalise(p) for p in a.partners} & b_names) or bool(
-        {normalise(p) for p in b.partners} & a_names
+    b_names = {titles.normalise(n) for n in (b.provider, *b.provider_names)}
+    a_names = {titles.normalise(n) for n in (a.provider, *a.provider_names)}
+    return bool({titles.normalise(p) for p in a.partners} & b_names) or bool(
+        {titles.normalise(p) for p in b.partners} & a_names
     )
 
 
@@ -263,7 +153,7 @@ def duplicate_evidence(
 ) -> tuple[_Evidence, bool]:
     """The evidence that `a` and `b` are one activity, and whether it may be called one."""
     evidence = _Evidence(explain)
-    titles = title_similarity(a, b)
+    alike = title_similarity(a, b)
     start_apart = abs((a.start - b.start).days)
     dates = max(0.0, 1 - start_apart / rules.date_scale_days)
     shared_states = a.states & b.states
@@ -271,14 +161,14 @@ def duplicate_evidence(
     shared_themes = a.themes & b.themes
     themes = len(shared_themes) / len(a.themes | b.themes) if a.themes | b.themes else 0.0
     same_type = a.activity_type == b.activity_type
-    city_a, city_b = _city(a.city), _city(b.city)
+    city_a, city_b = titles.city(a.city), titles.city(b.city)
     has_venue = bool(city_a and city_b)
 
     total = rules.total_weight(has_venue)
     evidence.add(
         "title_similar",
-        lambda: f"titles {titles:.0%} alike",
-        rules.title_weight * titles / total,
+        lambda: f"titles {alike:.0%} alike",
+        rules.title_weight * alike / total,
     )
     evidence.add(
         "dates_close",
@@ -307,7 +197,7 @@ def duplicate_evidence(
         rules.type_weight * same_type / total,
     )
     if has_venue:
-        venue = fuzz.ratio(city_a, city_b) >= 85
+        venue = titles.same_city(city_a, city_b)
         evidence.add(
             "same_venue",
             lambda: f"both in {a.city}" if venue else f"in {a.city} and in {b.city}",
@@ -329,8 +219,8 @@ def duplicate_evidence(
     allowed = (
         bool(shared_states)
         and start_apart <= rules.window_days
-        and (titles >= rules.min_title or strong)
-        and (bool(shared_themes) or titles >= rules.near_identical_title or strong)
+        and (alike >= rules.min_title or strong)
+        and (bool(shared_themes) or alike >= rules.near_identical_title or strong)
     )
     return evidence, allowed
 
@@ -343,7 +233,7 @@ def could_be_duplicate(a: Facts, b: Facts, rules: Rules = RULES) -> bool:
     start_apart = abs((a.start - b.start).days)
     if a.id == b.id or not (a.states & b.states) or start_apart > rules.window_days:
         return False
-    city_a, city_b = _city(a.city), _city(b.city)
+    city_a, city_b = titles.city(a.city), titles.city(b.city)
     has_venue = bool(city_a and city_b)
     total = rules.total_weight(has_venue)
     union = a.themes | b.themes
@@ -353,7 +243,7 @@ def could_be_duplicate(a: Facts, b: Facts, rules: Rules = RULES) -> bool:
         + rules.states_weight
         + rules.themes_weight * (len(a.themes & b.themes) / len(union) if union else 0.0)
         + rules.type_weight * (a.activity_type == b.activity_type)
-        + (rules.venue_weight * (fuzz.ratio(city_a, city_b) >= 85) if has_venue else 0.0)
+        + (rules.venue_weight * titles.same_city(city_a, city_b) if has_venue else 0.0)
     ) / total
     if a.external_ref and a.external_ref == b.external_ref:
         best += rules.same_ref_bonus

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from functools import cache, lru_cache
 
-from app.core import matching, vocab
+from app.core import titles, vocab
 
 # Field -> the headers that mean it (compared without case, accents or punctuation).
 HEADERS: dict[str, tuple[str, ...]] = {
@@ -274,7 +274,7 @@ def codes(values: Iterable[str], known: tuple[str, ...]) -> list[str]:
     for value in values:
         code = by_plain.get(plain(value.replace("_", " ")))
         if code is None:  # a word of the glossary's four languages: "taller", "capacitación"
-            concept = matching.concepts(value)
+            concept = titles.concepts(value)
             code = concept if concept in by_plain.values() else None
         if code is None:
             raise ValueError(f"{value!r} is not one of: {', '.join(sorted(by_plain.values()))}")

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from app.core import matching
+from app.core import matching, titles
 from app.core.matching import Facts
 
 D = date(2025, 3, 10)
@@ -257,10 +257,10 @@ def test_a_pair_reads_the_same_from_either_side() -> None:
 
 
 def test_concepts_cross_languages_and_drop_noise() -> None:
-    assert matching.concepts("Taller: Control de Exportaciones 2025") == "workshop export_control"
-    assert matching.concepts("Contrôle des exportations — atelier") == "export_control workshop"
-    assert matching.concepts("UNSCR 1540 national action plan") == "nap"
-    assert matching.concepts("Design &amp; Content Conf") == "design content conference"
+    assert titles.concepts("Taller: Control de Exportaciones 2025") == "workshop export_control"
+    assert titles.concepts("Contrôle des exportations — atelier") == "export_control workshop"
+    assert titles.concepts("UNSCR 1540 national action plan") == "nap"
+    assert titles.concepts("Design &amp; Content Conf") == "design content conference"
 
 
 def test_detect_orders_duplicates_first() -> None:
