@@ -40,7 +40,10 @@ from app.activities.models import Activity, ActivityCountry
 from app.config import Settings
 from app.db.engine import make_engine, open_session
 from app.db.migrate import upgrade
-from app.feeds import render, service
+from app.feeds import event_texts, render
+from app.feeds import events as feed_events
+from app.feeds.models import FeedFilters
+from app.feeds.spec import spec_for
 from app.main import create_app
 from app.organizations import service as organizations
 from benchmarks.common import databases, spread
@@ -164,12 +167,10 @@ def restarted(url: str) -> tuple[float, int]:
 def floors(engine: Any) -> None:
     """The plain icalendar way, and the string-join floor, for the same feed."""
     with open_session(engine, write=False) as session:
-        spec = service.spec_for(
-            service.FeedFilters(), date_from=None, date_to=None, hide_cancelled=False
-        )
-        refs = service.refs(session, spec)
-        events = service.load(session, spec, refs)
-        texts = service.stored(session, refs)
+        spec = spec_for(FeedFilters(), date_from=None, date_to=None, hide_cancelled=False)
+        refs = feed_events.refs(session, spec)
+        events = feed_events.load(session, spec, refs)
+        texts = event_texts.stored(session, refs)
     started = time.perf_counter()
     calendar = icalendar.Calendar()
     calendar.add("prodid", render.PRODID)

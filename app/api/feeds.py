@@ -15,7 +15,7 @@ from app.core.types import CountryCode, RegionCode
 from app.core.vocab import ActivityType, Domain, Status, Theme
 from app.db.session import SessionDep
 from app.errors import NotFound, ValidationFailed
-from app.feeds import service
+from app.feeds import service, spec, tokens
 from app.feeds.models import (
     Acronym,
     FeedFilters,
@@ -126,7 +126,7 @@ def _serve(
     private_name: str | None = None,
 ) -> Response:
     """A feed; with `private_name`, a private one (restricted activities included)."""
-    spec = service.spec_for(
+    feed = spec.spec_for(
         filters,
         date_from=when.date_from,
         date_to=when.date_to,
@@ -134,7 +134,7 @@ def _serve(
         include_restricted=private_name is not None,
         name=private_name,
     )
-    rendered = service.serve(session, spec, request.app.state.feed_cache, request.app.state.engine)
+    rendered = service.serve(session, feed, request.app.state.feed_cache, request.app.state.engine)
     return _respond(request, rendered, private=private_name is not None)
 
 
@@ -247,7 +247,7 @@ def get_private_feed(
     when: WindowDep,
 ) -> Response:
     """A private feed: its token's filters, restricted activities included."""
-    row = service.by_token(session, token)
+    row = tokens.by_token(session, token)
     filters = FeedFilters.model_validate(row.filters)
     return _serve(request, session, filters, when, private_name=row.label)
 
@@ -268,13 +268,13 @@ def create_feed_token(
     """A private feed with these filters; it includes the restricted activities any key may
     read.  The token is shown once."""
     organizations.ids_of(session, data.filters.provider, field="filters.provider")
-    return service.create_token(session, data, actor=actor, base_url=base_url(request))
+    return tokens.create_token(session, data, actor=actor, base_url=base_url(request))
 
 
 @api.get("/feed-tokens", response_model=list[FeedTokenPublic])
 def list_feed_tokens(session: SessionDep, viewer: CurrentPrincipal) -> list[FeedTokenPublic]:
     """Your organization's private feeds (an admin sees all)."""
-    return service.list_tokens(session, viewer)
+    return tokens.list_tokens(session, viewer)
 
 
 @api.delete("/feed-tokens/{token_id}", response_model=FeedTokenPublic)
@@ -282,14 +282,14 @@ def revoke_feed_token(
     token_id: uuid.UUID, session: SessionDep, actor: CurrentPrincipal
 ) -> FeedTokenPublic:
     """Revoke a private feed: its address answers 404 from now on."""
-    return service.revoke_token(session, token_id, actor=actor)
+    return tokens.revoke_token(session, token_id, actor=actor)
 
 
 @api.get("/feeds/links", response_model=FeedLinks)
 def get_feed_links(request: Request, filters: QueryFilters, when: WindowDep) -> FeedLinks:
     """The http(s)://, webcal:// and Google Calendar addresses of the feed for these filters
     and window."""
-    query = service.filter_query(filters)
+    query = spec.filter_query(filters)
     if when.date_from:
         query["from"] = [when.date_from.isoformat()]
     if when.date_to:
@@ -297,4 +297,4 @@ def get_feed_links(request: Request, filters: QueryFilters, when: WindowDep) -> 
     if when.hide_cancelled:
         query["cancelled"] = ["hide"]
     path = "/feeds/all.ics" if not query else "/feeds/calendar.ics"
-    return service.links(base_url(request), path, query)
+    return spec.links(base_url(request), path, query)

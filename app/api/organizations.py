@@ -8,7 +8,7 @@ from app.auth import service as keys_service
 from app.auth.models import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
 from app.db.pagination import PageDep
 from app.db.session import SessionDep
-from app.feeds import service as feeds
+from app.feeds import event_texts
 from app.organizations import service
 from app.organizations.models import (
     Organization,
@@ -77,7 +77,7 @@ def update_organization(
     updated = service.update(session, organization, data, actor=admin)
     if updated.name != name and updated.id is not None:
         # Its events say so: their SEQUENCE grows and their LAST-MODIFIED is now.
-        feeds.provider_renamed(session, updated.id)
+        event_texts.provider_renamed(session, updated.id)
     return updated
 
 

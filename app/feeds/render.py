@@ -1,7 +1,7 @@
 """iCalendar text of feeds, with the icalendar library.
 
 A feed is assembled, not rendered whole: each event is rendered once (`event`) for what its
-text depends on (`EventRef.key`), kept in the database (app.feeds.service) and in memory
+text depends on (`EventRef.key`), kept in the database (app.feeds.event_texts) and in memory
 (`EventCache`); each time zone once per span of years; a feed is the header, its time zones
 and its events joined.  Rendering 5,000 events with icalendar takes over a second; joining
 stored ones takes milliseconds (see docs/performance.md).
@@ -53,7 +53,7 @@ class EventRef:
     withdrawn: bool
     provider: str
     provider_name: str
-    renamed: int  # how often its provider was renamed since it had this one (app.feeds.service)
+    renamed: int  # how often its provider was renamed since it had this one (event_texts)
     renamed_at: datetime | None  # when last
     start_date: date
     end_date: date

@@ -18,7 +18,7 @@ from app.core import timeline, timeutil, vocab
 from app.core.principal import Principal
 from app.db.session import SessionDep
 from app.errors import NotFound, ValidationFailed
-from app.feeds import service as feeds
+from app.feeds import spec as feeds
 from app.feeds.models import FeedFilters
 from app.findings import service as findings
 from app.web import forms, i18n

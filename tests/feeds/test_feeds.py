@@ -606,15 +606,15 @@ def test_an_activity_made_restricted_between_two_reads_stays_out(
     """PostgreSQL shows each statement the latest commits: the events' contents are read
     after their list, and must be checked again."""
     from app.db.engine import open_session
-    from app.feeds import service
+    from app.feeds import events, spec
     from app.feeds.models import FeedFilters
 
     activity = post(client, provider, title="Open for now")
     with open_session(engine, write=False) as session:
-        spec = service.spec_for(
+        wanted = spec.spec_for(
             FeedFilters(), date_from=date(2027, 1, 1), date_to=None, hide_cancelled=False
         )
-        listed = service.refs(session, spec)
+        listed = events.refs(session, wanted)
         assert [ref.id for ref in listed] == [activity["id"]]
         with engine.begin() as other:  # another request commits in between
             other.execute(
@@ -622,5 +622,5 @@ def test_an_activity_made_restricted_between_two_reads_stays_out(
                 .where(Activity.id == uuid.UUID(activity["id"]))
                 .values(visibility="restricted", title="CONFIDENTIAL", revision=2)
             )
-        loaded = service.load(session, spec, listed)
+        loaded = events.load(session, wanted, listed)
     assert all(event.title != "CONFIDENTIAL" for event in loaded)

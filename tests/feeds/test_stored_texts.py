@@ -156,7 +156,7 @@ def test_a_feed_is_served_when_its_texts_cannot_be_kept(
     def broken(*_args: Any, **_kwargs: Any) -> Any:
         raise sa.exc.OperationalError("INSERT", {}, Exception("disk full"))
 
-    monkeypatch.setattr("app.feeds.service._write", broken)
+    monkeypatch.setattr("app.feeds.event_texts._write", broken)
     response = client.get("/feeds/all.ics", params=WINDOW)
     assert response.status_code == 200
     assert response.content.count(b"BEGIN:VEVENT") == 1

@@ -1,0 +1,129 @@
+"""What a feed shows: its spec (filters, window, whether cancelled and restricted activities
+are in), the name and description made from its filters, and its addresses."""
+
+import hashlib
+import json
+from calendar import monthrange
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from urllib.parse import quote, urlencode
+
+from app.core import timeutil, vocab
+from app.feeds.models import FeedFilters, FeedLinks
+
+CANCELLED_STAY = timedelta(days=60)
+MONTHS_BACK = 3
+MONTHS_AHEAD = 24
+APP_NAME = "1540 assistance activities"
+
+
+def months_from(day: date, months: int) -> date:
+    """The same day `months` later (earlier if negative), or that month's last day."""
+    year, month = divmod(day.year * 12 + day.month - 1 + months, 12)
+    return date(year, month + 1, min(day.day, monthrange(year, month + 1)[1]))
+
+
+@dataclass(frozen=True)
+class FeedSpec:
+    """Everything a feed's bytes depend on, besides the data."""
+
+    filters: FeedFilters
+    name: str
+    description: str
+    today: date
+    date_from: date | None = None  # None: MONTHS_BACK before today
+    date_to: date | None = None  # None: MONTHS_AHEAD after today
+    hide_cancelled: bool = False
+    include_restricted: bool = False
+
+    @property
+    def window(self) -> tuple[date, date]:
+        return (
+            self.date_from or months_from(self.today, -MONTHS_BACK),
+            self.date_to or months_from(self.today, MONTHS_AHEAD),
+        )
+
+    @property
+    def key(self) -> str:
+        facts = [
+            self.filters.model_dump(mode="json"),
+            self.name,
+            self.description,
+            self.today.isoformat(),
+            [d.isoformat() for d in self.window],
+            self.hide_cancelled,
+            self.include_restricted,
+        ]
+        return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+
+
+def start_of(day: date) -> datetime:
+    """Midnight UTC at the start of `day`."""
+    return datetime.combine(day, datetime.min.time(), UTC)
+
+
+def describe(filters: FeedFilters) -> tuple[str, str]:
+    """A feed's readable name and description from its filters, e.g. "Trinidad and Tobago -
+    1540 assistance activities".  Pure: it runs on every request, cached feed or not."""
+    geography = vocab.geography()
+    parts: list[str] = []
+    parts += [geography.countries[c].name for c in filters.country if c in geography.countries]
+    parts += [geography.region_names.get(r, r) for r in filters.region]
+    parts += [acronym.strip().upper() for acronym in filters.provider]  # acronyms are upper case
+    parts += [t.replace("_", " ").capitalize() for t in filters.theme]
+    parts += [d.replace("_", " ") for d in filters.domain]
+    parts += [t.replace("_", " ") for t in filters.type]
+    parts += list(filters.status)
+    name = f"{', '.join(parts)} - {APP_NAME}" if parts else f"All {APP_NAME}"
+    description = (
+        "Planned activities of assistance for the implementation of UN Security Council "
+        f"resolution 1540 (2004): {', '.join(parts) if parts else 'all States and themes'}. "
+        "Shared by the providers in assistcal."
+    )
+    return name, description
+
+
+def spec_for(
+    filters: FeedFilters,
+    *,
+    date_from: date | None,
+    date_to: date | None,
+    hide_cancelled: bool,
+    include_restricted: bool = False,
+    name: str | None = None,
+) -> FeedSpec:
+    """What a feed shows; `name` replaces the name made from the filters (private feeds are
+    named by their label)."""
+    feed_name, description = describe(filters)
+    if name is not None:
+        feed_name = f"{name} - {APP_NAME}"
+    return FeedSpec(
+        filters=filters,
+        name=feed_name,
+        description=description,
+        today=timeutil.today(),
+        date_from=date_from,
+        date_to=date_to,
+        hide_cancelled=hide_cancelled,
+        include_restricted=include_restricted,
+    )
+
+
+def filter_query(filters: FeedFilters) -> dict[str, list[str]]:
+    """The filters as query parameters of /feeds/calendar.ics."""
+    query: dict[str, list[str]] = {}
+    for name, value in filters.model_dump(mode="json").items():
+        if value:
+            query[name] = [str(v) for v in value] if isinstance(value, list) else [str(value)]
+    return query
+
+
+def links(base_url: str, path: str, query: dict[str, list[str]] | None = None) -> FeedLinks:
+    """The address of a feed under `base_url` (kept http or https, so a link to a plain-http
+    local server works when pasted), its webcal:// form and Google Calendar's subscribe link."""
+    url = base_url.rstrip("/") + path
+    if query:
+        url += "?" + urlencode([(k, v) for k, values in query.items() for v in values])
+    webcal = "webcal://" + url.split("://", 1)[1]
+    google = "https://calendar.google.com/calendar/render?cid=" + quote(url, safe="")
+    return FeedLinks(url=url, webcal_url=webcal, google_url=google)
