@@ -177,10 +177,9 @@ def _country_names() -> dict[str, str]:
             names[plain(name)] = entry.alpha_2
             names[plain(spanish.gettext(name))] = entry.alpha_2
         names[plain(entry.alpha_3)] = entry.alpha_2
-    for code, known in vocab.geography().countries.items():
-        for un_name in (known.name, known.names.get("es")):
-            if un_name:
-                names[plain(un_name)] = code
+    for code in vocab.geography().countries:
+        for language in ("en", "es"):
+            names[plain(vocab.country_name(code, language))] = code
     # short forms people write
     for alias, code in {
         "mexico": "MX",
