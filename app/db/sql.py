@@ -38,12 +38,18 @@ def upsert(
     of one statement, so it is compiled once per table rather than once per number of rows."""
     if not rows:
         return
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    statement = insert(table)
+    statement = insert_for(session.get_bind().dialect.name, table)
     statement = statement.on_conflict_do_update(
         index_elements=list(keys), set_={name: statement.excluded[name] for name in update}
     )
     session.execute(statement, rows)
+
+
+def insert_for(dialect: str, table: sa.Table) -> Any:
+    """An INSERT into `table` in the dialect's own form, which has ON CONFLICT: PostgreSQL's
+    or SQLite's `insert` (both `on_conflict_do_update` and `excluded`)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    return insert(table)

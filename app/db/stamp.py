@@ -29,6 +29,7 @@ from sqlalchemy.orm import ORMExecuteState, SessionTransaction, UOWTransaction
 from sqlmodel import Field, Session, SQLModel, col
 
 from app.core.timeutil import as_utc, utcnow
+from app.db.sql import insert_for
 
 _WATCH = "assistcal_stamp"  # key of a watched table's Table.info: the columns it ignores
 _FLAG = "stamp_changed"  # key of Session.info: this transaction wrote a watched table
@@ -167,14 +168,11 @@ def _bump(session: Session) -> None:
         return
     table = ChangeStamp.__table__  # type: ignore[attr-defined]
     postgresql = session.get_bind().dialect.name == "postgresql"
-    if postgresql:
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
     # An upsert, so that a missing row (a wiped table) is no race between two writers.  On
     # PostgreSQL the time is taken once the row is locked, so it grows in commit order;
     # SQLite writers hold the database from their first statement.
-    statement = insert(table).values(id=1, generation=1, changed_at=utcnow())
+    statement = insert_for(session.get_bind().dialect.name, table)
+    statement = statement.values(id=1, generation=1, changed_at=utcnow())
     after_lock = sa.func.clock_timestamp() if postgresql else statement.excluded.changed_at
     session.execute(
         statement.on_conflict_do_update(

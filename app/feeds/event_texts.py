@@ -12,7 +12,7 @@ from sqlmodel import Session, col
 from app.activities.models import Activity
 from app.core.timeutil import utcnow
 from app.db.engine import SQLITE_BUSY_MS
-from app.db.sql import chunks
+from app.db.sql import chunks, insert_for
 from app.feeds import events, render
 from app.feeds.models import FeedEvent
 from app.feeds.spec import FeedSpec
@@ -60,10 +60,6 @@ def store(engine: sa.Engine, rendered: list[tuple[render.EventRef, bytes]]) -> N
     if not rendered:
         return
     postgresql = engine.dialect.name == "postgresql"
-    if postgresql:
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
     table = FeedEvent.__table__  # type: ignore[attr-defined]
     # One order for every writer, so that two never wait for each other's rows.
     ordered = sorted(rendered, key=lambda pair: pair[0].id)
@@ -76,7 +72,7 @@ def store(engine: sa.Engine, rendered: list[tuple[render.EventRef, bytes]]) -> N
         }
         for ref, text in ordered
     ]
-    statement = insert(table)
+    statement = insert_for(engine.dialect.name, table)
     statement = statement.on_conflict_do_update(
         index_elements=["activity_id"],
         set_={"text_key": statement.excluded.text_key, "text": statement.excluded.text},
@@ -149,18 +145,15 @@ def texts(
 def provider_renamed(session: Session, organization_id: int) -> None:
     """The provider's name changed: its events say so, so each one's SEQUENCE grows by one
     and its LAST-MODIFIED is now.  (Its kept texts no longer match their key.)"""
-    postgresql = session.get_bind().dialect.name == "postgresql"
-    if postgresql:
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
     table = FeedEvent.__table__  # type: ignore[attr-defined]
     now = utcnow()
     rows = sa.select(
         col(Activity.id), sa.literal(1), sa.literal(now, table.c.renamed_at.type)
     ).where(col(Activity.provider_id) == organization_id)
     rows = rows.order_by(col(Activity.id))  # the order `store` locks rows in
-    statement = insert(table).from_select(["activity_id", "renamed", "renamed_at"], rows)
+    statement = insert_for(session.get_bind().dialect.name, table).from_select(
+        ["activity_id", "renamed", "renamed_at"], rows
+    )
     session.execute(
         statement.on_conflict_do_update(
             index_elements=["activity_id"],
