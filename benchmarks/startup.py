@@ -5,16 +5,17 @@ fresh SQLite database until /healthz answers.
 
 Every run is a new process running this checkout's code (PYTHONPATH), through the
 `assistcal` script beside this Python when it is installed, else `python -m app`.  For
-`--help` it prints the median and the spread of the wall times.  For `serve` (one worker, a
-free port, a new SQLite file each run, so the figures include the migrations and the first
-admin key) it prints the wall time from starting the process until GET /healthz answers 200
-(asked every 10 ms), and the CPU time (user + system, from /proc) the server and any child
-had spent at that moment.  CPU time is the steadier figure on a shared machine: waiting for
-the cores does not count in it.
+`--help` it prints the median and the spread of the wall and CPU times (user + system).
+For `serve` (one worker, a free port, a new SQLite file each run, so the figures include
+the migrations and the first admin key) it prints the wall time from starting the process
+until GET /healthz answers 200 (asked every 10 ms), and the CPU time (user + system, from
+/proc) the server and any child had spent at that moment.  CPU time is the steadier figure
+on a shared machine: waiting for the cores does not count in it.
 """
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -43,7 +44,9 @@ def environment(**extra: str) -> dict[str, str]:
     return {**env, "PYTHONPATH": str(ROOT), **extra}
 
 
-def help_seconds() -> float:
+def help_seconds() -> tuple[float, float]:
+    """(wall, CPU) of one `assistcal --help`."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     subprocess.run(
         [*command(), "--help"],
@@ -52,7 +55,9 @@ def help_seconds() -> float:
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    return time.perf_counter() - started
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
 
 def cpu_seconds(pid: int) -> float:
@@ -114,7 +119,10 @@ def main() -> None:
     print(f"{' '.join(command())} ({ROOT})")
     help_seconds()  # the first run pays for reading the files from disk
     helps = [help_seconds() for _ in range(args.runs)]
-    print(f"assistcal --help, {args.runs} runs: wall {summary(helps)}")
+    print(
+        f"assistcal --help, {args.runs} runs: wall {summary([wall for wall, _ in helps])}; "
+        f"CPU {summary([cpu for _, cpu in helps])}"
+    )
     with tempfile.TemporaryDirectory() as folder:
         serve_seconds(folder, -1)  # and the first serve for compiling the rest
         runs = [serve_seconds(folder, run) for run in range(args.serve_runs)]
