@@ -33,6 +33,9 @@ def run_migrations_online() -> None:
                 target_metadata=metadata,
                 compare_type=True,
                 render_as_batch=connection.dialect.name == "sqlite",
+                # One transaction for the whole run on SQLite too (Alembic would commit after
+                # each step there), so that the lock taken at its start holds to its end.
+                transactional_ddl=True,
             )
             with context.begin_transaction():
                 context.run_migrations()

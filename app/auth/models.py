@@ -3,6 +3,7 @@ from datetime import datetime
 
 from sqlmodel import AutoString, Field, SQLModel
 
+import app.db.types  # noqa: F401  (the metadata's naming convention, before the tables)
 from app.core.timeutil import UtcDatetime, utcnow
 from app.core.vocab import Role
 from app.db import stamp

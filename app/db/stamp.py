@@ -29,6 +29,7 @@ from sqlalchemy.orm import ORMExecuteState, SessionTransaction, UOWTransaction
 from sqlmodel import Field, Session, SQLModel, col
 
 from app.core.timeutil import as_utc, utcnow
+from app.db import types  # noqa: F401  (the metadata's naming convention, before the table)
 from app.db.sql import insert_for
 
 _WATCH = "assistcal_stamp"  # key of a watched table's Table.info: the columns it ignores

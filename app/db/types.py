@@ -1,4 +1,5 @@
-"""Column types shared by the table models."""
+"""What the table models share: the metadata's naming convention and column types.  Every
+module that defines a table model imports this one (tests/migrations/test_naming.py checks it)."""
 
 import json
 from functools import lru_cache
@@ -6,6 +7,18 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import SQLModel
+
+# Named constraints make migrations reproducible on SQLite and PostgreSQL alike.  The
+# convention must be on the metadata before any table model is defined, hence here, and not in
+# app/__init__.py, which every `assistcal` command runs (sqlmodel alone takes 0.4 s to import).
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
 
 # JSON: JSONB on PostgreSQL so that containment (`@>`) filters and GIN indexes work.
 JSONValue = sa.JSON().with_variant(JSONB(), "postgresql")

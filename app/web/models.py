@@ -7,6 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+import app.db.types  # noqa: F401  (the metadata's naming convention, before the tables)
 from app.core.timeutil import utcnow
 
 

@@ -7,8 +7,6 @@ from pathlib import Path
 
 APP = Path(__file__).resolve().parents[2] / "app"
 CLOCK = APP / "core" / "timeutil.py"
-# Helpers A (web pages) and B (CLI) replace the local clock in these two: removed at merge.
-KNOWN = {"app/cli.py"}
 
 
 def _local_clock_calls(source: str) -> list[str]:
@@ -87,8 +85,6 @@ def test_no_module_reads_the_local_clock() -> None:
         if path == CLOCK:
             continue
         calls = _local_clock_calls(path.read_text("utf-8"))
-        if name in KNOWN:
-            assert calls, f"{name} reads the UTC clock now: take it out of KNOWN"
-        elif calls:
+        if calls:
             offenders[name] = calls
     assert offenders == {}, "use app.core.timeutil.today() / utcnow()"
