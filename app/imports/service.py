@@ -13,7 +13,7 @@ from typing import Any, get_args
 from pydantic import ValidationError
 from sqlmodel import Session
 
-from app.activities import queries
+from app.activities import bulk, queries, records
 from app.activities import service as activities
 from app.activities.models import Activity, ActivityCreate, ActivityUpdate
 from app.core import tabular, vocab
@@ -269,7 +269,7 @@ class _Batch:
                     current = stored.get((acronym, record["external_ref"]))
                     if current is None:
                         data = ActivityCreate.model_validate(record)
-                        prepared = activities.prepared(data)
+                        prepared = records.prepared(data)
                         self.creates.append((acronym, prepared))
                         self.states |= set(
                             vocab.beneficiary_states(prepared["countries"], prepared["regions"])
@@ -277,7 +277,7 @@ class _Batch:
                         continue
                     activity, countries, regions = current
                     patch = ActivityUpdate.model_validate(record)
-                    if not activities.would_change(activity, countries, regions, patch):
+                    if not records.would_change(activity, countries, regions, patch):
                         self.report.unchanged += 1
                     elif activity.withdrawn_at is not None:
                         raise RowInvalid(
@@ -339,7 +339,7 @@ class _Batch:
             provider_id = self.orgs[acronym].id
             assert provider_id is not None
             for part in chunks(wanted, 1000):
-                for activity in activities.by_refs(self.session, provider_id, part):
+                for activity in queries.by_refs(self.session, provider_id, part):
                     found[acronym, str(activity.external_ref)] = activity
         countries: dict[uuid.UUID, list[str]] = {}
         regions: dict[uuid.UUID, list[str]] = {}
@@ -374,7 +374,7 @@ class _Batch:
                 self.orgs[acronym] = organizations.ensure(
                     self.session, acronym=acronym, name=name, actor=self.actor
                 )
-        ids = activities.create_many(
+        ids = bulk.create_many(
             self.session,
             [(self.orgs[acronym], record) for acronym, record in self.creates],
             actor=self.actor,
