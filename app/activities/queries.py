@@ -1,4 +1,4 @@
-"""Reading activities: one, a filtered page, and an activity's history."""
+"""Reading activities: one, by external_ref, a filtered page, and an activity's history."""
 
 import functools
 import uuid
@@ -151,6 +151,21 @@ def get(session: Session, activity_id: uuid.UUID, *, viewer: Principal | None) -
     if activity is None or (viewer is None and activity.visibility != "public"):
         raise NotFound(f"no activity with id {activity_id}")
     return activity
+
+
+def find_by_ref(session: Session, provider_id: int, ref: str) -> uuid.UUID | None:
+    """The id of the provider's activity with this external_ref, if any."""
+    return session.exec(
+        select(Activity.id).where(Activity.provider_id == provider_id, Activity.external_ref == ref)
+    ).first()
+
+
+def by_refs(session: Session, provider_id: int, refs: Sequence[str]) -> list[Activity]:
+    """The provider's activities with these external_refs (keep the list to a thousand)."""
+    statement = select(Activity).where(
+        Activity.provider_id == provider_id, col(Activity.external_ref).in_(refs)
+    )
+    return list(session.exec(statement))
 
 
 def _like(text: str) -> str:

@@ -1,28 +1,16 @@
-"""Activities: create, update and withdraw (reads are in queries.py)."""
+"""Writing one activity: create, update, withdraw and mark as a duplicate, each checking who
+may write it, its revision and its external_ref (the record's rules are in records.py, many
+new activities at once in bulk.py, reads in queries.py)."""
 
 import uuid
-from collections.abc import Iterable, Sequence
-from datetime import date
-from types import SimpleNamespace
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
-from app.activities import idempotency, queries
-from app.activities.models import (
-    LONG_RUNNING_DAYS,
-    NULLABLE_FIELDS,
-    Activity,
-    ActivityCountry,
-    ActivityCreate,
-    ActivityRegion,
-    ActivityUpdate,
-    Venue,
-)
+from app.activities import idempotency, queries, records
+from app.activities.models import NULLABLE_FIELDS, Activity, ActivityCreate, ActivityUpdate
 from app.audit import service as audit
-from app.core import activity_rules, vocab
 from app.core.principal import Principal
 from app.core.timeutil import utcnow
 from app.errors import (
@@ -37,135 +25,13 @@ from app.organizations import service as organizations
 from app.organizations.models import Organization
 from app.webhooks import events as webhook_events
 
-# The fields of the record as clients send it (ActivityCreate without `provider`).
-RECORD_FIELDS = tuple(name for name in ActivityCreate.model_fields if name != "provider")
-# Fields stored as plain columns of the same name.
-COLUMN_FIELDS = tuple(
-    name for name in RECORD_FIELDS if name not in ("countries", "regions", "venue")
-)
-
-
-# Writing -------------------------------------------------------------------------------
-
-
-def _record(activity: Activity, countries: Iterable[str], regions: Iterable[str]) -> dict[str, Any]:
-    """The activity as a client would send it, for rule checks and change diffs."""
-    record: dict[str, Any] = {name: getattr(activity, name) for name in COLUMN_FIELDS}
-    record["countries"] = sorted(countries)
-    record["regions"] = sorted(regions)
-    record["venue"] = (
-        None
-        if activity.modality is None
-        else {
-            "city": activity.venue_city,
-            "country": activity.venue_country,
-            "modality": activity.modality,
-        }
-    )
-    return record
-
-
-def _dedupe(values: Iterable[Any]) -> list[Any]:
-    return [*dict.fromkeys(values)]
-
-
-def _normalised(record: dict[str, Any]) -> dict[str, Any]:
-    for name in ("themes", "domains", "audiences", "partners", "delivery_languages"):
-        record[name] = _dedupe(record[name])
-    record["countries"] = sorted(set(record["countries"]))
-    record["regions"] = sorted(set(record["regions"]))
-    return record
-
-
-def _check(record: dict[str, Any]) -> None:
-    problems = activity_rules.problems(record)
-    if problems:
-        raise ValidationFailed.of([FieldError(name, message) for name, message in problems])
-
-
-def _columns(record: dict[str, Any]) -> dict[str, Any]:
-    """The activity table's values for a record (the venue in three columns)."""
-    venue = record["venue"]
-    return {
-        **{name: record[name] for name in COLUMN_FIELDS},
-        "venue_city": venue["city"] if venue else None,
-        "venue_country": venue["country"] if venue else None,
-        "modality": venue["modality"] if venue else None,
-    }
-
-
-def _apply(activity: Activity, record: dict[str, Any]) -> None:
-    for name, value in _columns(record).items():
-        setattr(activity, name, value)
-
-
-def _link_rows(
-    activity_id: uuid.UUID, record: dict[str, Any]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The rows of an activity's beneficiary States (named or implied by a region) and of its
-    regions, with its dates: plain rows, since a regional activity has one per member State."""
-    dates = {"start_date": record["start_date"], "end_date": record["end_date"]}
-    long_running = (record["end_date"] - record["start_date"]).days + 1 > LONG_RUNNING_DAYS
-    states = vocab.beneficiary_states(record["countries"], record["regions"])
-    countries = [
-        {
-            "activity_id": activity_id,
-            "country": code,
-            "named": named,
-            "long_running": long_running,
-            **dates,
-        }
-        for code, named in states.items()
-    ]
-    regions = [{"activity_id": activity_id, "region": code, **dates} for code in record["regions"]]
-    return countries, regions
-
-
-def _insert_links(
-    session: Session, rows: tuple[list[dict[str, Any]], list[dict[str, Any]]]
-) -> None:
-    countries, regions = rows
-    if countries:
-        session.execute(sa.insert(ActivityCountry), countries)
-    if regions:
-        session.execute(sa.insert(ActivityRegion), regions)
-
-
-def _write_links(
-    session: Session, activity: Activity, record: dict[str, Any], *, replace: bool = True
-) -> None:
-    """The activity's rows of beneficiary States and regions; `replace=False` for a new
-    activity, which has none to delete."""
-    if replace:
-        delete_countries = sa.delete(ActivityCountry)
-        session.exec(delete_countries.where(col(ActivityCountry.activity_id) == activity.id))
-        session.exec(
-            sa.delete(ActivityRegion).where(col(ActivityRegion.activity_id) == activity.id)
-        )
-    _insert_links(session, _link_rows(activity.id, record))
-
-
-def find_by_ref(session: Session, provider_id: int, ref: str) -> uuid.UUID | None:
-    """The id of the provider's activity with this external_ref, if any."""
-    return session.exec(
-        select(Activity.id).where(Activity.provider_id == provider_id, Activity.external_ref == ref)
-    ).first()
-
-
-def by_refs(session: Session, provider_id: int, refs: Sequence[str]) -> list[Activity]:
-    """The provider's activities with these external_refs (keep the list to a thousand)."""
-    statement = select(Activity).where(
-        Activity.provider_id == provider_id, col(Activity.external_ref).in_(refs)
-    )
-    return list(session.exec(statement))
-
 
 def _ensure_ref_free(
     session: Session, provider_id: int, ref: str | None, own: uuid.UUID | None
 ) -> None:
     if ref is None:
         return
-    clash = find_by_ref(session, provider_id, ref)
+    clash = queries.find_by_ref(session, provider_id, ref)
     if clash is not None and clash != own:
         raise Conflict(
             f"this provider already has an activity with external_ref {ref!r} (id {clash})",
@@ -204,14 +70,6 @@ def _provider_for(session: Session, requested: str | None, actor: Principal) -> 
     return provider
 
 
-def prepared(data: ActivityCreate) -> dict[str, Any]:
-    """The record of a new activity, normalised and checked against the rules (a 422 naming
-    the field otherwise); `provider` is left to the caller."""
-    record = _normalised(data.model_dump(exclude={"provider"}))
-    _check(record)
-    return record
-
-
 def create(
     session: Session,
     data: ActivityCreate,
@@ -224,7 +82,7 @@ def create(
     same Idempotency-Key."""
     provider = _provider_for(session, data.provider, actor)
     assert provider.id is not None
-    record = prepared(data)
+    record = records.prepared(data)
 
     claim = None
     if idempotency_key is not None:
@@ -242,85 +100,23 @@ def create(
 
     _ensure_ref_free(session, provider.id, record["external_ref"], None)
     now = utcnow()
-    activity = Activity(provider_id=provider.id, created_at=now, updated_at=now, **_columns(record))
+    activity = Activity(
+        provider_id=provider.id, created_at=now, updated_at=now, **records.columns(record)
+    )
     session.add(activity)
     _flush_unique_ref(session, record["external_ref"])
-    _write_links(session, activity, record, replace=False)
+    records.write_links(session, activity, record, replace=False)
     if claim is not None:
         claim.activity_id = activity.id
         session.add(claim)
-    audit.record(session, actor=actor, **_created_entry(activity.id, provider.acronym, record))
+    audit.record(
+        session, actor=actor, **records.created_entry(activity.id, provider.acronym, record)
+    )
     session.flush()
     webhook_events.emit(
         session, [webhook_events.activity_event("created", activity, provider.acronym)]
     )
     return activity, False
-
-
-def _created_entry(activity_id: uuid.UUID, provider: str, record: dict[str, Any]) -> audit.Entry:
-    return {
-        "action": "activity.create",
-        "entity_type": "activity",
-        "entity_id": activity_id,
-        "revision": 1,
-        "changes": {"provider": provider, **_jsonable(record)},
-    }
-
-
-def create_many(
-    session: Session, records: Sequence[tuple[Organization, dict[str, Any]]], *, actor: Principal
-) -> list[uuid.UUID]:
-    """Store many new activities at once (an import): `records` are (provider, record) with
-    each record from prepared() and external_refs the caller checked are free.  A few
-    statements per thousand activities instead of several per activity; returns their ids in
-    order.  A reference taken meanwhile by another writer is a 409 and nothing is written."""
-    if not records:
-        return []
-    now = utcnow()
-    ids = [uuid.uuid4() for _ in records]
-    rows, countries, regions = [], [], []
-    entries: list[audit.Entry] = []
-    for activity_id, (provider, record) in zip(ids, records, strict=True):
-        rows.append(
-            {
-                "id": activity_id,
-                "provider_id": provider.id,
-                "revision": 1,
-                "created_at": now,
-                "updated_at": now,
-                **_columns(record),
-            }
-        )
-        named, grouped = _link_rows(activity_id, record)
-        countries += named
-        regions += grouped
-        entries.append(_created_entry(activity_id, provider.acronym, record))
-    try:
-        with session.begin_nested():
-            session.execute(sa.insert(Activity), rows)
-    except IntegrityError as exc:
-        raise Conflict(
-            "another writer stored one of these external_refs meanwhile: import again",
-            details=[FieldError("external_ref", "already used by another activity")],
-        ) from exc
-    _insert_links(session, (countries, regions))
-    audit.record_many(session, actor=actor, entries=entries)
-    webhook_events.emit(
-        session,
-        (
-            webhook_events.activity_event("created", SimpleNamespace(**row), provider.acronym)
-            for row, (provider, _) in zip(rows, records, strict=True)
-        ),
-    )
-    return ids
-
-
-def _plain(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, date) else value
-
-
-def _jsonable(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: _plain(v) for k, v in record.items()}
 
 
 def _new_revision(
@@ -388,29 +184,6 @@ def _writable(
     return activity
 
 
-def _patched(
-    before: dict[str, Any], data: ActivityUpdate, patch: dict[str, Any]
-) -> tuple[dict[str, Any], dict[str, list[Any]]]:
-    """The record after a patch (checked against the rules) and its changes by field."""
-    if patch.get("venue") is not None:
-        # A venue patch is partial too: {"venue": {"city": "Chaguanas"}} keeps the modality.
-        sent = data.venue.model_dump(exclude_unset=True) if data.venue else {}
-        patch["venue"] = Venue.model_validate({**(before["venue"] or {}), **sent}).model_dump()
-    after = _normalised({**before, **patch})
-    _check(after)
-    return after, {n: [before[n], after[n]] for n in RECORD_FIELDS if before[n] != after[n]}
-
-
-def would_change(
-    activity: Activity, countries: list[str], regions: list[str], data: ActivityUpdate
-) -> bool:
-    """Whether update() would change this activity's record (a 422 if the result breaks a
-    rule); the provider is not compared.  For imports, which load many activities at once."""
-    patch = data.model_dump(exclude_unset=True, exclude={"provider"})
-    reject_nulls(patch, nullable=NULLABLE_FIELDS)
-    return bool(_patched(_record(activity, countries, regions), data, patch)[1])
-
-
 def update(
     session: Session,
     activity: Activity,
@@ -434,8 +207,8 @@ def update(
         provider_id = provider.id
 
     countries, regions = queries.links(session, [activity.id])
-    before = _record(activity, countries[activity.id], regions[activity.id])
-    after, changes = _patched(before, data, patch)
+    before = records.record_of(activity, countries[activity.id], regions[activity.id])
+    after, changes = records.patched(before, data, patch)
     if provider_id != activity.provider_id:
         old = session.get(Organization, activity.provider_id)
         new = session.get(Organization, provider_id)
@@ -447,17 +220,18 @@ def update(
 
     _ensure_ref_free(session, provider_id, after["external_ref"], activity.id)
     activity.provider_id = provider_id
-    _apply(activity, after)
+    for name, value in records.columns(after).items():
+        setattr(activity, name, value)
     _new_revision(
         session,
         activity,
         actor=actor,
         action="activity.update",
-        changes={name: [_plain(v) for v in pair] for name, pair in changes.items()},
+        changes={name: [records.plain(v) for v in pair] for name, pair in changes.items()},
     )
     _flush_unique_ref(session, after["external_ref"])
     if {"countries", "regions", "start_date", "end_date"} & changes.keys():
-        _write_links(session, activity, after)
+        records.write_links(session, activity, after)
     session.flush()
     return activity, frozenset(changes)
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from app.activities import queries
 from app.activities import service as activities
 from app.activities.models import Activity, ActivityCreate, ActivityUpdate
 from app.core import timeutil
@@ -104,7 +105,7 @@ def load(
         provider = organizations.get(session, raw["provider"])
         assert provider.id is not None
         start, end = dates[raw["external_ref"]]
-        existing = activities.find_by_ref(session, provider.id, raw["external_ref"])
+        existing = queries.find_by_ref(session, provider.id, raw["external_ref"])
         if existing is None:
             record = {**raw, "start_date": start, "end_date": end}
             activity, _ = activities.create(

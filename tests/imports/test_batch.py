@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from app.activities import service as activities
+from app.activities import bulk, records
 from app.activities.models import Activity, ActivityCreate
 from app.core import vocab
 from app.core.principal import Principal
@@ -167,15 +167,15 @@ def test_a_reference_taken_meanwhile_is_a_conflict_and_writes_nothing(
     make_key: KeyMaker, engine: Engine
 ) -> None:
     make_key("UNLIREC", "provider")
-    record = activities.prepared(ActivityCreate.model_validate(activity_body(external_ref="R")))
+    record = records.prepared(ActivityCreate.model_validate(activity_body(external_ref="R")))
     with open_session(engine, write=True) as session:
         unlirec, actor = _provider(session, "UNLIREC")
-        activities.create_many(session, [(unlirec, record)], actor=actor)
+        bulk.create_many(session, [(unlirec, record)], actor=actor)
         session.commit()
     counts = table_counts(engine)
     other = {**record, "external_ref": "S"}
     with open_session(engine, write=True) as session, pytest.raises(Conflict):
-        activities.create_many(session, [(unlirec, other), (unlirec, record)], actor=actor)
+        bulk.create_many(session, [(unlirec, other), (unlirec, record)], actor=actor)
     assert table_counts(engine) == counts
 
 
