@@ -1,5 +1,6 @@
 """The schema: Alembic's migrations, applied and read back."""
 
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -89,7 +90,9 @@ def migration_lock(connection: sa.Connection) -> Iterator[sa.Connection]:
     try:
         yield connection
     finally:
-        if connection.in_transaction():
-            connection.rollback()  # a failed migration's transaction, before the unlock
-        connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
-        connection.commit()
+        # A lost connection has let the lock go: its error, not the unlock's, is the one to see.
+        with contextlib.suppress(sa.exc.DBAPIError):
+            if connection.in_transaction():
+                connection.rollback()  # a failed migration's transaction, before the unlock
+            connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+            connection.commit()

@@ -97,13 +97,16 @@ def _ignored(table: Any) -> frozenset[str] | None:
     return info.get(_WATCH) if info else None
 
 
-def _columns_set(state: ORMExecuteState) -> Iterator[str]:
+def _columns_set(state: ORMExecuteState, table: sa.Table) -> Iterator[str]:
+    """The columns an UPDATE sets: named in .values(), or in the parameters of an update by
+    primary key (whose key columns only say which rows)."""
     statement: Any = state.statement
     for key in statement._values or ():  # .values() and .ordered_values()
         yield getattr(key, "key", key)
+    keys = set(table.primary_key.columns.keys())
     parameters = state.parameters
     for row in [parameters] if isinstance(parameters, dict) else parameters or ():
-        yield from row
+        yield from (name for name in row if name not in keys)
 
 
 # Textual SQL: the table after INSERT INTO, UPDATE or DELETE FROM (quoted or not).
@@ -125,13 +128,14 @@ def _on_execute(state: ORMExecuteState) -> None:
     if isinstance(statement, sa.TextClause):
         written = _text_writes_watched(statement.text)
     else:
-        ignore = _ignored(getattr(statement, "table", None))
+        table: Any = getattr(statement, "table", None)
+        ignore = _ignored(table)
         if ignore is None:
             return
         written = (
             not state.is_update
             or not ignore
-            or any(name not in ignore for name in _columns_set(state))
+            or any(name not in ignore for name in _columns_set(state, table))
         )
     if written:
         state.session.info[_FLAG] = True

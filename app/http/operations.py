@@ -4,7 +4,6 @@ request (secrets redacted), security headers, rate limits, Prometheus metrics, r
 import contextvars
 import hashlib
 import logging
-import logging.config
 import math
 import re
 import secrets
@@ -49,15 +48,23 @@ JSON_LOGGERS = ("assistcal", "uvicorn", "uvicorn.error")
 
 
 def configure_logging(level: str = "INFO") -> None:
-    """JSON lines on stderr for the service's and the server's loggers: time, level, logger,
-    message, the request id and whatever the call adds."""
-    logging.config.dictConfig(log_config(level))
+    """JSON lines on stderr for the service's and the server's loggers (JSON_LOGGERS): time,
+    level, logger, message, the request id and whatever the call adds.  Other loggers' handlers
+    (an embedding server's) are left as they are."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter(LOG_FORMAT))
+    handler.addFilter(RequestIdFilter())
+    for name in JSON_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.setLevel(level)
+        logger.propagate = False
 
 
 def log_config(level: str = "INFO") -> dict[str, Any]:
-    """The logging configuration (logging.config.dictConfig's) of `configure_logging`, also
-    given to uvicorn (`uvicorn.run(log_config=...)`) so that its lines from before the app
-    starts are JSON too."""
+    """`configure_logging` as a logging.config.dictConfig configuration, for uvicorn
+    (`uvicorn.run(log_config=...)`), so that its lines from before the app starts are JSON
+    too."""
     return {
         "version": 1,
         "disable_existing_loggers": False,

@@ -82,6 +82,9 @@ def create(session: Session, data: OrganizationCreate, *, actor: Principal | Non
 def update(
     session: Session, organization: Organization, data: OrganizationUpdate, *, actor: Principal
 ) -> Organization:
+    """Change an organization.  A new name is a change of every event of its activities in
+    the feeds: the caller also calls `app.feeds.event_texts.provider_renamed` (as
+    app/api/organizations.py does), which raises their SEQUENCE."""
     changes = data.model_dump(exclude_unset=True, mode="json")
     reject_nulls(changes, nullable={"contact_email"})
     old = organization.model_dump(mode="json")

@@ -15,6 +15,7 @@ from sqlmodel import Session, SQLModel
 
 from app.activities.models import Activity
 from app.audit.models import AuditEntry
+from app.auth import service as keys_service
 from app.auth.models import ApiKey
 from app.config import Settings
 from app.core.timeutil import utcnow
@@ -58,7 +59,10 @@ def generation(engine: Engine, clean_db: None) -> Callable[[], int]:
 def organization(engine: Engine, clean_db: None) -> int:
     with open_session(engine, write=True) as session:
         created = Organization(acronym="UNODA", name="Office for Disarmament Affairs")
-        session.add(created)
+        holder = Organization(acronym="UNLIREC", name="Regional Centre")  # of an API key
+        session.add_all([created, holder])
+        session.flush()
+        keys_service.create(session, organization=holder, role="provider", actor=None)
         session.commit()
         assert created.id is not None
         return created.id
@@ -130,6 +134,12 @@ def _touch_a_key(session: Session, _org: int) -> None:
     session.execute(sa.update(ApiKey).values(last_used_at=utcnow()))
 
 
+def _touch_keys_by_primary_key(session: Session, _org: int) -> None:
+    ids = session.execute(sa.select(ApiKey.id)).scalars().all()
+    assert ids
+    session.execute(sa.update(ApiKey), [{"id": i, "last_used_at": utcnow()} for i in ids])
+
+
 def _audit_only(session: Session, _org: int) -> None:
     session.add(AuditEntry(action="test", entity_type="test", entity_id="1", changes={}))
 
@@ -146,7 +156,7 @@ def _unchanged_object(session: Session, org: int) -> None:
     session.add(found)
 
 
-NOT_SHOWN = [_touch_a_key, _audit_only, _read_only, _unchanged_object]
+NOT_SHOWN = [_touch_a_key, _touch_keys_by_primary_key, _audit_only, _read_only, _unchanged_object]
 
 
 @pytest.mark.parametrize(
