@@ -8,7 +8,6 @@ country table).  tests/cli/test_startup.py keeps it so."""
 import typer
 
 from app.cli import accounts, data, database
-from app.cli.common import prepare
 from app.cli.serve import serve
 
 app = typer.Typer(help="assistcal: the shared calendar of UNSCR 1540 assistance activities.")
@@ -21,7 +20,7 @@ app.add_typer(data.demo_app, name="demo")
 app.add_typer(data.findings_app, name="findings")
 app.add_typer(data.report_app, name="report")
 
-__all__ = ["app", "main", "prepare"]
+__all__ = ["app", "main"]
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from datetime import date
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import anyio
 import anyio.to_thread
@@ -35,12 +35,20 @@ _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(["app.imports.readers", "app.imports.ics", "openpyxl"])
 
 
-@dataclass(frozen=True)
-class Request:
-    filename: str
+class Options(TypedDict, total=False):
+    """What readers.read takes besides the file: the sheet, the recurrences' window."""
+
     sheet: str | None
     first: date | None
     last: date | None
+
+
+@dataclass(frozen=True)
+class Request:
+    filename: str
+    sheet: str | None = None
+    first: date | None = None
+    last: date | None = None
 
 
 class Reader:
@@ -55,29 +63,13 @@ class Reader:
         # and every sync route needs one.
         self._turns = anyio.Semaphore(at_once)
 
-    def read(
-        self,
-        filename: str,
-        data: bytes,
-        *,
-        sheet: str | None = None,
-        first: date | None = None,
-        last: date | None = None,
-    ) -> Table:
+    def read(self, filename: str, data: bytes, **options: Unpack[Options]) -> Table:
         """The file as a table (see readers.read), or the reader's own error; a reader that
         runs out of time or memory is a 413 naming the limit.  Blocks, and takes no turn:
         for the command line."""
-        return self._read(Request(filename, sheet, first, last), data)
+        return self._read(Request(filename, **options), data)
 
-    async def read_in_turn(
-        self,
-        filename: str,
-        data: bytes,
-        *,
-        sheet: str | None = None,
-        first: date | None = None,
-        last: date | None = None,
-    ) -> Table:
+    async def read_in_turn(self, filename: str, data: bytes, **options: Unpack[Options]) -> Table:
         """`read`, once one of the `at_once` turns is free (503 when none is within `wait`
         seconds), in a worker thread that only waits for the child."""
         try:
@@ -90,9 +82,7 @@ class Reader:
         try:
             # Not cancellable: a cancelled request's child is still waited for (its time
             # is bounded), so no more than `at_once` children ever run.
-            return await anyio.to_thread.run_sync(
-                self._read, Request(filename, sheet, first, last), data
-            )
+            return await anyio.to_thread.run_sync(self._read, Request(filename, **options), data)
         finally:
             self._turns.release()
 

@@ -12,7 +12,8 @@ from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner, Result
 
-from app.cli import app, prepare
+from app.cli import app
+from app.cli.common import prepare
 from app.config import Settings
 from app.db.engine import make_engine
 from app.db.migrate import alembic_config
