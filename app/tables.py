@@ -5,10 +5,11 @@ from sqlmodel import SQLModel
 from app.activities.models import Activity, ActivityCountry, ActivityRegion, IdempotencyRecord
 from app.assistance.models import AssistanceRequest, RequestActivity, RequestStatusChange
 from app.audit.models import AuditEntry
-from app.auth.models import ApiKey
+from app.auth.models import ApiKey, AuthLink, Membership, Person
 from app.db.stamp import ChangeStamp
 from app.feeds.models import FeedEvent, FeedToken
 from app.findings.models import Finding
+from app.mail.models import OutboxMail
 from app.organizations.models import Organization, OrganizationProfile
 from app.web.models import PendingUpload, WebSession
 from app.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery
@@ -22,14 +23,18 @@ __all__ = [
     "ApiKey",
     "AssistanceRequest",
     "AuditEntry",
+    "AuthLink",
     "ChangeStamp",
     "FeedEvent",
     "FeedToken",
     "Finding",
     "IdempotencyRecord",
+    "Membership",
     "Organization",
     "OrganizationProfile",
+    "OutboxMail",
     "PendingUpload",
+    "Person",
     "RequestActivity",
     "RequestStatusChange",
     "WebSession",

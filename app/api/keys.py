@@ -21,5 +21,5 @@ def get_current_key(principal: CurrentPrincipal) -> dict[str, str]:
     return {
         "organization": principal.organization,
         "role": principal.role,
-        "key_prefix": principal.key_prefix,
+        "key_prefix": principal.key_prefix or "",
     }

@@ -57,7 +57,9 @@ class RequestStatusChange(SQLModel, table=True):
         )
     )
     status: str = Field(max_length=20)
-    by: str = Field(max_length=60, description="organization (key prefix)")
+    by: str = Field(
+        max_length=260, description="the person (organization), or organization (key prefix)"
+    )
     at: datetime = Field(default_factory=utcnow)
     note: str | None = Field(default=None, max_length=2000)
 
@@ -79,7 +81,7 @@ class RequestActivity(SQLModel, table=True):
             sa.Uuid, sa.ForeignKey("activity.id", ondelete="CASCADE"), primary_key=True, index=True
         )
     )
-    linked_by: str = Field(max_length=60)
+    linked_by: str = Field(max_length=260)
     linked_at: datetime = Field(default_factory=utcnow)
 
 

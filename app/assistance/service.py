@@ -39,10 +39,6 @@ from app.webhooks import events as webhook_events
 CIRCULATED = STATUSES.index("circulated")
 
 
-def _who(actor: Principal) -> str:
-    return f"{actor.organization} ({actor.key_prefix})"
-
-
 def _visible(request: AssistanceRequest, viewer: Principal) -> bool:
     return viewer.reads_all or STATUSES.index(request.status) >= CIRCULATED
 
@@ -56,7 +52,7 @@ def create(session: Session, data: RequestCreate, *, actor: Principal) -> Assist
     request = AssistanceRequest(**values, recorded_by=actor.organization)
     session.add(request)
     session.flush()
-    session.add(RequestStatusChange(request_id=request.id, status="received", by=_who(actor)))
+    session.add(RequestStatusChange(request_id=request.id, status="received", by=actor.label))
     audit.record(
         session,
         actor=actor,
@@ -178,7 +174,7 @@ def update(
     if moved is not None:
         request.status = moved
         session.add(
-            RequestStatusChange(request_id=request.id, status=moved, by=_who(actor), note=note)
+            RequestStatusChange(request_id=request.id, status=moved, by=actor.label, note=note)
         )
     after = request.model_dump(mode="json")
     changes = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
@@ -233,7 +229,7 @@ def link(
     if session.get(RequestActivity, (request.id, activity_id)) is not None:
         return
     session.add(
-        RequestActivity(request_id=request.id, activity_id=activity_id, linked_by=_who(actor))
+        RequestActivity(request_id=request.id, activity_id=activity_id, linked_by=actor.label)
     )
     audit.record(
         session,

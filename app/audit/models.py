@@ -1,3 +1,4 @@
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -23,4 +24,9 @@ class AuditEntry(SQLModel, table=True):
     actor_organization: str | None = Field(default=None, max_length=30)
     actor_role: str | None = Field(default=None, max_length=20)
     actor_key_prefix: str | None = Field(default=None, max_length=16)
+    # The person who acted (kept as written then: a person renamed or removed later does
+    # not rewrite history).
+    actor_person_id: uuid.UUID | None = None
+    actor_name: str | None = Field(default=None, max_length=200)
+    actor_email: str | None = Field(default=None, max_length=254)
     changes: dict[str, Any] = Field(default_factory=dict, sa_type=JSONValue)

@@ -34,6 +34,9 @@ def _values(actor: Principal | None, entry: Entry) -> dict[str, Any]:
         "actor_organization": actor.organization if actor else None,
         "actor_role": actor.role if actor else None,
         "actor_key_prefix": actor.key_prefix if actor else None,
+        "actor_person_id": actor.person_id if actor else None,
+        "actor_name": actor.person_name if actor else None,
+        "actor_email": actor.person_email if actor else None,
         "changes": entry.get("changes") or {},
     }
 

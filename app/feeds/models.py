@@ -50,9 +50,15 @@ class FeedToken(SQLModel, table=True):
     label: str = Field(max_length=100)
     token_hash: str = Field(max_length=64, unique=True)
     organization_id: int = Field(foreign_key="organization.id", index=True)
-    # The key that made it: a private feed lives no longer than that key.
-    api_key_id: uuid.UUID = Field(foreign_key="api_key.id", index=True)
-    created_by: str = Field(max_length=60)
+    # The key or the membership that made it: a private feed lives no longer than that.
+    api_key_id: uuid.UUID | None = Field(default=None, foreign_key="api_key.id", index=True)
+    membership_id: uuid.UUID | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.Uuid, sa.ForeignKey("membership.id", ondelete="CASCADE"), index=True, nullable=True
+        ),
+    )
+    created_by: str = Field(max_length=260)
     filters: dict[str, Any] = Field(default_factory=dict, sa_type=JSONValue)
     created_at: datetime = Field(default_factory=utcnow)
     revoked_at: datetime | None = None

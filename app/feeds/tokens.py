@@ -33,7 +33,7 @@ def create_token(
         token_hash=hash_key(token),
         organization_id=actor.organization_id,
         api_key_id=actor.key_id,
-        created_by=f"{actor.organization} ({actor.key_prefix})",
+        created_by=actor.label,
         filters=data.filters.model_dump(mode="json"),
     )
     session.add(row)

@@ -45,7 +45,7 @@ class Finding(SQLModel, table=True):
     first_id: uuid.UUID = Field(sa_column=_activity_fk(index=False))
     second_id: uuid.UUID = Field(sa_column=_activity_fk(index=True))
     note: str | None = Field(default=None, sa_type=sa.Text)
-    decided_by: str | None = Field(default=None, max_length=60)
+    decided_by: str | None = Field(default=None, max_length=260)
     basis: str | None = Field(
         default=None, max_length=64, description="fingerprint of what the decision was about"
     )

@@ -145,7 +145,7 @@ def decide(session: Session, row: Finding, data: DecisionIn, *, actor: Principal
     row.status = STATUS_OF_DECISION[data.decision]
     row.basis = detection.basis(*candidates.facts(session, [row.first_id, row.second_id]))
     row.note = data.note
-    row.decided_by = f"{actor.organization} ({actor.key_prefix})"
+    row.decided_by = actor.label
     row.decided_at = utcnow()
     row.updated_at = row.decided_at
     session.add(row)

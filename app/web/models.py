@@ -1,5 +1,5 @@
 """Signed-in browser sessions: the cookie holds a random token; the table holds its hash, the
-API key it stands for, and the session's CSRF token."""
+API key or the person (and membership) it stands for, and the session's CSRF token."""
 
 import uuid
 from datetime import datetime
@@ -15,10 +15,25 @@ class WebSession(SQLModel, table=True):
     __tablename__ = "web_session"
 
     token_hash: str = Field(primary_key=True, max_length=64)
-    api_key_id: uuid.UUID = Field(
+    # Signed in with an API key (a program's owner), or as a person acting through one of
+    # their memberships; either, if revoked or removed, ends the session (the cascade).
+    api_key_id: uuid.UUID | None = Field(
+        default=None,
         sa_column=sa.Column(
-            sa.Uuid, sa.ForeignKey("api_key.id", ondelete="CASCADE"), index=True, nullable=False
-        )
+            sa.Uuid, sa.ForeignKey("api_key.id", ondelete="CASCADE"), index=True, nullable=True
+        ),
+    )
+    person_id: uuid.UUID | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.Uuid, sa.ForeignKey("person.id", ondelete="CASCADE"), index=True, nullable=True
+        ),
+    )
+    membership_id: uuid.UUID | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.Uuid, sa.ForeignKey("membership.id", ondelete="CASCADE"), index=True, nullable=True
+        ),
     )
     csrf: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
@@ -32,10 +47,18 @@ class PendingUpload(SQLModel, table=True):
     __tablename__ = "pending_upload"
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    api_key_id: uuid.UUID = Field(
+    # The key, or the person's membership, that uploaded it.
+    api_key_id: uuid.UUID | None = Field(
+        default=None,
         sa_column=sa.Column(
-            sa.Uuid, sa.ForeignKey("api_key.id", ondelete="CASCADE"), index=True, nullable=False
-        )
+            sa.Uuid, sa.ForeignKey("api_key.id", ondelete="CASCADE"), index=True, nullable=True
+        ),
+    )
+    membership_id: uuid.UUID | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.Uuid, sa.ForeignKey("membership.id", ondelete="CASCADE"), index=True, nullable=True
+        ),
     )
     filename: str = Field(max_length=300)
     data: bytes = Field(sa_type=sa.LargeBinary)

@@ -32,7 +32,7 @@ class Webhook(SQLModel, table=True):
     events: list[str] = Field(sa_type=JSONValue)
     secret: str = Field(max_length=200)
     sees_all: bool = Field(description="made by a coordinator or admin key of its organization")
-    created_by: str = Field(max_length=60)
+    created_by: str = Field(max_length=260)
     created_at: datetime = Field(default_factory=utcnow)
     disabled_at: datetime | None = None
 

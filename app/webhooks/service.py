@@ -44,7 +44,7 @@ def create(
         events=[*dict.fromkeys(data.events)],
         secret=data.secret,
         sees_all=actor.reads_all and owner == actor.organization,
-        created_by=f"{actor.organization} ({actor.key_prefix})",
+        created_by=actor.label,
     )
     session.add(webhook)
     session.flush()

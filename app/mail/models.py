@@ -1,0 +1,30 @@
+"""The mail outbox: each message is written in the transaction of the change it tells
+about (a rolled-back change sends nothing), then sent by the mail worker."""
+
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+import app.db.types  # noqa: F401  (the metadata's naming convention, before the tables)
+from app.core.timeutil import utcnow
+
+
+class OutboxMail(SQLModel, table=True):
+    __tablename__ = "mail_outbox"
+    __table_args__ = (sa.Index("ix_mail_outbox_due", "status", "next_attempt_at"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    to_address: str = Field(max_length=254)
+    subject: str = Field(max_length=300)
+    text_body: str = Field(sa_type=sa.Text)
+    html_body: str | None = Field(default=None, sa_type=sa.Text)
+    language: str = Field(default="en", max_length=5)
+    message_id: str = Field(max_length=200)
+    status: str = Field(default="pending", max_length=20)  # pending, sent, failed
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow)
+    last_error: str | None = Field(default=None, max_length=300)
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None
