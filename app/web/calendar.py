@@ -14,14 +14,14 @@ from app.activities import queries
 from app.activities.models import ActivityPublic
 from app.api.feeds import base_url
 from app.core import cursor as cursors
-from app.core import timeline, timeutil, vocab
+from app.core import i18n, timeline, timeutil, vocab
 from app.core.principal import Principal
 from app.db.session import SessionDep
 from app.errors import NotFound, ValidationFailed
 from app.feeds import spec as feeds
 from app.feeds.models import FeedFilters
 from app.findings import service as findings
-from app.web import forms, i18n
+from app.web import forms
 from app.web.auth import ViewerDep
 from app.web.render import language, render
 

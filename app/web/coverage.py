@@ -9,11 +9,11 @@ from fastapi.responses import HTMLResponse
 from sqlmodel import Session
 
 from app.api.exports import download
-from app.core import timeutil, vocab
+from app.core import i18n, timeutil, vocab
 from app.db.session import SessionDep
 from app.errors import ValidationFailed
 from app.reports import service as reports
-from app.web import forms, i18n
+from app.web import forms
 from app.web.auth import ViewerDep
 from app.web.render import language, render
 

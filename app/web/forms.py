@@ -6,11 +6,10 @@ from typing import Any
 from pydantic import ValidationError
 from sqlmodel import Session
 
-from app.core import vocab
+from app.core import i18n, vocab
 from app.errors import ValidationFailed
 from app.feeds.models import FeedFilters
 from app.organizations import service as organizations
-from app.web import i18n
 
 
 def filters(**chosen: str | None) -> FeedFilters:

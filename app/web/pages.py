@@ -11,9 +11,10 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from app.core import i18n
 from app.db.session import SessionDep
 from app.errors import AppError
-from app.web import auth, calendar, coverage, i18n, importing, review
+from app.web import auth, calendar, coverage, importing, review
 from app.web.auth import COOKIE, PRE_CSRF, ViewerDep
 from app.web.render import LANG_COOKIE, render, safe_next, see_other
 

@@ -8,7 +8,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
-from app.web import auth, i18n
+from app.core import i18n
+from app.web import auth
 from app.web.auth import PRE_CSRF
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")

@@ -11,11 +11,12 @@ from sqlmodel import Session
 
 from app.activities import queries
 from app.activities.models import ActivityPublic
+from app.core import i18n
 from app.core.principal import Principal
 from app.db.session import SessionDep
 from app.findings import service as findings
 from app.findings.models import DecisionIn
-from app.web import auth, i18n
+from app.web import auth
 from app.web.auth import ViewerDep
 from app.web.render import language, render, see_other
 

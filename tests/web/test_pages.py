@@ -14,18 +14,18 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from app.config import Settings
-from app.core import vocab
+from app.core import i18n, vocab
 from app.core.principal import Principal
 from app.db.engine import open_session
 from app.demo import service as demo
 from app.main import create_app
 from app.organizations import service as organizations
-from app.web import i18n
+from app.web import render as web_render
 from tests.conftest import KeyMaker
 from tests.helpers import auth, submit
 
 API = "/api/v1"
-TEMPLATES = Path(i18n.__file__).parent / "templates"
+TEMPLATES = Path(web_render.__file__).parent / "templates"
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
-"""The pages' two languages: English (the messages as written) and Spanish (locale/es.po, read
-with Babel), vocabulary labels, State names (the UN's, from app.core.vocab), region names and
-dates in the reader's format."""
+"""The languages of pages and e-mails: English (the messages as written) and Spanish
+(locale/es.po, read with Babel), vocabulary labels, State names (the UN's, from
+app.core.vocab), region names and dates in the reader's format."""
 
 from collections.abc import Callable
 from datetime import date
