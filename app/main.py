@@ -16,6 +16,7 @@ from app.api.findings import router as findings_router
 from app.api.imports import router as imports_router
 from app.api.keys import router as keys_router
 from app.api.organizations import router as organizations_router
+from app.api.people import router as people_router
 from app.api.reports import router as reports_router
 from app.api.webhooks import router as webhooks_router
 from app.config import Settings
@@ -82,6 +83,7 @@ def _include_routes(app: FastAPI) -> None:
     app.include_router(feeds_router, responses=ERROR_RESPONSES)
     for router in (
         organizations_router,
+        people_router,
         keys_router,
         findings_router,
         feeds_api_router,

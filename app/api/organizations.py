@@ -8,6 +8,7 @@ from app.auth import service as keys_service
 from app.auth.models import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
 from app.db.pagination import PageDep
 from app.db.session import SessionDep
+from app.errors import Forbidden
 from app.feeds import event_texts
 from app.organizations import service
 from app.organizations.models import (
@@ -83,17 +84,24 @@ def update_organization(
 
 @router.post("/organizations/{acronym}/api-keys", status_code=201, response_model=ApiKeyCreated)
 def create_api_key(
-    organization: OrganizationDep, data: ApiKeyCreate, session: SessionDep, admin: RequireAdmin
+    organization: OrganizationDep, data: ApiKeyCreate, session: SessionDep, actor: CurrentPrincipal
 ) -> ApiKeyCreated:
+    """An organization key (for a program): by an admin, or a member who manages the
+    organization (never above their own role).  The key is shown once."""
     return keys_service.create(
-        session, organization=organization, role=data.role, name=data.name, actor=admin
+        session, organization=organization, role=data.role, name=data.name, actor=actor
     )
 
 
 @router.get("/organizations/{acronym}/api-keys", response_model=ApiKeyList)
 def list_api_keys(
-    organization: OrganizationDep, session: SessionDep, _admin: RequireAdmin
+    organization: OrganizationDep, session: SessionDep, actor: CurrentPrincipal
 ) -> ApiKeyList:
+    """The organization's keys and its members' own (`owner`): for an admin or a member who
+    manages the organization."""
+    assert organization.id is not None
+    if not actor.may_manage(organization.id):
+        raise Forbidden(f"only an admin or a manager of {organization.acronym} sees its keys")
     return ApiKeyList(items=keys_service.list_for(session, organization))
 
 

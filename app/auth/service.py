@@ -7,12 +7,13 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from app.audit import service as audit
-from app.auth.models import ApiKey, ApiKeyCreated, ApiKeyPublic
+from app.auth import people
+from app.auth.models import ApiKey, ApiKeyCreated, ApiKeyPublic, Membership, Person
 from app.core import keys
-from app.core.principal import Principal
+from app.core.principal import ROLE_RANK, Principal, lesser_role
 from app.core.timeutil import utcnow
 from app.db.engine import open_session
-from app.errors import NotFound, Unauthorized, ValidationFailed
+from app.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
 from app.organizations import service as organizations
 from app.organizations.models import Organization
 
@@ -29,6 +30,8 @@ def authenticate(session: Session, key: str) -> tuple[Principal, ApiKey]:
     if api_key.revoked_at is not None:
         raise Unauthorized("this API key has been revoked")
     assert organization.id is not None
+    if api_key.person_id is not None:
+        return _person_key(session, api_key, organization), api_key
     principal = Principal(
         key_id=api_key.id,
         key_prefix=api_key.prefix,
@@ -37,6 +40,26 @@ def authenticate(session: Session, key: str) -> tuple[Principal, ApiKey]:
         role=api_key.role,
     )
     return principal, api_key
+
+
+def _person_key(session: Session, api_key: ApiKey, organization: Organization) -> Principal:
+    """A person's own key acts as that person, with the lesser of the key's role and their
+    role in the organization; it stops when they are no longer a member."""
+    row = session.exec(
+        select(Person, Membership)
+        .join(Membership, col(Membership.person_id) == col(Person.id))
+        .where(
+            Person.id == api_key.person_id,
+            Membership.organization_id == organization.id,
+            Membership.status == "active",
+            col(Person.removed_at).is_(None),
+        )
+    ).first()
+    if row is None:
+        raise Unauthorized(f"this API key's owner is no longer a member of {organization.acronym}")
+    person, membership = row
+    role = lesser_role(api_key.role, membership.role)
+    return people.principal(person, membership, organization, key=api_key, role=role)
 
 
 def touch_due(api_key: ApiKey, *, every_seconds: int) -> bool:
@@ -61,7 +84,7 @@ def touch(engine: Engine, api_key: ApiKey, *, every_seconds: int) -> None:
         return
 
 
-def _public(api_key: ApiKey, organization: str) -> ApiKeyPublic:
+def _public(api_key: ApiKey, organization: str, owner: str | None = None) -> ApiKeyPublic:
     return ApiKeyPublic(
         id=api_key.id,
         prefix=api_key.prefix,
@@ -71,6 +94,7 @@ def _public(api_key: ApiKey, organization: str) -> ApiKeyPublic:
         created_at=api_key.created_at,
         last_used_at=api_key.last_used_at,
         revoked_at=api_key.revoked_at,
+        owner=owner,
     )
 
 
@@ -82,9 +106,17 @@ def create(
     name: str | None = None,
     key: str | None = None,
     actor: Principal | None,
+    person_id: uuid.UUID | None = None,
 ) -> ApiKeyCreated:
-    """Make a key for `organization`.  `key` lets an operator choose the secret (the
-    bootstrap admin key); otherwise a random one is made."""
+    """Make a key for `organization` (a person's own key when `person_id` is given).  `key`
+    lets an operator choose the secret (the bootstrap admin key); otherwise a random one is
+    made.  An actor who is not an admin makes no key above their own role."""
+    assert organization.id is not None
+    if actor is not None and not actor.is_admin:
+        if person_id is None and not actor.may_manage(organization.id):
+            raise Forbidden(f"only an admin or a manager of {organization.acronym} makes its keys")
+        if ROLE_RANK[role] > ROLE_RANK[actor.role]:
+            raise Forbidden(f"a key may not have a role ({role}) above yours ({actor.role})")
     secret = key or keys.generate_key()
     if len(secret) < keys.MIN_KEY_LENGTH:
         raise ValidationFailed.on(
@@ -97,6 +129,7 @@ def create(
         role=role,
         name=name,
         organization_id=organization.id,
+        person_id=person_id,
     )
     session.add(api_key)
     session.flush()
@@ -106,7 +139,12 @@ def create(
         action="api_key.create",
         entity_type="api_key",
         entity_id=api_key.id,
-        changes={"organization": organization.acronym, "role": role, "prefix": api_key.prefix},
+        changes={
+            "organization": organization.acronym,
+            "role": role,
+            "prefix": api_key.prefix,
+            **({"person": str(person_id)} if person_id else {}),
+        },
     )
     return ApiKeyCreated(
         id=api_key.id,
@@ -118,6 +156,7 @@ def create(
 
 
 def revoke(session: Session, key_id: uuid.UUID, *, actor: Principal | None) -> ApiKeyPublic:
+    """Revoke a key: an admin any, a manager their organization's, a person their own."""
     row = session.exec(
         select(ApiKey, Organization)
         .join(Organization, col(Organization.id) == ApiKey.organization_id)
@@ -126,6 +165,12 @@ def revoke(session: Session, key_id: uuid.UUID, *, actor: Principal | None) -> A
     if row is None:
         raise NotFound(f"no API key with id {key_id}")
     api_key, organization = row
+    assert organization.id is not None
+    own = (
+        actor is not None and api_key.person_id is not None and actor.person_id == api_key.person_id
+    )
+    if actor is not None and not own and not actor.may_manage(organization.id):
+        raise Forbidden("only an admin, a manager of its organization or its owner revokes a key")
     if api_key.revoked_at is None:
         api_key.revoked_at = utcnow()
         session.add(api_key)
@@ -147,12 +192,30 @@ def find_by_prefix(session: Session, prefix: str) -> list[uuid.UUID]:
 
 
 def list_for(session: Session, organization: Organization) -> list[ApiKeyPublic]:
+    """The organization's keys: its own (no owner) and its members' (the owner named)."""
     rows = session.exec(
-        select(ApiKey)
+        select(ApiKey, Person)
+        .outerjoin(Person, col(Person.id) == col(ApiKey.person_id))
         .where(ApiKey.organization_id == organization.id)
         .order_by(col(ApiKey.created_at), col(ApiKey.id))
     )
-    return [_public(api_key, organization.acronym) for api_key in rows]
+    return [
+        _public(
+            api_key, organization.acronym, f"{person.name} <{person.email}>" if person else None
+        )
+        for api_key, person in rows
+    ]
+
+
+def list_own(session: Session, person_id: uuid.UUID) -> list[ApiKeyPublic]:
+    """A person's own keys, in every organization they belong to."""
+    rows = session.exec(
+        select(ApiKey, Organization)
+        .join(Organization, col(Organization.id) == col(ApiKey.organization_id))
+        .where(ApiKey.person_id == person_id)
+        .order_by(col(ApiKey.created_at), col(ApiKey.id))
+    )
+    return [_public(api_key, organization.acronym) for api_key, organization in rows]
 
 
 def ensure_admin_key(session: Session, *, key: str, admin_org: str) -> bool:

@@ -7,7 +7,7 @@ country table).  tests/cli/test_startup.py keeps it so."""
 
 import typer
 
-from app.cli import accounts, data, database
+from app.cli import accounts, data, database, people
 from app.cli.serve import serve
 
 app = typer.Typer(help="assistcal: the shared calendar of UNSCR 1540 assistance activities.")
@@ -16,6 +16,7 @@ app.command("import")(data.import_file)
 app.add_typer(database.app, name="db")
 app.add_typer(accounts.orgs_app, name="orgs")
 app.add_typer(accounts.keys_app, name="keys")
+app.add_typer(people.users_app, name="users")
 app.add_typer(data.demo_app, name="demo")
 app.add_typer(data.findings_app, name="findings")
 app.add_typer(data.report_app, name="report")

@@ -33,6 +33,7 @@ def create_token(
         token_hash=hash_key(token),
         organization_id=actor.organization_id,
         api_key_id=actor.key_id,
+        membership_id=actor.membership_id,
         created_by=actor.label,
         filters=data.filters.model_dump(mode="json"),
     )
@@ -101,11 +102,12 @@ def by_token(session: Session, token: str) -> FeedToken:
     if token.startswith(TOKEN_PREFIX) and len(token) < 100:
         row = session.exec(
             select(FeedToken)
-            .join(ApiKey, col(ApiKey.id) == FeedToken.api_key_id)
+            .outerjoin(ApiKey, col(ApiKey.id) == FeedToken.api_key_id)
             .where(
                 FeedToken.token_hash == hash_key(token),
                 col(FeedToken.revoked_at).is_(None),
-                col(ApiKey.revoked_at).is_(None),  # the key that made it still works
+                # The key that made it still works (a member's: removal deletes it).
+                col(ApiKey.revoked_at).is_(None),
             )
         ).first()
     if row is None:

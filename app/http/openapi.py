@@ -56,6 +56,11 @@ TAGS: list[dict[str, Any]] = [
         "and their API keys.",
     },
     {
+        "name": "people",
+        "description": "The people of an organization: invitations by e-mail, roles, and "
+        "removal (their sessions and keys end at once).",
+    },
+    {
         "name": "api keys",
         "description": "The key a request is made with, and revoking keys.",
     },

@@ -1,11 +1,14 @@
-"""Who is reading a page: the session cookie, made by signing in with an API key.
+"""Who is reading a page: the session cookie, made when a person signs in (by an e-mail
+link or single sign-on) or a program's owner signs in with an API key.
 
 The cookie (Secure, HttpOnly, SameSite=Lax) holds a random token; the database keeps only its
-SHA-256, with the key it stands for: revoking the key ends the session.  Every form carries
+SHA-256, with the person and the membership they act through (or the key it stands for):
+removing the member or revoking the key ends the session.  Every form carries
 the session's CSRF token (before sign-in, a token in a cookie of its own)."""
 
 import hashlib
 import secrets
+import uuid
 from datetime import timedelta
 from typing import Annotated
 
@@ -14,8 +17,9 @@ from fastapi import Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session, col, select
 
+from app.auth import people
 from app.auth import service as keys
-from app.auth.models import ApiKey
+from app.auth.models import ApiKey, Membership, Person
 from app.core.principal import Principal
 from app.core.timeutil import utcnow
 from app.db.session import SessionDep, read_session
@@ -41,19 +45,63 @@ def set_cookie(response: Response, name: str, value: str, *, max_age: int) -> No
 def sign_in(session: Session, key: str) -> tuple[str, Principal]:
     """A new session for this key (a 401 if it is not a valid key)."""
     principal, api_key = keys.authenticate(session, key.strip())
+    if api_key.person_id is not None:
+        # A person's own key signs in as that person, through that membership.
+        return start(
+            session, person_id=api_key.person_id, membership_id=principal.membership_id
+        ), principal
+    return start(session, api_key_id=api_key.id), principal
+
+
+def start(
+    session: Session,
+    *,
+    api_key_id: uuid.UUID | None = None,
+    person_id: uuid.UUID | None = None,
+    membership_id: uuid.UUID | None = None,
+) -> str:
+    """A new session (for a key, or for a person acting through a membership): its token,
+    for the cookie."""
     token = secrets.token_urlsafe(32)
     now = utcnow()
     session.execute(sa.delete(WebSession).where(col(WebSession.expires_at) < now))
     session.add(
         WebSession(
             token_hash=_hash(token),
-            api_key_id=api_key.id,
+            api_key_id=api_key_id,
+            person_id=person_id,
+            membership_id=membership_id,
             csrf=secrets.token_urlsafe(24),
             expires_at=now + LIFETIME,
         )
     )
     session.flush()
-    return token, principal
+    return token
+
+
+def start_for_person(session: Session, signed_in: people.SignedIn) -> str | None:
+    """A session for a person who just proved who they are, acting for the membership the
+    link was for, else their first; None when they have no membership left."""
+    own = people.memberships(session, signed_in.person.id)
+    if not own:
+        return None
+    chosen = next((m for m, _ in own if m.id == signed_in.membership_id), own[0][0])
+    return start(session, person_id=signed_in.person.id, membership_id=chosen.id)
+
+
+def act_for(
+    session: Session, token: str | None, principal: Principal, membership_id: uuid.UUID
+) -> None:
+    """The signed-in person acts for another of their organizations from now on."""
+    if not token or principal.person_id is None:
+        raise Forbidden("only a person signed in may choose whom to act for")
+    if membership_id not in {m.id for m, _ in people.memberships(session, principal.person_id)}:
+        raise Forbidden("you are not a member there")
+    session.execute(
+        sa.update(WebSession)
+        .where(col(WebSession.token_hash) == _hash(token))
+        .values(membership_id=membership_id)
+    )
 
 
 def sign_out(session: Session, token: str | None) -> None:
@@ -82,17 +130,32 @@ class Viewer:
 
 
 def _signed_in(session: Session, token: str) -> tuple[Principal, str] | None:
-    row = session.exec(
-        select(WebSession, ApiKey, Organization)
-        .join(ApiKey, col(ApiKey.id) == col(WebSession.api_key_id))
+    web = session.get(WebSession, _hash(token))
+    if web is None or web.expires_at <= utcnow():
+        return None
+    if web.person_id is not None:
+        row = session.exec(
+            select(Person, Membership, Organization)
+            .join(Membership, col(Membership.person_id) == col(Person.id))
+            .join(Organization, col(Organization.id) == col(Membership.organization_id))
+            .where(
+                Person.id == web.person_id,
+                Membership.id == web.membership_id,
+                Membership.status == "active",
+                col(Person.removed_at).is_(None),
+            )
+        ).first()
+        if row is None:
+            return None
+        return people.principal(*row), web.csrf
+    found = session.exec(
+        select(ApiKey, Organization)
         .join(Organization, col(Organization.id) == col(ApiKey.organization_id))
-        .where(WebSession.token_hash == _hash(token))
+        .where(ApiKey.id == web.api_key_id)
     ).first()
-    if row is None:
+    if found is None or found[0].revoked_at is not None:
         return None
-    web, api_key, organization = row
-    if web.expires_at <= utcnow() or api_key.revoked_at is not None:
-        return None
+    api_key, organization = found
     assert organization.id is not None
     principal = Principal(
         api_key.id, api_key.prefix, organization.id, organization.acronym, api_key.role

@@ -25,6 +25,7 @@ def keep(
     session.execute(sa.delete(PendingUpload).where(col(PendingUpload.created_at) < utcnow() - KEPT))
     upload = PendingUpload(
         api_key_id=owner.key_id,
+        membership_id=owner.membership_id,
         filename=filename[:300],
         data=data,
         provider=provider,
@@ -38,9 +39,13 @@ def keep(
 def get(
     session: Session, upload_id: uuid.UUID, owner: Principal
 ) -> tuple[str, bytes, str | None, bool]:
-    """The kept file, only for the key that uploaded it."""
+    """The kept file, only for the key (or the member) that uploaded it."""
     upload = session.get(PendingUpload, upload_id)
-    if upload is None or upload.api_key_id != owner.key_id or upload.created_at < utcnow() - KEPT:
+    if (
+        upload is None
+        or (upload.api_key_id, upload.membership_id) != (owner.key_id, owner.membership_id)
+        or upload.created_at < utcnow() - KEPT
+    ):
         raise _gone()
     return upload.filename, upload.data, upload.provider, upload.skip_invalid
 
@@ -51,6 +56,7 @@ def remove(session: Session, upload_id: uuid.UUID, owner: Principal) -> None:
         sa.delete(PendingUpload).where(
             col(PendingUpload.id) == upload_id,
             col(PendingUpload.api_key_id) == owner.key_id,
+            col(PendingUpload.membership_id) == owner.membership_id,
         )
     )
     if removed.rowcount != 1:  # type: ignore[attr-defined]

@@ -41,6 +41,10 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("GET", "/api/v1/organizations/{acronym}/profile"): (401, 200, 200, 200, 200),
     ("PUT", "/api/v1/organizations/{acronym}/profile"): (401, 200, 403, 403, 200),
     ("DELETE", "/api/v1/api-keys/{key_id}"): (401, 403, 403, 403, 200),
+    ("POST", "/api/v1/organizations/{acronym}/members"): (401, 403, 403, 403, 201),
+    ("GET", "/api/v1/organizations/{acronym}/members"): (401, 403, 403, 403, 200),
+    ("PATCH", "/api/v1/organizations/{acronym}/members/{member_id}"): (401, 403, 403, 403, 200),
+    ("DELETE", "/api/v1/organizations/{acronym}/members/{member_id}"): (401, 403, 403, 403, 204),
     ("GET", "/api/v1/me"): (401, 200, 200, 200, 200),
     ("POST", "/api/v1/activities"): (401, 201, 403, 201, 201),
     ("GET", "/api/v1/activities"): (200, 200, 200, 200, 200),
@@ -219,7 +223,27 @@ def call(world: World, role: str, method: str, path: str) -> httpx.Response:
     fresh_key = lambda: api.post(  # noqa: E731
         f"{API}/organizations/{A}/api-keys", json={"role": "provider"}, headers=world.as_("admin")
     ).json()["id"]
+    fresh_member = (
+        lambda: api.post(  # noqa: E731
+            f"{API}/organizations/{A}/members",
+            json={"email": f"{uuid.uuid4().hex[:8]}@example.org", "role": "provider"},
+            headers=world.as_("admin"),
+        ).json()["id"]
+    )
     concrete: dict[tuple[str, str], Callable[[], httpx.Response]] = {
+        ("POST", "/api/v1/organizations/{acronym}/members"): lambda: api.post(
+            f"{API}/organizations/{A}/members",
+            json={"email": f"{uuid.uuid4().hex[:8]}@example.org", "role": "provider"},
+            headers=h,
+        ),
+        ("PATCH", "/api/v1/organizations/{acronym}/members/{member_id}"): lambda: api.patch(
+            f"{API}/organizations/{A}/members/{fresh_member()}",
+            json={"role": "coordinator"},
+            headers=h,
+        ),
+        ("DELETE", "/api/v1/organizations/{acronym}/members/{member_id}"): lambda: api.delete(
+            f"{API}/organizations/{A}/members/{fresh_member()}", headers=h
+        ),
         ("POST", "/api/v1/organizations"): lambda: api.post(
             f"{API}/organizations",
             json={"acronym": f"ORG{uuid.uuid4().hex[:6]}".upper(), "name": "New"},

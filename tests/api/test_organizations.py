@@ -42,6 +42,7 @@ def test_admin_creates_an_organization_and_a_provider_key_that_works(
         "organization": "UNLIREC",
         "role": "provider",
         "key_prefix": body["prefix"],
+        "person": None,  # an organization key is no person's
     }
     submitted = client.post(f"{API}/activities", json=activity_body(), headers=auth(body["key"]))
     assert submitted.json()["activity"]["provider"] == "UNLIREC"

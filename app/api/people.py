@@ -1,0 +1,60 @@
+"""People's memberships of an organization: invite, list, change, remove (DOMAIN.md,
+"People").  For an admin, or a member who manages that organization."""
+
+import uuid
+
+from fastapi import APIRouter, Request, Response
+
+from app.api.caller import CurrentPrincipal
+from app.api.feeds import base_url
+from app.api.organizations import OrganizationDep
+from app.auth import people
+from app.auth.models import MemberIn, MemberPublic, MemberUpdate
+from app.db.session import SessionDep
+
+router = APIRouter(tags=["people"])
+MEMBERS = "/organizations/{acronym}/members"
+
+
+@router.post(MEMBERS, status_code=201, response_model=MemberPublic)
+def invite_member(
+    organization: OrganizationDep,
+    data: MemberIn,
+    request: Request,
+    session: SessionDep,
+    actor: CurrentPrincipal,
+) -> MemberPublic:
+    """Invite a person by e-mail: they get a link, valid 7 days, that makes their account
+    and signs them in.  A person already known gets a membership added."""
+    return people.invite(session, organization, data, actor=actor, base_url=base_url(request))
+
+
+@router.get(MEMBERS, response_model=list[MemberPublic])
+def list_members(
+    organization: OrganizationDep, session: SessionDep, actor: CurrentPrincipal
+) -> list[MemberPublic]:
+    return people.members(session, organization, actor=actor)
+
+
+@router.patch(MEMBERS + "/{member_id}", response_model=MemberPublic)
+def update_member(
+    organization: OrganizationDep,
+    member_id: uuid.UUID,
+    data: MemberUpdate,
+    session: SessionDep,
+    actor: CurrentPrincipal,
+) -> MemberPublic:
+    """Change a member's role or whether they manage the organization."""
+    return people.update_member(session, organization, member_id, data, actor=actor)
+
+
+@router.delete(MEMBERS + "/{member_id}", status_code=204)
+def remove_member(
+    organization: OrganizationDep,
+    member_id: uuid.UUID,
+    session: SessionDep,
+    actor: CurrentPrincipal,
+) -> Response:
+    """Remove a member: their sessions and their keys for this organization end at once."""
+    people.remove_member(session, organization, member_id, actor=actor)
+    return Response(status_code=204)

@@ -1,0 +1,518 @@
+"""People and their memberships: invitations, single-use links by e-mail, and what a
+person may do for each organization they belong to (DOMAIN.md, "People").
+
+A person is found by e-mail address, compared without case.  An invitation makes the person
+(or finds them) and adds a membership, `invited` until the person first proves the address
+is theirs: by following the invitation's or a sign-in e-mail's link, or by single sign-on
+with a verified address.  Links are single-use; only their SHA-256 is kept."""
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from app.audit import service as audit
+from app.auth.models import (
+    ApiKey,
+    AuthLink,
+    MemberIn,
+    MemberPublic,
+    Membership,
+    MembershipPublic,
+    MemberUpdate,
+    Person,
+    PersonPublic,
+)
+from app.core.i18n import LANGUAGES
+from app.core.principal import ROLE_RANK, Principal
+from app.core.timeutil import utcnow
+from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.mail import service as mail
+from app.organizations.models import Organization
+
+INVITATION_VALID = timedelta(days=7)
+SIGN_IN_VALID = timedelta(minutes=15)
+LINK_PATH = "/auth/link/"
+
+
+def normalise_email(value: str) -> str:
+    return value.strip().lower()
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def by_email(session: Session, email: str) -> Person | None:
+    return session.exec(select(Person).where(Person.email == normalise_email(email))).first()
+
+
+def principal(
+    person: Person,
+    membership: Membership,
+    organization: Organization,
+    *,
+    key: ApiKey | None = None,
+    role: str | None = None,
+) -> Principal:
+    """The person acting for `organization`, with the rights of their role there (or the
+    lesser `role` of one of their keys)."""
+    assert organization.id is not None
+    return Principal(
+        key_id=key.id if key else None,
+        key_prefix=key.prefix if key else None,
+        organization_id=organization.id,
+        organization=organization.acronym,
+        role=role or membership.role,
+        person_id=person.id,
+        person_name=person.name,
+        person_email=person.email,
+        membership_id=membership.id,
+        manages=membership.manages,
+    )
+
+
+# Memberships -------------------------------------------------------------------------------
+
+
+def _check_manager(actor: Principal, organization: Organization, role: str | None) -> None:
+    assert organization.id is not None
+    if not actor.may_manage(organization.id):
+        raise Forbidden(
+            f"only an admin or a member who manages {organization.acronym} may change its members"
+        )
+    if role is not None and not actor.is_admin and ROLE_RANK[role] > ROLE_RANK[actor.role]:
+        raise Forbidden(f"you may not give the role {role}: it is above your own ({actor.role})")
+
+
+def _member(membership: Membership, person: Person, organization: Organization) -> MemberPublic:
+    return MemberPublic(
+        id=membership.id,
+        email=person.email,
+        name=person.name,
+        role=membership.role,
+        manages=membership.manages,
+        status=membership.status,
+        organization=organization.acronym,
+        created_at=membership.created_at,
+    )
+
+
+def _new_link(
+    session: Session,
+    purpose: str,
+    person: Person,
+    valid: timedelta,
+    membership: Membership | None = None,
+    data: dict[str, str] | None = None,
+) -> str:
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    session.execute(sa.delete(AuthLink).where(col(AuthLink.expires_at) < now - timedelta(days=1)))
+    session.add(
+        AuthLink(
+            token_hash=_hash(token),
+            purpose=purpose,
+            person_id=person.id,
+            membership_id=membership.id if membership else None,
+            data=data or {},
+            expires_at=now + valid,
+        )
+    )
+    return token
+
+
+def invite(
+    session: Session,
+    organization: Organization,
+    data: MemberIn,
+    *,
+    actor: Principal | None,
+    base_url: str,
+) -> MemberPublic:
+    """Invite `data.email` to `organization` (actor None: the operator at the shell).  A
+    second invitation to the same address adds a membership to the same person; inviting a
+    member again sends a new link when they have not joined yet, else it is a 409."""
+    if actor is not None:
+        _check_manager(actor, organization, data.role)
+    if data.language is not None and data.language not in LANGUAGES:
+        raise ValidationFailed.on("language", f"one of {', '.join(LANGUAGES)}")
+    email = normalise_email(str(data.email))
+    person = by_email(session, email)
+    if person is None:
+        person = Person(
+            email=email,
+            name=data.name or email.split("@")[0],
+            language=data.language or "en",
+        )
+        session.add(person)
+        session.flush()
+    elif person.removed_at is not None:
+        person.removed_at = None
+        person.joined_at = None
+        session.add(person)
+    membership = session.exec(
+        select(Membership).where(
+            Membership.person_id == person.id, Membership.organization_id == organization.id
+        )
+    ).first()
+    if membership is not None and membership.status == "active":
+        raise Conflict(f"{email} is already a member of {organization.acronym}")
+    inviter = actor.label if actor else "assistcal"
+    assert organization.id is not None
+    if membership is None:
+        membership = Membership(person_id=person.id, organization_id=organization.id, role="")
+    membership.role = data.role
+    membership.manages = data.manages
+    membership.invited_by = inviter
+    session.add(membership)
+    session.flush()
+    token = _new_link(session, "invitation", person, INVITATION_VALID, membership)
+    mail.queue(
+        session,
+        to=person.email,
+        template="invitation",
+        language=person.language,
+        name=person.name if data.name or person.joined_at else None,
+        inviter=inviter,
+        organization=organization.acronym,
+        organization_name=organization.name,
+        role=data.role,
+        link=base_url.rstrip("/") + LINK_PATH + token,
+        days=INVITATION_VALID.days,
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action="member.invite",
+        entity_type="membership",
+        entity_id=membership.id,
+        changes={
+            "email": person.email,
+            "organization": organization.acronym,
+            "role": data.role,
+            "manages": data.manages,
+        },
+    )
+    return _member(membership, person, organization)
+
+
+def _membership_in(
+    session: Session, organization: Organization, membership_id: uuid.UUID
+) -> tuple[Membership, Person]:
+    row = session.exec(
+        select(Membership, Person)
+        .join(Person, col(Person.id) == col(Membership.person_id))
+        .where(Membership.id == membership_id, Membership.organization_id == organization.id)
+    ).first()
+    if row is None:
+        raise NotFound(f"{organization.acronym} has no member with id {membership_id}")
+    return row[0], row[1]
+
+
+def members(
+    session: Session, organization: Organization, *, actor: Principal
+) -> list[MemberPublic]:
+    _check_manager(actor, organization, None)
+    rows = session.exec(
+        select(Membership, Person)
+        .join(Person, col(Person.id) == col(Membership.person_id))
+        .where(Membership.organization_id == organization.id)
+        .order_by(col(Person.name), col(Person.email))
+    )
+    return [_member(membership, person, organization) for membership, person in rows]
+
+
+def update_member(
+    session: Session,
+    organization: Organization,
+    membership_id: uuid.UUID,
+    data: MemberUpdate,
+    *,
+    actor: Principal,
+) -> MemberPublic:
+    _check_manager(actor, organization, data.role)
+    membership, person = _membership_in(session, organization, membership_id)
+    if not actor.is_admin and ROLE_RANK[membership.role] > ROLE_RANK[actor.role]:
+        raise Forbidden(
+            f"you may not change a member whose role ({membership.role}) is above yours"
+        )
+    changes: dict[str, object] = {}
+    if data.role is not None and data.role != membership.role:
+        changes["role"] = [membership.role, data.role]
+        membership.role = data.role
+    if data.manages is not None and data.manages != membership.manages:
+        changes["manages"] = [membership.manages, data.manages]
+        membership.manages = data.manages
+    if changes:
+        session.add(membership)
+        audit.record(
+            session,
+            actor=actor,
+            action="member.update",
+            entity_type="membership",
+            entity_id=membership.id,
+            changes={"email": person.email, "organization": organization.acronym, **changes},
+        )
+        session.flush()
+    return _member(membership, person, organization)
+
+
+def _end_membership(session: Session, membership: Membership) -> None:
+    """The membership gone, and with it at once every session, key, private feed and link
+    that acted through it."""
+    # Its web sessions, kept uploads and private feeds go with it (ON DELETE CASCADE).
+    session.execute(
+        sa.update(ApiKey)
+        .where(
+            col(ApiKey.person_id) == membership.person_id,
+            col(ApiKey.organization_id) == membership.organization_id,
+            col(ApiKey.revoked_at).is_(None),
+        )
+        .values(revoked_at=utcnow())
+    )
+    session.delete(membership)
+
+
+def remove_member(
+    session: Session, organization: Organization, membership_id: uuid.UUID, *, actor: Principal
+) -> None:
+    _check_manager(actor, organization, None)
+    membership, person = _membership_in(session, organization, membership_id)
+    if not actor.is_admin and ROLE_RANK[membership.role] > ROLE_RANK[actor.role]:
+        raise Forbidden(
+            f"you may not remove a member whose role ({membership.role}) is above yours"
+        )
+    _end_membership(session, membership)
+    audit.record(
+        session,
+        actor=actor,
+        action="member.remove",
+        entity_type="membership",
+        entity_id=membership_id,
+        changes={"email": person.email, "organization": organization.acronym},
+    )
+    session.flush()
+
+
+def remove_person(session: Session, email: str, *, actor: Principal | None) -> Person:
+    """The person loses every membership (and so every session and key) at once; the row
+    stays, so that histories still name them."""
+    person = by_email(session, email)
+    if person is None or person.removed_at is not None:
+        raise NotFound(f"no person with the address {normalise_email(email)}")
+    for membership in session.exec(select(Membership).where(Membership.person_id == person.id)):
+        _end_membership(session, membership)
+    person.removed_at = utcnow()
+    session.add(person)
+    audit.record(
+        session,
+        actor=actor,
+        action="person.remove",
+        entity_type="person",
+        entity_id=person.id,
+        changes={"email": person.email},
+    )
+    session.flush()
+    return person
+
+
+def memberships(
+    session: Session, person_id: uuid.UUID, *, active_only: bool = True
+) -> list[tuple[Membership, Organization]]:
+    statement = (
+        select(Membership, Organization)
+        .join(Organization, col(Organization.id) == col(Membership.organization_id))
+        .where(Membership.person_id == person_id)
+        .order_by(col(Organization.acronym))
+    )
+    if active_only:
+        statement = statement.where(Membership.status == "active")
+    return [(m, o) for m, o in session.exec(statement)]
+
+
+def roster(session: Session, acronym: str | None = None) -> list[str]:
+    """One line per membership (people without one too): e-mail, name, organization, role,
+    status; for the shell."""
+    statement = (
+        select(Person, Membership, Organization)
+        .outerjoin(Membership, col(Membership.person_id) == col(Person.id))
+        .outerjoin(Organization, col(Organization.id) == col(Membership.organization_id))
+        .order_by(col(Person.email), col(Organization.acronym))
+    )
+    if acronym is not None:
+        statement = statement.where(Organization.acronym == acronym.strip().upper())
+    lines = []
+    for person, membership, organization in session.exec(statement):
+        if membership is None or organization is None:
+            state = "removed" if person.removed_at else "no membership"
+            lines.append(f"{person.email:<36} {person.name:<28} {state}")
+            continue
+        manager = " manages" if membership.manages else ""
+        lines.append(
+            f"{person.email:<36} {person.name:<28} {organization.acronym:<14} "
+            f"{membership.role}{manager} ({membership.status})"
+        )
+    return lines
+
+
+def describe(session: Session, person: Person) -> PersonPublic:
+    return PersonPublic(
+        id=person.id,
+        email=person.email,
+        name=person.name,
+        language=person.language,
+        memberships=[
+            MembershipPublic(
+                id=m.id, organization=o.acronym, role=m.role, manages=m.manages, status=m.status
+            )
+            for m, o in memberships(session, person.id, active_only=False)
+        ],
+    )
+
+
+def update_profile(session: Session, person: Person, *, name: str, language: str) -> Person:
+    name = name.strip()
+    if not 1 <= len(name) <= 200:
+        raise ValidationFailed.on("name", "a name of 1 to 200 characters")
+    if language not in LANGUAGES:
+        raise ValidationFailed.on("language", f"one of {', '.join(LANGUAGES)}")
+    person.name = name
+    person.language = language
+    session.add(person)
+    session.flush()
+    return person
+
+
+# Signing in ---------------------------------------------------------------------------------
+
+
+class LinkRefused(Exception):
+    """A link or a single sign-on that signs no one in; `reason` says why (for the page):
+    unknown, used, expired, removed, not_invited, unverified."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    person: Person
+    membership_id: uuid.UUID | None  # the membership to act through first, if one is chosen
+
+
+def request_sign_in(session: Session, email: str, *, base_url: str) -> bool:
+    """Send a sign-in link to `email` if it is a member's; the caller answers the same
+    either way (no account discovery).  True when a link was sent."""
+    person = by_email(session, email)
+    if person is None or person.removed_at is not None:
+        return False
+    if not memberships(session, person.id, active_only=False):
+        return False
+    token = _new_link(session, "sign_in", person, SIGN_IN_VALID)
+    mail.queue(
+        session,
+        to=person.email,
+        template="sign_in",
+        language=person.language,
+        link=base_url.rstrip("/") + LINK_PATH + token,
+        minutes=int(SIGN_IN_VALID.total_seconds() // 60),
+    )
+    return True
+
+
+def _joined(session: Session, person: Person) -> None:
+    """The person proved the address theirs: their invitations become memberships."""
+    now = utcnow()
+    if person.joined_at is None:
+        person.joined_at = now
+        session.add(person)
+    session.execute(
+        sa.update(Membership)
+        .where(col(Membership.person_id) == person.id, col(Membership.status) == "invited")
+        .values(status="active")
+    )
+    session.flush()
+
+
+def follow_link(session: Session, token: str) -> SignedIn:
+    """The person an invitation's or a sign-in e-mail's link signs in, the link used up; a
+    LinkRefused (and nothing changed) for a forged, used or expired one."""
+    if not 20 <= len(token) <= 100:
+        raise LinkRefused("unknown")
+    link = session.get(AuthLink, _hash(token))
+    if link is None or link.purpose not in ("invitation", "sign_in") or link.person_id is None:
+        raise LinkRefused("unknown")
+    if link.used_at is not None:
+        raise LinkRefused("used")
+    now = utcnow()
+    if link.expires_at <= now:
+        raise LinkRefused("expired")
+    person = session.get(Person, link.person_id)
+    if person is None or person.removed_at is not None:
+        raise LinkRefused("removed")
+    used = session.execute(
+        sa.update(AuthLink)
+        .where(col(AuthLink.token_hash) == link.token_hash, col(AuthLink.used_at).is_(None))
+        .values(used_at=now)
+    )
+    if used.rowcount != 1:  # type: ignore[attr-defined]  # another request used it first
+        raise LinkRefused("used")
+    _joined(session, person)
+    return SignedIn(person, link.membership_id)
+
+
+def single_sign_on(session: Session, email: str, *, verified: bool) -> SignedIn:
+    """The invited person whose address an OpenID Connect provider vouched for; never a
+    new account."""
+    if not verified:
+        raise LinkRefused("unverified")
+    person = by_email(session, email)
+    if person is None or person.removed_at is not None:
+        raise LinkRefused("not_invited")
+    if not memberships(session, person.id, active_only=False):
+        raise LinkRefused("not_invited")
+    _joined(session, person)
+    return SignedIn(person, None)
+
+
+def start_single_sign_on(
+    session: Session, *, state: str, nonce: str, verifier: str, next_path: str
+) -> None:
+    """Keep a single sign-on's state, nonce and PKCE verifier until the provider sends the
+    person back (15 minutes at most)."""
+    now = utcnow()
+    session.execute(sa.delete(AuthLink).where(col(AuthLink.expires_at) < now - timedelta(days=1)))
+    session.add(
+        AuthLink(
+            token_hash=_hash(state),
+            purpose="oidc",
+            data={"nonce": nonce, "verifier": verifier, "next": next_path},
+            expires_at=now + SIGN_IN_VALID,
+        )
+    )
+
+
+def finish_single_sign_on(session: Session, state: str) -> dict[str, str]:
+    """The kept nonce, verifier and next page for `state`, used up; LinkRefused if the
+    state is unknown, used or too old (a forged or replayed answer)."""
+    link = session.get(AuthLink, _hash(state)) if 10 <= len(state) <= 200 else None
+    if link is None or link.purpose != "oidc":
+        raise LinkRefused("unknown")
+    if link.used_at is not None:
+        raise LinkRefused("used")
+    if link.expires_at <= utcnow():
+        raise LinkRefused("expired")
+    used = session.execute(
+        sa.update(AuthLink)
+        .where(col(AuthLink.token_hash) == link.token_hash, col(AuthLink.used_at).is_(None))
+        .values(used_at=utcnow())
+    )
+    if used.rowcount != 1:  # type: ignore[attr-defined]
+        raise LinkRefused("used")
+    return {str(k): str(v) for k, v in link.data.items()}
