@@ -223,13 +223,16 @@ def call(world: World, role: str, method: str, path: str) -> httpx.Response:
     fresh_key = lambda: api.post(  # noqa: E731
         f"{API}/organizations/{A}/api-keys", json={"role": "provider"}, headers=world.as_("admin")
     ).json()["id"]
-    fresh_member = (
-        lambda: api.post(  # noqa: E731
-            f"{API}/organizations/{A}/members",
-            json={"email": f"{uuid.uuid4().hex[:8]}@example.org", "role": "provider"},
-            headers=world.as_("admin"),
-        ).json()["id"]
-    )
+
+    def fresh_member() -> str:
+        return str(
+            api.post(
+                f"{API}/organizations/{A}/members",
+                json={"email": f"{uuid.uuid4().hex[:8]}@example.org", "role": "provider"},
+                headers=world.as_("admin"),
+            ).json()["id"]
+        )
+
     concrete: dict[tuple[str, str], Callable[[], httpx.Response]] = {
         ("POST", "/api/v1/organizations/{acronym}/members"): lambda: api.post(
             f"{API}/organizations/{A}/members",
