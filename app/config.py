@@ -3,12 +3,16 @@
 import ipaddress
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ASSISTCAL_", env_file=".env", extra="ignore")
+    # hide_input_in_errors: a start-up error names the setting, never echoes the values given
+    # (a client secret, a database password).
+    model_config = SettingsConfigDict(
+        env_prefix="ASSISTCAL_", env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
 
     database_url: str = Field(
         default="sqlite:///./assistcal.db",
@@ -126,3 +130,53 @@ class Settings(BaseSettings):
         description="The service's public address (e.g. https://calendar.example.org), for feed "
         "links; by default the address and scheme (http or https) the request came to.",
     )
+    oidc_issuer: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="Single sign-on: the OpenID Connect provider's issuer URL, whose "
+        "/.well-known/openid-configuration describes it (e.g. "
+        "https://login.microsoftonline.com/{tenant}/v2.0); with the client id and secret.",
+    )
+    oidc_client_id: str | None = Field(
+        default=None, description="Single sign-on: this service's client id at the provider."
+    )
+    oidc_client_secret: SecretStr | None = Field(
+        default=None, description="Single sign-on: this service's client secret at the provider."
+    )
+    oidc_name: str = Field(
+        default="single sign-on",
+        min_length=1,
+        description="Single sign-on: the provider's name on the sign-in button (\"Sign in with "
+        '...", e.g. "UN Entra ID").',
+    )
+
+    @field_validator("oidc_issuer", "oidc_client_id", "oidc_client_secret", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        """An empty variable (ASSISTCAL_OIDC_ISSUER= in a compose file) means not set."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @model_validator(mode="after")
+    def _oidc_all_or_none(self) -> "Settings":
+        """The issuer, client id and secret come together, so that a forgotten one is an error
+        at start-up rather than a sign-in button that cannot work, or one that is missing."""
+        given = {
+            "ASSISTCAL_OIDC_ISSUER": self.oidc_issuer,
+            "ASSISTCAL_OIDC_CLIENT_ID": self.oidc_client_id,
+            "ASSISTCAL_OIDC_CLIENT_SECRET": self.oidc_client_secret,
+        }
+        missing = [name for name, value in given.items() if value is None]
+        if missing and len(missing) < len(given):
+            raise ValueError(
+                "single sign-on needs ASSISTCAL_OIDC_ISSUER, ASSISTCAL_OIDC_CLIENT_ID and "
+                "ASSISTCAL_OIDC_CLIENT_SECRET together (or none of them); missing: "
+                + ", ".join(missing)
+            )
+        return self
+
+    @property
+    def oidc_enabled(self) -> bool:
+        """Single sign-on is configured (the validator makes the three all or none)."""
+        return self.oidc_issuer is not None
