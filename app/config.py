@@ -149,6 +149,12 @@ class Settings(BaseSettings):
         description="Single sign-on: the provider's name on the sign-in button (\"Sign in with "
         '...", e.g. "UN Entra ID").',
     )
+    oidc_trust_email: bool = Field(
+        default=False,
+        description="Single sign-on: take the provider's e-mail address as verified even without "
+        "email_verified (Entra ID sends none unless the tenant adds the xms_edov claim); only "
+        "for a provider whose addresses are the organization's own.",
+    )
 
     @field_validator("oidc_issuer", "oidc_client_id", "oidc_client_secret", mode="before")
     @classmethod

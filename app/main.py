@@ -19,6 +19,7 @@ from app.api.organizations import router as organizations_router
 from app.api.people import router as people_router
 from app.api.reports import router as reports_router
 from app.api.webhooks import router as webhooks_router
+from app.auth import oidc
 from app.config import Settings
 from app.db.engine import make_engine
 from app.db.generation import Generation, generation_for
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics = Metrics()
     app.state.feed_cache = FeedCache()
+    app.state.oidc = oidc.Provider.from_settings(settings)
     errors.install(app, page_error=page_error)
     _include_routes(app)
     app.include_router(ops.router(metrics, findings_open=open_findings))

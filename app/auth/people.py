@@ -440,9 +440,7 @@ def _joined(session: Session, person: Person) -> None:
     session.flush()
 
 
-def follow_link(session: Session, token: str) -> SignedIn:
-    """The person an invitation's or a sign-in e-mail's link signs in, the link used up; a
-    LinkRefused (and nothing changed) for a forged, used or expired one."""
+def _live_link(session: Session, token: str) -> tuple[AuthLink, Person]:
     if not 20 <= len(token) <= 100:
         raise LinkRefused("unknown")
     link = session.get(AuthLink, _hash(token))
@@ -450,16 +448,29 @@ def follow_link(session: Session, token: str) -> SignedIn:
         raise LinkRefused("unknown")
     if link.used_at is not None:
         raise LinkRefused("used")
-    now = utcnow()
-    if link.expires_at <= now:
+    if link.expires_at <= utcnow():
         raise LinkRefused("expired")
     person = session.get(Person, link.person_id)
     if person is None or person.removed_at is not None:
         raise LinkRefused("removed")
+    return link, person
+
+
+def check_link(session: Session, token: str) -> tuple[Person, str]:
+    """Whom a link would sign in, and why it was sent (invitation, sign_in), without using
+    it up; LinkRefused as follow_link."""
+    link, person = _live_link(session, token)
+    return person, link.purpose
+
+
+def follow_link(session: Session, token: str) -> SignedIn:
+    """The person an invitation's or a sign-in e-mail's link signs in, the link used up; a
+    LinkRefused (and nothing changed) for a forged, used or expired one."""
+    link, person = _live_link(session, token)
     used = session.execute(
         sa.update(AuthLink)
         .where(col(AuthLink.token_hash) == link.token_hash, col(AuthLink.used_at).is_(None))
-        .values(used_at=now)
+        .values(used_at=utcnow())
     )
     if used.rowcount != 1:  # type: ignore[attr-defined]  # another request used it first
         raise LinkRefused("used")

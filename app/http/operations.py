@@ -157,11 +157,12 @@ def _route_of(scope: Scope) -> str:
 
 
 class Buckets:
-    """Token buckets: `per_minute` requests a minute for each key, refilled continuously;
-    the least recently used buckets are forgotten beyond `size`."""
+    """Token buckets: `per_minute` requests a minute for each key (or that many per
+    `window_seconds`), refilled continuously; the least recently used buckets are forgotten
+    beyond `size`."""
 
-    def __init__(self, per_minute: int, size: int = 50_000) -> None:
-        self.rate = per_minute / 60.0
+    def __init__(self, per_minute: int, size: int = 50_000, *, window_seconds: float = 60) -> None:
+        self.rate = per_minute / window_seconds
         self.capacity = float(per_minute)
         self.size = size
         self.buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()

@@ -9,6 +9,7 @@ the session's CSRF token (before sign-in, a token in a cookie of its own)."""
 import hashlib
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated
 
@@ -109,13 +110,30 @@ def sign_out(session: Session, token: str | None) -> None:
         session.execute(sa.delete(WebSession).where(col(WebSession.token_hash) == _hash(token)))
 
 
-class Viewer:
-    """The page's reader: a principal (or None), and the CSRF token its forms carry."""
+@dataclass(frozen=True)
+class Acting:
+    """One of a signed-in person's memberships, as the header's switch offers it."""
 
-    def __init__(self, principal: Principal | None, csrf: str, fresh_csrf: bool) -> None:
+    membership_id: uuid.UUID
+    organization: str
+    role: str
+
+
+class Viewer:
+    """The page's reader: a principal (or None), the CSRF token its forms carry, and for a
+    person the memberships they may act through."""
+
+    def __init__(
+        self,
+        principal: Principal | None,
+        csrf: str,
+        fresh_csrf: bool,
+        acting: tuple[Acting, ...] = (),
+    ) -> None:
         self.principal = principal
         self.csrf = csrf
         self.fresh_csrf = fresh_csrf  # set the pre-sign-in cookie on the response
+        self.acting = acting
 
     def require(self) -> Principal:
         if self.principal is None:
@@ -129,7 +147,7 @@ class Viewer:
         return principal
 
 
-def _signed_in(session: Session, token: str) -> tuple[Principal, str] | None:
+def _signed_in(session: Session, token: str) -> tuple[Principal, str, tuple[Acting, ...]] | None:
     web = session.get(WebSession, _hash(token))
     if web is None or web.expires_at <= utcnow():
         return None
@@ -147,7 +165,10 @@ def _signed_in(session: Session, token: str) -> tuple[Principal, str] | None:
         ).first()
         if row is None:
             return None
-        return people.principal(*row), web.csrf
+        acting = tuple(
+            Acting(m.id, o.acronym, m.role) for m, o in people.memberships(session, web.person_id)
+        )
+        return people.principal(*row), web.csrf, acting
     found = session.exec(
         select(ApiKey, Organization)
         .join(Organization, col(Organization.id) == col(ApiKey.organization_id))
@@ -160,7 +181,7 @@ def _signed_in(session: Session, token: str) -> tuple[Principal, str] | None:
     principal = Principal(
         api_key.id, api_key.prefix, organization.id, organization.acronym, api_key.role
     )
-    return principal, web.csrf
+    return principal, web.csrf, ()
 
 
 def viewer(request: Request, session: SessionDep) -> Viewer:
@@ -178,7 +199,7 @@ def _viewer(request: Request, session: Session) -> Viewer:
     token = request.cookies.get(COOKIE)
     found = _signed_in(session, token) if token else None
     if found is not None:
-        return Viewer(found[0], found[1], fresh_csrf=False)
+        return Viewer(found[0], found[1], fresh_csrf=False, acting=found[2])
     pre = request.cookies.get(PRE_CSRF)
     if pre and 20 <= len(pre) <= 64:
         return Viewer(None, pre, fresh_csrf=False)

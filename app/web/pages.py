@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from app.core import i18n
 from app.db.session import SessionDep
 from app.errors import AppError
-from app.web import auth, calendar, coverage, importing, review
+from app.web import auth, calendar, coverage, importing, people, review
 from app.web.auth import COOKIE, PRE_CSRF, ViewerDep
 from app.web.render import LANG_COOKIE, render, safe_next, see_other
 
@@ -49,7 +49,10 @@ def switch_language(
 def sign_in_page(
     request: Request, reader: ViewerDep, next: Annotated[str | None, Query()] = None
 ) -> HTMLResponse:
-    return render(request, reader, "sign_in.html", next=safe_next(next), failed=False)
+    return render(
+        request, reader, "sign_in.html", next=safe_next(next), failed=False,
+        **people.sign_in_options(request),
+    )  # fmt: skip
 
 
 @router.post("/sign-in", response_class=HTMLResponse)
@@ -66,8 +69,9 @@ def sign_in(
         token, _principal = auth.sign_in(session, key)
     except AppError:
         return render(
-            request, reader, "sign_in.html", status_code=401, next=safe_next(next), failed=True
-        )
+            request, reader, "sign_in.html", status_code=401, next=safe_next(next), failed=True,
+            **people.sign_in_options(request),
+        )  # fmt: skip
     response = see_other(safe_next(next))
     auth.set_cookie(response, COOKIE, token, max_age=int(auth.LIFETIME.total_seconds()))
     return response
@@ -87,5 +91,5 @@ def sign_out(
     return response
 
 
-for area in (calendar, review, coverage, importing):
+for area in (calendar, review, coverage, importing, people):
     router.include_router(area.router)

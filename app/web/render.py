@@ -43,6 +43,7 @@ def render(
             "_": i18n.translator(lang),
             "lang": lang,
             "viewer": reader.principal,
+            "acting": reader.acting,
             "csrf": reader.csrf,
             "label": lambda code: i18n.label(code, lang),
             "country": lambda code: i18n.country(code, lang),

@@ -90,6 +90,21 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("GET", "/sign-in"): (200, 200, 200, 200, 200),
     ("POST", "/sign-in"): (303, 303, 303, 303, 303),
     ("POST", "/sign-out"): (303, 303, 303, 303, 303),
+    ("POST", "/sign-in/email"): (200, 200, 200, 200, 200),
+    ("GET", "/auth/link/{token}"): (404, 404, 404, 404, 404),
+    ("POST", "/auth/link/{token}"): (404, 404, 404, 404, 404),
+    ("GET", "/auth/oidc/start"): (404, 404, 404, 404, 404),  # single sign-on not configured
+    ("GET", "/auth/oidc/callback"): (404, 404, 404, 404, 404),
+    # The account pages are for people; keys signed in get a 403 that says so.
+    ("GET", "/account"): (303, 403, 403, 403, 403),
+    ("POST", "/account"): (303, 403, 403, 403, 403),
+    ("POST", "/account/acting-for"): (303, 403, 403, 403, 403),
+    ("POST", "/account/keys"): (303, 403, 403, 403, 403),
+    ("POST", "/keys/{key_id}/revoke"): (303, 403, 403, 403, 303),
+    ("GET", "/organizations/{acronym}/members"): (303, 403, 403, 403, 200),
+    ("POST", "/organizations/{acronym}/members"): (303, 403, 403, 403, 303),
+    ("POST", "/organizations/{acronym}/members/{member_id}"): (303, 403, 403, 403, 303),
+    ("POST", "/organizations/{acronym}/members/{member_id}/remove"): (303, 403, 403, 403, 303),
     ("GET", "/calendar"): (200, 200, 200, 200, 200),
     ("GET", "/activity/{activity_id}"): (404, 200, 200, 200, 200),
     ("GET", "/review"): (303, 403, 403, 200, 200),
@@ -352,6 +367,43 @@ def call(world: World, role: str, method: str, path: str) -> httpx.Response:
             "/import",
             data={"csrf": csrf},
             files={"file": ("a.csv", b"title,start,countries,themes\nT,2025-01-01,TT,reporting\n")},
+            follow_redirects=False,
+        ),
+        ("POST", "/sign-in/email"): lambda: page.post(
+            "/sign-in/email",
+            data={"email": f"{role}-{uuid.uuid4().hex[:6]}@example.org", "csrf": csrf},
+            follow_redirects=False,
+        ),
+        ("POST", "/auth/link/{token}"): lambda: page.post(
+            "/auth/link/" + "x" * 43, data={"csrf": csrf}, follow_redirects=False
+        ),
+        ("POST", "/account"): lambda: page.post(
+            "/account", data={"csrf": csrf, "name": "N", "language": "en"}, follow_redirects=False
+        ),
+        ("POST", "/account/acting-for"): lambda: page.post(
+            "/account/acting-for",
+            data={"csrf": csrf, "membership": str(uuid.uuid4())},
+            follow_redirects=False,
+        ),
+        ("POST", "/account/keys"): lambda: page.post(
+            "/account/keys", data={"csrf": csrf, "role": "provider"}, follow_redirects=False
+        ),
+        ("POST", "/keys/{key_id}/revoke"): lambda: page.post(
+            f"/keys/{fresh_key()}/revoke", data={"csrf": csrf}, follow_redirects=False
+        ),
+        ("POST", "/organizations/{acronym}/members"): lambda: page.post(
+            f"/organizations/{A}/members",
+            data={"csrf": csrf, "email": f"{uuid.uuid4().hex[:8]}@example.org", "role": "provider"},
+            follow_redirects=False,
+        ),
+        ("POST", "/organizations/{acronym}/members/{member_id}"): lambda: page.post(
+            f"/organizations/{A}/members/{fresh_member()}",
+            data={"csrf": csrf, "role": "coordinator"},
+            follow_redirects=False,
+        ),
+        ("POST", "/organizations/{acronym}/members/{member_id}/remove"): lambda: page.post(
+            f"/organizations/{A}/members/{fresh_member()}/remove",
+            data={"csrf": csrf},
             follow_redirects=False,
         ),
         ("MOUNT", "/static"): lambda: page.get("/static/app.css"),

@@ -20,6 +20,7 @@ from app.db.engine import open_session
 from app.demo import service as demo
 from app.main import create_app
 from app.organizations import service as organizations
+from app.web import people as web_people
 from app.web import render as web_render
 from tests.conftest import KeyMaker
 from tests.helpers import auth, submit
@@ -65,6 +66,7 @@ def test_every_message_and_label_has_its_spanish(web: TestClient) -> None:
     codes = [*vocab.THEMES, *vocab.DOMAINS, *vocab.ACTIVITY_TYPES, "duplicate", "overlap", "clash"]
     used |= {code.replace("_", " ").capitalize() for code in codes}
     used |= {vocab.geography().region_names[r] for r in ("419", "029", "013", "005", "019")}
+    used |= {message for _, message in web_people.REFUSALS.values()}  # the sign-in refusals
     assert sorted(used - spanish) == []
 
 

@@ -1,0 +1,455 @@
+"""The pages people sign in with and manage themselves on: sign-in by e-mail link and by
+single sign-on, the link's landing page, /account (name, language, whom to act for, own API
+keys) and /organizations/{acronym}/members (invite, change role, remove; the organization's
+keys)."""
+
+import time
+import uuid
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
+from pydantic import ValidationError
+from sqlmodel import Session
+
+from app.api.feeds import base_url
+from app.auth import oidc, people
+from app.auth import service as keys
+from app.auth.models import MemberIn, MemberUpdate, Person
+from app.core.i18n import LANGUAGES
+from app.core.principal import ROLE_RANK, Principal
+from app.core.vocab import ROLES
+from app.db.session import SessionDep
+from app.errors import AppError, Forbidden, NotFound, TooManyRequests, ValidationFailed
+from app.http.operations import Buckets
+from app.organizations import service as organizations
+from app.organizations.models import Organization
+from app.web import auth
+from app.web.auth import COOKIE, ViewerDep
+from app.web.render import LANG_COOKIE, render, safe_next, see_other
+
+router = APIRouter(include_in_schema=False)
+
+# Sign-in e-mails asked for: a few per address, more per client, in a quarter of an hour.
+WINDOW_SECONDS = 15 * 60
+PER_ADDRESS = Buckets(3, window_seconds=WINDOW_SECONDS)
+PER_CLIENT = Buckets(10, window_seconds=WINDOW_SECONDS)
+CALLBACK = "/auth/oidc/callback"
+
+
+def _signed_in(response: Response, token: str) -> Response:
+    auth.set_cookie(response, COOKIE, token, max_age=int(auth.LIFETIME.total_seconds()))
+    return response
+
+
+# Signing in by e-mail ----------------------------------------------------------------------
+
+
+@router.post("/sign-in/email", response_class=HTMLResponse)
+def sign_in_by_email(
+    request: Request,
+    session: SessionDep,
+    reader: ViewerDep,
+    email: Annotated[str, Form(max_length=254)],
+    csrf: Annotated[str, Form(max_length=100)],
+) -> Response:
+    """Send a sign-in link; the page says the same whether the address is known or not."""
+    auth.check_csrf(reader, csrf)
+    address = people.normalise_email(email)
+    if "@" not in address or len(address) < 3:
+        return render(
+            request, reader, "sign_in.html", status_code=422, next="/", failed=False,
+            email=email, email_error=True, **sign_in_options(request),
+        )  # fmt: skip
+    now = time.monotonic()
+    client = request.client.host if request.client else "unknown"
+    wait = max(PER_CLIENT.take(client, now), PER_ADDRESS.take(address, now))
+    if wait > 0:
+        raise TooManyRequests(
+            f"too many sign-in e-mails asked for: try again in {int(wait // 60) + 1} minutes"
+        )
+    people.request_sign_in(session, address, base_url=base_url(request))
+    return render(request, reader, "sign_in_sent.html", email=address)
+
+
+def sign_in_options(request: Request) -> dict[str, Any]:
+    provider = request.app.state.oidc
+    return {"sso_name": provider.name if provider else None}
+
+
+# The link in an e-mail ---------------------------------------------------------------------
+
+REFUSALS = {
+    "unknown": (404, "This link is not one of ours, or it was mistyped. Ask for a new one."),
+    "used": (410, "This link has been used already: each link signs in once. Ask for a new one."),
+    "expired": (410, "This link has expired. Ask for a new one."),
+    "removed": (403, "This account has been removed. Ask your organization to invite you again."),
+    "not_invited": (
+        403,
+        "There is no invitation for this e-mail address. Ask an administrator of your "
+        "organization to invite you.",
+    ),
+    "sso_state": (
+        400,
+        "This sign-in took too long, or its answer was used already. Start again.",
+    ),
+    "unverified": (
+        403,
+        "Your sign-in service did not confirm this e-mail address, so it cannot sign you in. "
+        "Sign in with a link by e-mail instead.",
+    ),
+}
+
+
+def _refused(
+    request: Request, reader: auth.Viewer, reason: str, detail: str | None = None
+) -> Response:
+    status, message = REFUSALS.get(reason, (400, "This sign-in did not work. Try again."))
+    return render(
+        request, reader, "link_refused.html", status_code=status, message=message, detail=detail
+    )
+
+
+@router.get("/auth/link/{token}", response_class=HTMLResponse)
+def link_page(request: Request, token: str, session: SessionDep, reader: ViewerDep) -> Response:
+    """What the link will do, with a button that does it: mail scanners that open links
+    must not use them up."""
+    try:
+        person, purpose = people.check_link(session, token)
+    except people.LinkRefused as refused:
+        return _refused(request, reader, refused.reason)
+    return render(request, reader, "link.html", person=person, purpose=purpose, token=token)
+
+
+@router.post("/auth/link/{token}", response_class=HTMLResponse)
+def follow_link(
+    request: Request,
+    token: str,
+    session: SessionDep,
+    reader: ViewerDep,
+    csrf: Annotated[str, Form(max_length=100)],
+) -> Response:
+    auth.check_csrf(reader, csrf)
+    try:
+        signed_in = people.follow_link(session, token)
+    except people.LinkRefused as refused:
+        return _refused(request, reader, refused.reason)
+    return _person_session(session, signed_in, "/account" if signed_in.membership_id else "/")
+
+
+def _person_session(session: Session, signed_in: people.SignedIn, target: str) -> Response:
+    token = auth.start_for_person(session, signed_in)
+    if token is None:
+        raise Forbidden("you are no longer a member of any organization")
+    response = see_other(target)
+    response.set_cookie(
+        LANG_COOKIE, signed_in.person.language, max_age=365 * 86400, samesite="lax", path="/"
+    )
+    return _signed_in(response, token)
+
+
+# Single sign-on ----------------------------------------------------------------------------
+
+
+def _provider(request: Request) -> oidc.Provider:
+    provider: oidc.Provider | None = request.app.state.oidc
+    if provider is None:
+        raise NotFound("single sign-on is not configured on this service")
+    return provider
+
+
+def _redirect_uri(request: Request) -> str:
+    return base_url(request).rstrip("/") + CALLBACK
+
+
+@router.get("/auth/oidc/start")
+async def oidc_start(
+    request: Request, session: SessionDep, next: Annotated[str | None, Query()] = None
+) -> Response:
+    provider = _provider(request)
+    reader = auth.Viewer(None, "", fresh_csrf=False)
+    try:
+        begun = await provider.begin(_redirect_uri(request))
+    except oidc.SignInRefused as refused:
+        return _refused(request, reader, refused.reason, refused.message)
+    await run_in_threadpool(
+        people.start_single_sign_on,
+        session,
+        state=begun.state,
+        nonce=begun.nonce,
+        verifier=begun.code_verifier,
+        next_path=safe_next(next),
+    )
+    return see_other(begun.url)
+
+
+@router.get(CALLBACK, response_class=HTMLResponse)
+async def oidc_callback(request: Request, session: SessionDep) -> Response:
+    provider = _provider(request)
+    reader = auth.Viewer(None, request.cookies.get(auth.PRE_CSRF) or "", fresh_csrf=False)
+    params = dict(request.query_params)
+    try:
+        kept = await run_in_threadpool(
+            people.finish_single_sign_on, session, params.get("state", "")
+        )
+    except people.LinkRefused:
+        return _refused(request, reader, "sso_state")
+    refusal = provider.refusal_from_callback(params)
+    if refusal is not None:
+        return _refused(request, reader, refusal.reason, refusal.message)
+    try:
+        identity = await provider.finish(
+            redirect_uri=_redirect_uri(request),
+            code=params["code"],
+            code_verifier=kept["verifier"],
+            nonce=kept["nonce"],
+        )
+    except oidc.SignInRefused as refused:
+        return _refused(request, reader, refused.reason, refused.message)
+    verified = identity.email_verified or request.app.state.settings.oidc_trust_email
+    try:
+        signed_in = await run_in_threadpool(
+            people.single_sign_on, session, identity.email, verified=verified
+        )
+    except people.LinkRefused as refused:
+        return _refused(request, reader, refused.reason)
+    return await run_in_threadpool(_person_session, session, signed_in, kept.get("next", "/"))
+
+
+# The person's own page ---------------------------------------------------------------------
+
+
+def _person(session: Session, principal: Principal) -> Person:
+    if principal.person_id is None:
+        raise Forbidden("this page is for people who sign in as themselves, not for API keys")
+    person = session.get(Person, principal.person_id)
+    if person is None:
+        raise Forbidden("this account has been removed")
+    return person
+
+
+def _account(
+    request: Request,
+    session: Session,
+    reader: auth.Viewer,
+    status_code: int = 200,
+    **extra: Any,
+) -> HTMLResponse:
+    principal = reader.require()
+    person = _person(session, principal)
+    own = keys.list_own(session, person.id)
+    return render(
+        request,
+        reader,
+        "account.html",
+        status_code=status_code,
+        person=person,
+        languages=LANGUAGES,
+        keys=own,
+        roles=[r for r in ROLES if ROLE_RANK[r] <= ROLE_RANK[principal.role]],
+        **extra,
+    )
+
+
+@router.get("/account", response_class=HTMLResponse)
+def account_page(request: Request, session: SessionDep, reader: ViewerDep) -> HTMLResponse:
+    return _account(request, session, reader)
+
+
+@router.post("/account", response_class=HTMLResponse)
+def save_account(
+    request: Request,
+    session: SessionDep,
+    reader: ViewerDep,
+    csrf: Annotated[str, Form(max_length=100)],
+    name: Annotated[str, Form(max_length=300)],
+    language: Annotated[str, Form(max_length=5)],
+) -> Response:
+    auth.check_csrf(reader, csrf)
+    person = _person(session, reader.require())
+    try:
+        people.update_profile(session, person, name=name, language=language)
+    except ValidationFailed as exc:
+        return _account(request, session, reader, status_code=422, error=exc)
+    response = see_other("/account?saved=1")
+    response.set_cookie(LANG_COOKIE, language, max_age=365 * 86400, samesite="lax", path="/")
+    return response
+
+
+@router.post("/account/acting-for")
+def act_for(
+    request: Request,
+    session: SessionDep,
+    reader: ViewerDep,
+    csrf: Annotated[str, Form(max_length=100)],
+    membership: Annotated[uuid.UUID, Form()],
+    next: Annotated[str, Form(max_length=500)] = "/",
+) -> Response:
+    auth.check_csrf(reader, csrf)
+    auth.act_for(session, request.cookies.get(COOKIE), reader.require(), membership)
+    return see_other(safe_next(next))
+
+
+@router.post("/account/keys", response_class=HTMLResponse)
+def make_own_key(
+    request: Request,
+    session: SessionDep,
+    reader: ViewerDep,
+    csrf: Annotated[str, Form(max_length=100)],
+    role: Annotated[str, Form(max_length=20)],
+    name: Annotated[str | None, Form(max_length=200)] = None,
+) -> Response:
+    """A key of the person's own, for the organization they act for, shown once."""
+    auth.check_csrf(reader, csrf)
+    principal = reader.require()
+    person = _person(session, principal)
+    if role not in ROLES:
+        return _account(request, session, reader, status_code=422, key_error=True)
+    organization = organizations.get(session, principal.organization)
+    created = keys.create(
+        session,
+        organization=organization,
+        role=role,
+        name=(name or "").strip() or None,
+        actor=principal,
+        person_id=person.id,
+    )
+    return _account(request, session, reader, created=created)
+
+
+@router.post("/keys/{key_id}/revoke")
+def revoke_own_key(
+    key_id: uuid.UUID,
+    session: SessionDep,
+    reader: ViewerDep,
+    csrf: Annotated[str, Form(max_length=100)],
+    next: Annotated[str, Form(max_length=500)] = "/account",
+) -> Response:
+    auth.check_csrf(reader, csrf)
+    keys.revoke(session, key_id, actor=reader.require())
+    return see_other(safe_next(next))
+
+
+# An organization's members -----------------------------------------------------------------
+
+
+def _organization(session: Session, acronym: str, principal: Principal) -> Organization:
+    organization = organizations.get(session, acronym)
+    assert organization.id is not None
+    if not principal.may_manage(organization.id):
+        raise Forbidden(
+            f"only an administrator or a member who manages {organization.acronym} sees its members"
+        )
+    return organization
+
+
+def _members(
+    request: Request,
+    session: Session,
+    reader: auth.Viewer,
+    organization: Organization,
+    status_code: int = 200,
+    **extra: Any,
+) -> HTMLResponse:
+    principal = reader.require()
+    return render(
+        request,
+        reader,
+        "members.html",
+        status_code=status_code,
+        organization=organization,
+        members=people.members(session, organization, actor=principal),
+        keys=keys.list_for(session, organization),
+        roles=[r for r in ROLES if principal.is_admin or ROLE_RANK[r] <= ROLE_RANK[principal.role]],
+        languages=LANGUAGES,
+        **extra,
+    )
+
+
+@router.get("/organizations/{acronym}/members", response_class=HTMLResponse)
+def members_page(
+    request: Request, acronym: str, session: SessionDep, reader: ViewerDep
+) -> HTMLResponse:
+    organization = _organization(session, acronym, reader.require())
+    return _members(request, session, reader, organization)
+
+
+@router.post("/organizations/{acronym}/members", response_class=HTMLResponse)
+def invite_member(
+    request: Request,
+    acronym: str,
+    session: SessionDep,
+    reader: ViewerDep,
+    csrf: Annotated[str, Form(max_length=100)],
+    email: Annotated[str, Form(max_length=300)],
+    role: Annotated[str, Form(max_length=20)],
+    name: Annotated[str | None, Form(max_length=300)] = None,
+    language: Annotated[str | None, Form(max_length=5)] = None,
+    manages: Annotated[bool, Form()] = False,
+) -> Response:
+    auth.check_csrf(reader, csrf)
+    principal = reader.require()
+    organization = _organization(session, acronym, principal)
+    entered = {"email": email, "name": name, "role": role, "language": language, "manages": manages}
+    try:
+        data = MemberIn.model_validate(
+            {**entered, "name": (name or "").strip() or None, "language": language or None}
+        )
+        member = people.invite(
+            session, organization, data, actor=principal, base_url=base_url(request)
+        )
+    except ValidationError as exc:
+        field = str(exc.errors()[0]["loc"][0])
+        return _members(
+            request, session, reader, organization, status_code=422, entered=entered,
+            invite_error=field,
+        )  # fmt: skip
+    except AppError as exc:
+        if exc.status_code not in (409, 422):
+            raise
+        return _members(
+            request, session, reader, organization, status_code=exc.status_code,
+            entered=entered, invite_error="conflict" if exc.status_code == 409 else "email",
+            problem=exc.message,
+        )  # fmt: skip
+    return see_other(
+        f"/organizations/{organization.acronym}/members?" + urlencode({"invited": member.email})
+    )
+
+
+@router.post("/organizations/{acronym}/members/{member_id}", response_class=HTMLResponse)
+def change_member(
+    acronym: str,
+    member_id: uuid.UUID,
+    session: SessionDep,
+    reader: ViewerDep,
+    csrf: Annotated[str, Form(max_length=100)],
+    role: Annotated[str, Form(max_length=20)],
+    manages: Annotated[bool, Form()] = False,
+) -> Response:
+    auth.check_csrf(reader, csrf)
+    principal = reader.require()
+    organization = _organization(session, acronym, principal)
+    try:
+        change = MemberUpdate.model_validate({"role": role, "manages": manages})
+    except ValidationError as exc:
+        raise ValidationFailed.on("role", f"one of {', '.join(ROLES)}") from exc
+    people.update_member(session, organization, member_id, change, actor=principal)
+    return see_other(f"/organizations/{organization.acronym}/members?" + urlencode({"changed": 1}))
+
+
+@router.post("/organizations/{acronym}/members/{member_id}/remove")
+def remove_member(
+    acronym: str,
+    member_id: uuid.UUID,
+    session: SessionDep,
+    reader: ViewerDep,
+    csrf: Annotated[str, Form(max_length=100)],
+) -> Response:
+    auth.check_csrf(reader, csrf)
+    principal = reader.require()
+    organization = _organization(session, acronym, principal)
+    people.remove_member(session, organization, member_id, actor=principal)
+    return see_other(f"/organizations/{organization.acronym}/members?" + urlencode({"removed": 1}))
