@@ -12,13 +12,18 @@ Authlib's own `authorize_redirect`/`authorize_access_token` keep that data in a 
 session, which this service does not have; their lower methods are used instead.
 """
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx
 from authlib.integrations.base_client import OAuthError
-from authlib.integrations.starlette_client import OAuth, StarletteOAuth2App
+
+with warnings.catch_warnings():
+    # Authlib 1.9 announces, on import, a move from httpx to httpx2; its httpx client works.
+    warnings.filterwarnings("ignore", message="The httpx module is deprecated")
+    from authlib.integrations.starlette_client import OAuth, StarletteOAuth2App
 from email_validator import EmailNotValidError, validate_email
 from joserfc.errors import ClaimError, ExpiredTokenError, JoseError
 

@@ -25,7 +25,7 @@ def serve(
         f"assistcal listening on http://{host}:{port}  (API docs: http://{host}:{port}/docs)"
     )
     typer.echo("Database: " + _display_url(settings.database_url))
-    typer.echo("Make keys with: assistcal keys create --org ACRONYM --role provider")
+    typer.echo("Invite people with: assistcal users invite EMAIL --org ACRONYM --role provider")
     if os.environ.get("FORWARDED_ALLOW_IPS") and not settings.forwarded_allow_ips:
         typer.secho(
             "FORWARDED_ALLOW_IPS is uvicorn's and is not read: name the proxies in "
