@@ -1,11 +1,15 @@
 """Small helpers shared by the tests."""
 
+import re
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
 
+from app.mail.models import OutboxMail
 from app.tables import metadata
 
 
@@ -45,3 +49,79 @@ def table_counts(engine: Engine) -> dict[str, int]:
             t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
             for t in metadata.sorted_tables
         }
+
+
+# People --------------------------------------------------------------------------------
+
+LINK = re.compile(r"/auth/link/([A-Za-z0-9_-]+)")
+
+
+def mails_to(session: Session, address: str) -> list[OutboxMail]:
+    """The mails queued for `address`, newest first."""
+    return list(
+        session.exec(
+            select(OutboxMail)
+            .where(OutboxMail.to_address == address)
+            .order_by(col(OutboxMail.created_at).desc())
+        )
+    )
+
+
+def newest_link(session: Session, address: str) -> str:
+    """The token of the link in the newest mail to `address`."""
+    found = mails_to(session, address)
+    assert found, f"no mail to {address}"
+    match = LINK.search(found[0].text_body)
+    assert match is not None, found[0].text_body
+    return match.group(1)
+
+
+@dataclass
+class Member:
+    person_id: uuid.UUID
+    membership_id: uuid.UUID
+    key: str | None
+
+
+def make_member(
+    engine: Engine,
+    acronym: str,
+    email: str,
+    *,
+    role: str = "provider",
+    manages: bool = False,
+    name: str | None = None,
+    key_role: str | None = None,
+    join: bool = True,
+) -> Member:
+    """`email` invited to `acronym` (made if new) by the operator; with `join`, the person
+    follows the invitation's link; with `key_role`, they get a key of their own there."""
+    from app.auth import people
+    from app.auth import service as keys_service
+    from app.auth.models import MemberIn
+    from app.db.engine import open_session
+    from app.organizations import service as organizations
+
+    with open_session(engine, write=True) as session:
+        organization = organizations.ensure(session, acronym=acronym, name=f"{acronym} (test)")
+        data = MemberIn.model_validate(
+            {"email": email, "role": role, "manages": manages, "name": name}
+        )
+        member = people.invite(
+            session, organization, data, actor=None, base_url="https://testserver"
+        )
+        person = people.by_email(session, email)
+        assert person is not None
+        if join:
+            people.follow_link(session, newest_link(session, person.email))
+        key = None
+        if key_role is not None:
+            key = keys_service.create(
+                session,
+                organization=organization,
+                role=key_role,
+                actor=None,
+                person_id=person.id,
+            ).key
+        session.commit()
+        return Member(person.id, member.id, key)

@@ -245,6 +245,8 @@ class HistoryEntry(BaseModel):
     actor_organization: str | None
     actor_role: str | None
     actor_key_prefix: str | None
+    actor_name: str | None = None  # the person who acted (DOMAIN.md, "People")
+    actor_email: str | None = None
     changes: dict[str, Any]
 
 

@@ -16,11 +16,12 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
 
 from app.config import Settings
 from app.main import create_app
 from tests.conftest import KeyMaker
-from tests.helpers import activity_body
+from tests.helpers import activity_body, make_member
 
 ROLES = ("anon", "a", "b", "coord", "admin")
 API = "/api/v1"
@@ -496,3 +497,160 @@ def test_listings_do_not_show_what_a_direct_read_refuses(world: World) -> None:
     assert b_requests == []  # nor a request not yet circulated
     b_hooks = api.get(f"{API}/webhooks", headers=world.as_("b")).json()["items"]
     assert world.made["webhook"] not in str(b_hooks)
+
+
+# People and keys: who manages which organization ----------------------------------------------
+#
+# A second, smaller matrix for the routes of members and keys, with people among the callers:
+# mgr_a is a provider of A who manages A, mgr_b the same for B, each acting through a key of
+# their own (made by the keys service with person_id).  A manager changes their own
+# organization's members and keys, never above their own role; nothing of another's.
+
+PEOPLE_ROLES = ("anon", "a", "mgr_a", "mgr_b", "coord", "admin")
+
+PEOPLE_ROUTES = {
+    ("POST", "/api/v1/organizations/{acronym}/members"),
+    ("GET", "/api/v1/organizations/{acronym}/members"),
+    ("PATCH", "/api/v1/organizations/{acronym}/members/{member_id}"),
+    ("DELETE", "/api/v1/organizations/{acronym}/members/{member_id}"),
+    ("POST", "/api/v1/organizations/{acronym}/api-keys"),
+    ("GET", "/api/v1/organizations/{acronym}/api-keys"),
+    ("DELETE", "/api/v1/api-keys/{key_id}"),
+    ("GET", "/api/v1/me"),
+}
+
+# (method, route, organization, case) -> status for PEOPLE_ROLES
+PEOPLE_MATRIX: dict[tuple[str, str, str, str], tuple[int, int, int, int, int, int]] = {
+    ("POST", "/api/v1/organizations/{acronym}/members", A, "provider"): (
+        401, 403, 201, 403, 403, 201,
+    ),
+    ("POST", "/api/v1/organizations/{acronym}/members", A, "coordinator"): (
+        401, 403, 403, 403, 403, 201,
+    ),
+    ("POST", "/api/v1/organizations/{acronym}/members", B, "provider"): (
+        401, 403, 403, 201, 403, 201,
+    ),
+    ("GET", "/api/v1/organizations/{acronym}/members", A, ""): (401, 403, 200, 403, 403, 200),
+    ("GET", "/api/v1/organizations/{acronym}/members", B, ""): (401, 403, 403, 200, 403, 200),
+    ("PATCH", "/api/v1/organizations/{acronym}/members/{member_id}", A, "manages"): (
+        401, 403, 200, 403, 403, 200,
+    ),
+    ("PATCH", "/api/v1/organizations/{acronym}/members/{member_id}", A, "to coordinator"): (
+        401, 403, 403, 403, 403, 200,
+    ),
+    ("PATCH", "/api/v1/organizations/{acronym}/members/{member_id}", A, "a coordinator"): (
+        401, 403, 403, 403, 403, 200,
+    ),
+    ("PATCH", "/api/v1/organizations/{acronym}/members/{member_id}", B, "manages"): (
+        401, 403, 403, 200, 403, 200,
+    ),
+    ("DELETE", "/api/v1/organizations/{acronym}/members/{member_id}", A, "a provider"): (
+        401, 403, 204, 403, 403, 204,
+    ),
+    ("DELETE", "/api/v1/organizations/{acronym}/members/{member_id}", A, "a coordinator"): (
+        401, 403, 403, 403, 403, 204,
+    ),
+    ("DELETE", "/api/v1/organizations/{acronym}/members/{member_id}", B, "a provider"): (
+        401, 403, 403, 204, 403, 204,
+    ),
+    ("POST", "/api/v1/organizations/{acronym}/api-keys", A, "provider"): (
+        401, 403, 201, 403, 403, 201,
+    ),
+    ("POST", "/api/v1/organizations/{acronym}/api-keys", A, "coordinator"): (
+        401, 403, 403, 403, 403, 201,
+    ),
+    ("POST", "/api/v1/organizations/{acronym}/api-keys", B, "provider"): (
+        401, 403, 403, 201, 403, 201,
+    ),
+    ("GET", "/api/v1/organizations/{acronym}/api-keys", A, ""): (401, 403, 200, 403, 403, 200),
+    ("GET", "/api/v1/organizations/{acronym}/api-keys", B, ""): (401, 403, 403, 200, 403, 200),
+    ("DELETE", "/api/v1/api-keys/{key_id}", A, "an organization key"): (
+        401, 403, 200, 403, 403, 200,
+    ),
+    ("DELETE", "/api/v1/api-keys/{key_id}", B, "an organization key"): (
+        401, 403, 403, 200, 403, 200,
+    ),
+    ("GET", "/api/v1/me", A, ""): (401, 200, 200, 200, 200, 200),
+}  # fmt: skip
+
+
+@pytest.fixture
+def people_world(world: World, engine: Engine) -> World:
+    """The world, with two managers who are people acting through keys of their own."""
+    for role, acronym, email in (
+        ("mgr_a", A, "lead.a@example.org"),
+        ("mgr_b", B, "lead.b@example.org"),
+    ):
+        member = make_member(engine, acronym, email, manages=True, key_role="provider")
+        assert member.key is not None
+        world.keys[role] = member.key
+    return world
+
+
+def call_people(world: World, role: str, method: str, path: str, org: str, what: str) -> Any:
+    api, h = world.api, world.headers(role)
+    admin = world.as_("admin")
+
+    def member(role_there: str = "provider") -> str:
+        made = api.post(
+            f"{API}/organizations/{org}/members",
+            json={"email": f"{uuid.uuid4().hex[:8]}@example.org", "role": role_there},
+            headers=admin,
+        )
+        assert made.status_code == 201, made.text
+        return str(made.json()["id"])
+
+    base = f"{API}/organizations/{org}"
+    if path == "/api/v1/organizations/{acronym}/members":
+        if method == "POST":
+            body = {"email": f"{uuid.uuid4().hex[:8]}@example.org", "role": what}
+            return api.post(f"{base}/members", json=body, headers=h)
+        return api.get(f"{base}/members", headers=h)
+    if path == "/api/v1/organizations/{acronym}/members/{member_id}":
+        if method == "DELETE":
+            target = member("coordinator" if what == "a coordinator" else "provider")
+            return api.delete(f"{base}/members/{target}", headers=h)
+        change = {"manages": {"manages": True}, "to coordinator": {"role": "coordinator"}}
+        target = member("coordinator" if what == "a coordinator" else "provider")
+        return api.patch(
+            f"{base}/members/{target}", json=change.get(what, {"manages": True}), headers=h
+        )
+    if path == "/api/v1/organizations/{acronym}/api-keys":
+        if method == "POST":
+            return api.post(f"{base}/api-keys", json={"role": what}, headers=h)
+        return api.get(f"{base}/api-keys", headers=h)
+    if path == "/api/v1/api-keys/{key_id}":
+        made = api.post(f"{base}/api-keys", json={"role": "provider"}, headers=admin)
+        return api.delete(f"{API}/api-keys/{made.json()['id']}", headers=h)
+    assert path == "/api/v1/me", path
+    return api.get(f"{API}/me", headers=h)
+
+
+def test_the_people_matrix_covers_the_people_routes() -> None:
+    covered = {(method, path) for method, path, _, _ in PEOPLE_MATRIX}
+    assert covered == PEOPLE_ROUTES
+    assert PEOPLE_ROUTES.issubset(MATRIX)  # and each is in the main matrix too
+
+
+def test_managers_manage_their_own_organization_only(people_world: World) -> None:
+    wrong = []
+    for (method, path, org, what), expected in PEOPLE_MATRIX.items():
+        for role, status in zip(PEOPLE_ROLES, expected, strict=True):
+            got = call_people(people_world, role, method, path, org, what).status_code
+            if got != status:
+                wrong.append(f"{method} {path} ({org}, {what}) as {role}: {got}, expected {status}")
+    assert wrong == [], "\n".join(wrong)
+
+
+def test_a_manager_sees_the_keys_of_their_organization_and_whose_they_are(
+    people_world: World,
+) -> None:
+    api = people_world.api
+    listed = api.get(f"{API}/organizations/{A}/api-keys", headers=people_world.as_("mgr_a"))
+    owners = {k["owner"] for k in listed.json()["items"]}
+    assert "lead.a <lead.a@example.org>" in owners
+    assert None in owners  # A's organization key
+    assert not any("lead.b" in (owner or "") for owner in owners)
+    me = api.get(f"{API}/me", headers=people_world.as_("mgr_a")).json()
+    assert me["person"]["email"] == "lead.a@example.org"
+    assert me["person"]["memberships"][0]["manages"] is True
