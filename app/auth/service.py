@@ -113,6 +113,8 @@ def create(
     made.  An actor who is not an admin makes no key above their own role."""
     assert organization.id is not None
     if actor is not None and not actor.is_admin:
+        if person_id is not None and person_id != actor.person_id:
+            raise Forbidden("a person makes their own keys only")
         if person_id is None and not actor.may_manage(organization.id):
             raise Forbidden(f"only an admin or a manager of {organization.acronym} makes its keys")
         if ROLE_RANK[role] > ROLE_RANK[actor.role]:
