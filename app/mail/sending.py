@@ -165,10 +165,10 @@ def message(mail: tuple[Any, ...], mail_from: str) -> EmailMessage:
     email["Date"] = formatdate(as_utc(created_at).timestamp(), usegmt=True)
     email["Message-ID"] = message_id
     email["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies
-    email["Content-Language"] = language
     email.set_content(text)
     if html:
         email.add_alternative(html, subtype="html")
+    email["Content-Language"] = language  # after the parts: making them clears Content-*
     return email
 
 
