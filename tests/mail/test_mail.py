@@ -29,8 +29,8 @@ LINK = "https://calendar.example.org/invitations/4Yq-kz_9?next=/calendar&x=1"
 INVITATION = {
     "name": "Ana <Ruiz>",
     "inviter": "Ana Pérez (OAS-CICTE)",
-    "acronym": "UNLIREC",
-    "organization": "UN Regional Centre for Peace, Disarmament and Development",
+    "organization": "UNLIREC",
+    "organization_name": "UN Regional Centre for Peace, Disarmament and Development",
     "role": "provider",
     "link": LINK,
     "days": 7,
