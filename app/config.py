@@ -1,10 +1,58 @@
 """One settings object, read from ASSISTCAL_* environment variables (or a .env file)."""
 
 import ipaddress
+from dataclasses import dataclass
+from email.utils import parseaddr
 from typing import Annotated
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+SMTP_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
+
+
+@dataclass(frozen=True)
+class SmtpServer:
+    """Where mail is sent, read from ASSISTCAL_SMTP_URL: smtp://host:port (no encryption),
+    smtp+starttls://user:pass@host:587, smtps://user:pass@host:465 (user and password
+    URL-encoded)."""
+
+    scheme: str
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+
+    def __str__(self) -> str:  # never the user or password
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+    @classmethod
+    def parse(cls, url: str) -> "SmtpServer":
+        parts = urlsplit(url)
+        if parts.scheme not in SMTP_PORTS:
+            raise ValueError(
+                f"ASSISTCAL_SMTP_URL must start with smtp://, smtp+starttls:// or smtps://, "
+                f"not {parts.scheme + '://' if parts.scheme else 'nothing'}"
+            )
+        try:
+            port = parts.port or SMTP_PORTS[parts.scheme]
+        except ValueError:
+            raise ValueError("ASSISTCAL_SMTP_URL has a port that is not a number") from None
+        if not parts.hostname:
+            raise ValueError("ASSISTCAL_SMTP_URL names no host")
+        if parts.username and parts.scheme == "smtp":
+            raise ValueError(
+                "ASSISTCAL_SMTP_URL has a password for an unencrypted connection: "
+                "use smtp+starttls:// or smtps://"
+            )
+        return cls(
+            scheme=parts.scheme,
+            host=parts.hostname,
+            port=port,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password is not None else None,
+        )
 
 
 class Settings(BaseSettings):
@@ -186,3 +234,47 @@ class Settings(BaseSettings):
     def oidc_enabled(self) -> bool:
         """Single sign-on is configured (the validator makes the three all or none)."""
         return self.oidc_issuer is not None
+
+    smtp_url: SecretStr | None = Field(
+        default=None,
+        description="The mail server: smtp://host:port, smtp+starttls://user:pass@host:587 or "
+        "smtps://user:pass@host:465. Unset: mails are written to the log instead.",
+    )
+    mail_from: str = Field(
+        default="assistcal <assistcal@localhost>",
+        description='The sender of e-mails, e.g. "assistcal <calendar@example.org>".',
+    )
+    smtp_ca_file: str | None = Field(
+        default=None,
+        description="A CA bundle (PEM) the mail server's certificate is checked against, for "
+        "a server with an internal CA; by default the system's.",
+    )
+    smtp_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="How long the mail server may take to answer."
+    )
+    mail_worker: bool = Field(default=True, description="Send e-mails from this process.")
+    mail_poll_seconds: float = Field(
+        default=5.0, gt=0, description="How often the mail worker looks for retries that are due."
+    )
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value():
+            SmtpServer.parse(value.get_secret_value())  # refused at start-up, not at sending
+            return value
+        return None
+
+    @field_validator("mail_from")
+    @classmethod
+    def _mail_from(cls, value: str) -> str:
+        if "@" not in parseaddr(value)[1] or "\n" in value or "\r" in value:
+            raise ValueError(f"ASSISTCAL_MAIL_FROM: {value!r} is not an e-mail address")
+        return value
+
+    @property
+    def smtp_server(self) -> SmtpServer | None:
+        """The mail server, or None when mails are written to the log."""
+        if self.smtp_url is None:
+            return None
+        return SmtpServer.parse(self.smtp_url.get_secret_value())

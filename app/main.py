@@ -21,6 +21,7 @@ from app.api.reports import router as reports_router
 from app.api.webhooks import router as webhooks_router
 from app.auth import oidc
 from app.config import Settings
+from app.db import outbox
 from app.db.engine import make_engine
 from app.db.generation import Generation, generation_for
 from app.db.migrate import schema_head
@@ -31,6 +32,7 @@ from app.findings.service import open_findings
 from app.http import errors, openapi, ops, pipeline
 from app.http.operations import CacheCollector, Metrics, configure_logging
 from app.imports import sandbox
+from app.mail import sending as mail_sending
 from app.warmup import settle
 from app.web import docs
 from app.web.pages import page_error
@@ -125,19 +127,31 @@ def _lifespan(
             one_writer=engine.dialect.name == "sqlite",
             timeout=settings.queue_timeout_seconds,
         )
-        worker = None
+        workers: list[outbox.Worker] = []
         if settings.webhook_worker:
-            worker = Worker(
-                engine,
-                poll_seconds=settings.webhook_poll_seconds,
-                timeout_seconds=settings.webhook_timeout_seconds,
-                allow_private=settings.webhook_allow_private,
+            workers.append(
+                Worker(
+                    engine,
+                    poll_seconds=settings.webhook_poll_seconds,
+                    timeout_seconds=settings.webhook_timeout_seconds,
+                    allow_private=settings.webhook_allow_private,
+                )
             )
+        if settings.mail_worker:
+            workers.append(
+                mail_sending.Worker(
+                    engine,
+                    transport=mail_sending.transport_for(settings),
+                    mail_from=settings.mail_from,
+                    poll_seconds=settings.mail_poll_seconds,
+                )
+            )
+        for worker in workers:
             worker.start()
         try:
             yield
         finally:
-            if worker is not None:
+            for worker in workers:
                 worker.stop()
             await generation.close()
             engine.dispose()

@@ -1,9 +1,12 @@
 """`assistcal serve`."""
 
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from app.config import Settings
 
 
 def serve(
@@ -25,6 +28,7 @@ def serve(
         f"assistcal listening on http://{host}:{port}  (API docs: http://{host}:{port}/docs)"
     )
     typer.echo("Database: " + _display_url(settings.database_url))
+    typer.echo(mail_line(settings))
     typer.echo("Invite people with: assistcal users invite EMAIL --org ACRONYM --role provider")
     if os.environ.get("FORWARDED_ALLOW_IPS") and not settings.forwarded_allow_ips:
         typer.secho(
@@ -52,3 +56,11 @@ def _display_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
+
+
+def mail_line(settings: "Settings") -> str:
+    """Where e-mail goes, for the start-up banner (never the user or password)."""
+    server = settings.smtp_server
+    if server is None:
+        return "mail: not sent, written to the log (set ASSISTCAL_SMTP_URL)"
+    return f"mail: through {server}"

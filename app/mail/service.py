@@ -1,21 +1,50 @@
-"""Interim: the lead's placeholder until h-mail merges (replaced by the helper's module)."""
+"""Queueing e-mails: each is composed and written to the outbox (mail_outbox) in the
+transaction of the change it tells about, and sent by the mail worker (app.mail.sending) once
+that transaction commits; a rolled-back change sends nothing."""
 
-import uuid
+from email.utils import make_msgid, parseaddr
+from functools import cache
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlmodel import Session
 
+from app.config import Settings
+from app.db import outbox
+from app.mail.compose import compose
 from app.mail.models import OutboxMail
+
+TOPIC = "mail"  # the outbox worker that sends mail_outbox
+
+
+def message_domain(settings: Settings) -> str:
+    """The right-hand part of Message-IDs: the domain of ASSISTCAL_MAIL_FROM, else the public
+    URL's host."""
+    domain = parseaddr(settings.mail_from)[1].rpartition("@")[2]
+    if not domain and settings.public_url:
+        domain = urlsplit(settings.public_url).hostname or ""
+    return domain or "localhost"
+
+
+@cache
+def _process_domain() -> str:
+    return message_domain(Settings())  # the process's configuration, read once
 
 
 def queue(session: Session, *, to: str, template: str, language: str, **context: Any) -> OutboxMail:
-    text = "\n".join(f"{k}: {v}" for k, v in context.items())
-    row = OutboxMail(
+    """Compose the mail `template` for `to` in `language` (app.mail.compose) and add it to the
+    outbox in `session`'s transaction (no commit): its commit wakes the mail worker."""
+    if "@" not in to or parseaddr(to)[1] != to or to != to.strip():
+        raise ValueError(f"not an e-mail address: {to!r}")
+    composed = compose(template, language, **context)
+    mail = OutboxMail(
         to_address=to,
-        subject=template,
-        text_body=text,
+        subject=composed.subject,
+        text_body=composed.text,
+        html_body=composed.html,
         language=language,
-        message_id=f"<{uuid.uuid4()}@assistcal>",
+        message_id=make_msgid(domain=_process_domain()),  # the same on every retry
     )
-    session.add(row)
-    return row
+    session.add(mail)
+    outbox.queued(session, TOPIC)
+    return mail

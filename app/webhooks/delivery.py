@@ -15,7 +15,6 @@ import binascii
 import hashlib
 import hmac
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -28,9 +27,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from app.core.timeutil import utcnow
+from app.db import outbox
 from app.db.engine import open_session
 from app.webhooks.destination import DestinationRefused, http_client
-from app.webhooks.events import PENDING
+from app.webhooks.events import TOPIC
 from app.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery
 
 log = logging.getLogger("assistcal.webhooks")
@@ -75,46 +75,22 @@ def standard_signature(secret: str, message_id: str, timestamp: str, body: str) 
     return "v1," + base64.b64encode(digest).decode()
 
 
-def backoff(attempts: int) -> timedelta:
-    """The wait after the n-th failed attempt: 30 s, 2 min, 8 min, 32 min, then 2 h, 6 h."""
-    return timedelta(seconds=min(30 * 4 ** (attempts - 1), 6 * 3600))
+FIRST_RETRY = timedelta(seconds=30)  # then 2 min, 8 min, 32 min, 2 h, 6 h, 6 h
+LONGEST_WAIT = timedelta(hours=6)
 
 
-def _claim(engine: Engine, now: datetime, limit: int, lease: timedelta) -> list[tuple[Any, ...]]:
-    """Due deliveries of live webhooks, leased to this process for `lease` (longer than
-    sending them all can take): (delivery id, url, secret, event type, body)."""
-    due = (
-        sa.select(
-            col(WebhookDelivery.id),
-            col(Webhook.url),
-            col(Webhook.secret),
-            col(WebhookDelivery.event_type),
-            col(WebhookDelivery.body),
-        )
-        .join(Webhook, col(Webhook.id) == col(WebhookDelivery.webhook_id))
-        .where(
-            col(WebhookDelivery.status) == "pending",
-            col(WebhookDelivery.next_attempt_at) <= now,
-            col(Webhook.disabled_at).is_(None),
-        )
-        .order_by(col(WebhookDelivery.next_attempt_at))
-        .limit(limit)
+# What a delivery is sent with: (delivery id, url, secret, event type, body), of live webhooks.
+_SENT_WITH = (
+    sa.select(
+        col(WebhookDelivery.id),
+        col(Webhook.url),
+        col(Webhook.secret),
+        col(WebhookDelivery.event_type),
+        col(WebhookDelivery.body),
     )
-    with open_session(engine, write=False) as session:
-        if session.execute(due).first() is None:
-            return []  # nothing due: no write transaction (on SQLite, no write lock)
-    with open_session(engine, write=True) as session:
-        if engine.dialect.name == "postgresql":
-            due = due.with_for_update(skip_locked=True, of=WebhookDelivery)
-        rows = [tuple(row) for row in session.execute(due)]
-        if rows:
-            session.execute(
-                sa.update(WebhookDelivery)
-                .where(col(WebhookDelivery.id).in_([row[0] for row in rows]))
-                .values(next_attempt_at=now + lease)
-            )
-        session.commit()
-    return rows
+    .join(Webhook, col(Webhook.id) == col(WebhookDelivery.webhook_id))
+    .where(col(Webhook.disabled_at).is_(None))
+)
 
 
 def _send(
@@ -171,10 +147,14 @@ def _record(
     if error is None:
         delivery.status = "delivered"
         delivery.delivered_at = now
-    elif delivery.attempts >= MAX_ATTEMPTS:
-        delivery.status = "failed"
     else:
-        delivery.next_attempt_at = now + backoff(delivery.attempts)
+        retry = outbox.retry_at(
+            delivery.attempts, now, first=FIRST_RETRY, cap=LONGEST_WAIT, max_attempts=MAX_ATTEMPTS
+        )
+        if retry is None:
+            delivery.status = "failed"
+        else:
+            delivery.next_attempt_at = retry
     session.add(delivery)
 
 
@@ -191,7 +171,9 @@ def deliver_due(
     timeout = client.timeout.read or client.timeout.connect or 10.0
     lease = timedelta(seconds=limit * 2 * timeout) + LEASE_MARGIN  # connect and read, each
     while True:
-        claimed = _claim(engine, now(), limit, lease)
+        claimed = outbox.claim(
+            engine, _SENT_WITH, model=WebhookDelivery, now=now(), lease=lease, limit=limit
+        )
         if not claimed:
             return made
         results = []
@@ -208,26 +190,10 @@ def deliver_due(
             return made
 
 
-# Waking the worker as soon as a transaction that queued deliveries commits.
+class Worker(outbox.Worker):
+    """The webhook deliveries' worker thread (app.db.outbox.Worker), with its HTTP client."""
 
-_wakers: list[Callable[[], None]] = []
-
-
-@sa.event.listens_for(Session, "after_commit")
-def _after_commit(session: Session) -> None:
-    if session.info.pop(PENDING, False):
-        for wake in list(_wakers):
-            wake()
-
-
-@sa.event.listens_for(Session, "after_rollback")
-def _after_rollback(session: Session) -> None:
-    session.info.pop(PENDING, None)
-
-
-class Worker:
-    """A thread that sends the outbox: woken by commits that queued deliveries, and every
-    `poll_seconds` for retries and for deliveries queued by other processes."""
+    topic = TOPIC
 
     def __init__(
         self,
@@ -237,35 +203,16 @@ class Worker:
         timeout_seconds: float,
         allow_private: bool = False,
     ) -> None:
+        super().__init__(poll_seconds=poll_seconds, stop_seconds=timeout_seconds + 5, log=log)
         self.engine = engine
         self.allow_private = allow_private
-        self.poll_seconds = poll_seconds
         self.timeout_seconds = timeout_seconds
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
 
-    def start(self) -> None:
-        _wakers.append(self._wake.set)
-        self._thread.start()
+    def opened(self) -> httpx.Client:
+        return http_client(timeout=self.timeout_seconds, allow_private=self.allow_private)
 
-    def stop(self) -> None:
-        if self._wake.set in _wakers:
-            _wakers.remove(self._wake.set)
-        self._stop.set()
-        self._wake.set()
-        self._thread.join(timeout=self.timeout_seconds + 5)
-
-    def _run(self) -> None:
-        client = http_client(timeout=self.timeout_seconds, allow_private=self.allow_private)
-        with client:
-            while not self._stop.is_set():
-                self._wake.clear()
-                try:
-                    deliver_due(self.engine, client=client)
-                except Exception:  # a database hiccup must not end the thread
-                    log.exception("webhook delivery pass failed")
-                self._wake.wait(self.poll_seconds)
+    def send_due(self, opened: httpx.Client) -> None:
+        deliver_due(self.engine, client=opened)
 
 
 def describe(session: Session, delivery: WebhookDelivery) -> dict[str, Any]:

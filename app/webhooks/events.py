@@ -16,10 +16,11 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from app.core.timeutil import utcnow
+from app.db import outbox
 from app.webhooks.models import Webhook, WebhookDelivery
 
 _SUBSCRIBERS = "assistcal.webhooks"
-PENDING = "assistcal.webhooks.pending"
+TOPIC = "webhooks"  # the outbox worker that sends webhook_delivery
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def emit(session: Session, events: Iterable[Event]) -> None:
             )
     if rows:
         session.execute(sa.insert(WebhookDelivery), rows)
-        session.info[PENDING] = True
+        outbox.queued(session, TOPIC)
 
 
 def activity_event(kind: str, activity: Any, provider: str) -> Event:

@@ -443,6 +443,26 @@ def test_serve_listens_on_localhost_8000_with_one_worker_by_default() -> None:
     assert defaults == {"host": "127.0.0.1", "port": 8000, "workers": 1}
 
 
+def test_the_start_up_banner_says_where_mail_goes(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: None)
+    runner = CliRunner()
+
+    def serve(smtp_url: str) -> Result:
+        env = {"ASSISTCAL_DATABASE_URL": url, "ASSISTCAL_SMTP_URL": smtp_url}
+        return runner.invoke(app, ["serve"], env=env)
+
+    through = ok(serve("smtp+starttls://ana%40example.org:hunter2@mail.example.org:587"))
+    assert "mail: through smtp+starttls://mail.example.org:587\n" in through
+    assert "hunter2" not in through
+    assert "mail: not sent, written to the log (set ASSISTCAL_SMTP_URL)\n" in ok(serve(""))
+    refused = serve("https://ana:hunter2@mail.example.org")
+    assert refused.exit_code != 0
+    assert "ASSISTCAL_SMTP_URL must start with smtp://" in str(refused.exception)
+    assert "hunter2" not in str(refused.exception)
+
+
 def test_findings_rescan_recomputes_and_keeps_decisions(cli: Any, url: str) -> None:
     from app.findings.models import Finding
 
