@@ -28,7 +28,10 @@ class Server:
 
 
 def start(
-    folder: Path, *extra: str, database_url: str | None = None
+    folder: Path,
+    *extra: str,
+    database_url: str | None = None,
+    environment: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen[str], Server]:
     port = free_port()
     env = {
@@ -38,6 +41,7 @@ def start(
         "ASSISTCAL_WEBHOOK_ALLOW_PRIVATE": "true",  # the tests' receivers are on 127.0.0.1
     }
     env.pop("ASSISTCAL_BOOTSTRAP_ADMIN_KEY", None)
+    env.update(environment or {})
     process = subprocess.Popen(
         [sys.executable, "-m", "app", "serve", "--port", str(port), *extra],
         cwd=folder,

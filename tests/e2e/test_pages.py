@@ -3,7 +3,6 @@ the demo calendar.  Sign in, filter the calendar, open a finding, confirm a dupl
 it leave the queue and the feed, import a file, subscribe, switch to Spanish, on a narrow
 screen too.  Screenshots of each page go to test-output/screenshots (ASSISTCAL_SCREENSHOTS)."""
 
-import os
 import re
 import subprocess
 import sys
@@ -14,30 +13,17 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e.browser import SHOTS, expect, labelled, needs_browser, shot
+from tests.e2e.browser import sign_in_with_key as sign_in
 from tests.e2e.live import Server, start, stop
 
-CHROMIUM = os.environ.get("ASSISTCAL_CHROMIUM", "/usr/bin/chromium")
-SHOTS = Path(os.environ.get("ASSISTCAL_SCREENSHOTS", "test-output/screenshots"))
-REQUIRED = os.environ.get("ASSISTCAL_REQUIRE_BROWSER") == "1"
 CLICK_DOWNLOAD = """url => {
   const link = Object.assign(document.createElement('a'), {href: url, download: 'feed.ics'});
   document.body.append(link);
   link.click();
 }"""
 
-try:
-    from playwright.sync_api import Page, expect, sync_playwright
-except ImportError:  # pragma: no cover - the test extras install it
-    sync_playwright = None  # type: ignore[assignment]
-
-missing = None
-if sync_playwright is None:
-    missing = "playwright is not installed (pip install -e '.[test]')"
-elif not Path(CHROMIUM).exists():
-    missing = f"no Chromium at {CHROMIUM} (apt-get install chromium; .ci/run does)"
-if missing and REQUIRED:
-    raise RuntimeError(missing)
-pytestmark = pytest.mark.skipif(missing is not None, reason=missing or "")
+pytestmark = needs_browser
 
 
 @pytest.fixture(scope="module")
@@ -62,42 +48,6 @@ def load_demo(server: Server, *options: str) -> str:
     )
     assert loaded.returncode == 0, loaded.stderr
     return loaded.stdout
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    assert sync_playwright is not None
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield chromium
-        chromium.close()
-
-
-def shot(page: "Page", name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-def labelled(page: "Page") -> None:
-    """Every field has a label, and nothing is wider than the screen."""
-    unlabelled = page.evaluate(
-        """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
-              .filter(e => e.labels.length === 0).map(e => e.name)"""
-    )
-    assert unlabelled == [], unlabelled
-    overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 1, f"{overflow}px wider than the window"
-
-
-def sign_in(page: "Page", url: str, key: str) -> None:
-    page.goto(f"{url}/")
-    page.get_by_role("link", name="Sign in").first.click()
-    page.get_by_label("API key").fill(key)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
 def test_a_coordinator_goes_through_every_page(browser: Any, site: tuple[Server, str]) -> None:

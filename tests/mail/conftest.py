@@ -5,7 +5,7 @@ import pytest
 import trustme
 from aiosmtpd.controller import Controller
 
-from tests.mail.smtp_server import SmtpServer, start
+from tests.support.smtp import SmtpServer, start
 
 
 @pytest.fixture(scope="session")

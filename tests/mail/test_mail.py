@@ -23,7 +23,7 @@ from app.mail.compose import compose
 from app.mail.models import OutboxMail
 from app.mail.service import queue
 from app.main import create_app
-from tests.mail.smtp_server import PASSWORD, USER, SmtpServer
+from tests.support.smtp import PASSWORD, USER, SmtpServer
 
 LINK = "https://calendar.example.org/invitations/4Yq-kz_9?next=/calendar&x=1"
 INVITATION = {
@@ -225,7 +225,7 @@ def test_a_permanent_refusal_fails_at_once(
 def test_an_unreachable_server_is_tried_with_growing_delays_then_given_up(
     engine: Engine, db_url: str, clean_db: None
 ) -> None:
-    from tests.mail.smtp_server import free_port
+    from tests.support.smtp import free_port
 
     settings = smtp_settings(db_url, f"smtp://127.0.0.1:{free_port()}", smtp_timeout_seconds=2)
     queue_one(engine)
