@@ -34,9 +34,20 @@ router = APIRouter(include_in_schema=False)
 
 # Sign-in e-mails asked for: a few per address, more per client, in a quarter of an hour.
 WINDOW_SECONDS = 15 * 60
-PER_ADDRESS = Buckets(3, window_seconds=WINDOW_SECONDS)
-PER_CLIENT = Buckets(10, window_seconds=WINDOW_SECONDS)
+PER_ADDRESS, PER_CLIENT = 3, 10
 CALLBACK = "/auth/oidc/callback"
+
+
+def _limits(request: Request) -> tuple[Buckets, Buckets]:
+    """This app's counts of sign-in e-mails asked for, per address and per client."""
+    state = request.app.state
+    if not hasattr(state, "sign_in_limits"):
+        state.sign_in_limits = (
+            Buckets(PER_ADDRESS, window_seconds=WINDOW_SECONDS),
+            Buckets(PER_CLIENT, window_seconds=WINDOW_SECONDS),
+        )
+    limits: tuple[Buckets, Buckets] = state.sign_in_limits
+    return limits
 
 
 def _signed_in(response: Response, token: str) -> Response:
@@ -65,7 +76,8 @@ def sign_in_by_email(
         )  # fmt: skip
     now = time.monotonic()
     client = request.client.host if request.client else "unknown"
-    wait = max(PER_CLIENT.take(client, now), PER_ADDRESS.take(address, now))
+    per_address, per_client = _limits(request)
+    wait = max(per_client.take(client, now), per_address.take(address, now))
     if wait > 0:
         raise TooManyRequests(
             f"too many sign-in e-mails asked for: try again in {int(wait // 60) + 1} minutes"

@@ -203,8 +203,12 @@ def test_people_invited_sign_in_act_and_are_removed(
         headers={"Authorization": f"Bearer {key}"},
     )
     assert invited.status_code == 201, invited.text
-    provider.set_identity(LUIS, verified=True, name="Luis Gómez")
     luis = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    provider.set_identity(LUIS, verified=False, name="Luis Gómez")  # the provider won't vouch
+    luis.goto(f"{server.url}/sign-in")
+    luis.get_by_role("link", name=f"Sign in with {SSO_NAME}").click()
+    expect(luis.get_by_role("alert")).to_contain_text("did not confirm this e-mail address")
+    provider.set_identity(LUIS, verified=True, name="Luis Gómez")
     luis.goto(f"{server.url}/sign-in")
     luis.get_by_role("link", name=f"Sign in with {SSO_NAME}").click()
     expect(header_name(luis)).to_have_text("Luis Gómez")
