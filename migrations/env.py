@@ -5,7 +5,7 @@ from alembic import context
 
 from app.config import Settings
 from app.db.engine import make_engine, normalise_url
-from app.db.migrate import migration_lock
+from app.db.migrate import check_foreign_keys, migration_lock
 from app.tables import metadata
 
 config = context.config
@@ -39,6 +39,7 @@ def run_migrations_online() -> None:
             )
             with context.begin_transaction():
                 context.run_migrations()
+                check_foreign_keys(connection)
     finally:
         engine.dispose()
 

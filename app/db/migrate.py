@@ -75,6 +75,17 @@ def current_revision(url: str) -> str | None:
 MIGRATION_LOCK = 1540_2004
 
 
+def check_foreign_keys(connection: sa.Connection) -> None:
+    """On SQLite, before a migration commits: every row's foreign keys still point at rows
+    (they were not enforced while tables were rebuilt)."""
+    if connection.dialect.name == "sqlite":
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise RuntimeError(
+                f"the migration left rows whose foreign keys point nowhere: {broken[:5]}"
+            )
+
+
 @contextmanager
 def migration_lock(connection: sa.Connection) -> Iterator[sa.Connection]:
     """Hold the database while migrations run on `connection`, so that replicas started at
@@ -83,7 +94,17 @@ def migration_lock(connection: sa.Connection) -> Iterator[sa.Connection]:
     released (or the connection dies).  SQLite: the migration's transaction takes the write
     lock when it begins (BEGIN IMMEDIATE), and the others wait for it (busy_timeout)."""
     if connection.dialect.name != "postgresql":
-        yield connection.execution_options(**{IMMEDIATE: True})
+        # A batch migration rebuilds a table (copy, drop, rename): with foreign keys enforced,
+        # the drop would cascade to the rows that point at it, or fail.  They are off for the
+        # run, which is possible only outside a transaction, and checked before it commits
+        # (check_foreign_keys).
+        connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+        try:
+            yield connection.execution_options(**{IMMEDIATE: True})
+        finally:
+            if connection.in_transaction():
+                connection.rollback()
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
         return
     connection.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
     connection.commit()  # the lock outlives this transaction: it is the session's

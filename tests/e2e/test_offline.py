@@ -21,8 +21,8 @@ from fastapi.routing import iter_route_contexts
 
 from app.config import Settings
 from app.main import create_app
+from tests.e2e.browser import CHROMIUM, missing, shot
 from tests.e2e.live import Server, start, stop
-from tests.e2e.test_pages import CHROMIUM, missing, shot
 
 try:
     from playwright.sync_api import Page, Route, expect, sync_playwright
