@@ -6,14 +6,31 @@ import uuid
 from fastapi import APIRouter, Request, Response
 
 from app.api.caller import CurrentPrincipal
-from app.api.feeds import base_url
 from app.api.organizations import OrganizationDep
 from app.auth import people
 from app.auth.models import MemberIn, MemberPublic, MemberUpdate
 from app.db.session import SessionDep
+from app.errors import Unavailable
 
 router = APIRouter(tags=["people"])
 MEMBERS = "/organizations/{acronym}/members"
+LOOPBACK = ("localhost", "127.0.0.1", "::1")
+
+
+def link_base(request: Request) -> str:
+    """Where the links sent by e-mail, and single sign-on's redirect, point:
+    ASSISTCAL_PUBLIC_URL.  Without it, the address a request came to, but only when that is
+    this machine (a development set-up): a Host header sent from elsewhere could otherwise
+    put another site's address, with the link's secret, in someone's e-mail."""
+    configured = request.app.state.settings.public_url
+    if configured:
+        return str(configured)
+    if request.url.hostname in LOOPBACK:
+        return str(request.base_url)
+    raise Unavailable(
+        "this service sends no links by e-mail until ASSISTCAL_PUBLIC_URL names its address",
+        retry_after=3600,
+    )
 
 
 @router.post(MEMBERS, status_code=201, response_model=MemberPublic)
@@ -26,7 +43,7 @@ def invite_member(
 ) -> MemberPublic:
     """Invite a person by e-mail: they get a link, valid 7 days, that makes their account
     and signs them in.  A person already known gets a membership added."""
-    return people.invite(session, organization, data, actor=actor, base_url=base_url(request))
+    return people.invite(session, organization, data, actor=actor, base_url=link_base(request))
 
 
 @router.get(MEMBERS, response_model=list[MemberPublic])

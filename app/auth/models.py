@@ -1,9 +1,9 @@
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import sqlalchemy as sa
-from pydantic import EmailStr
+from pydantic import EmailStr, StringConstraints
 from sqlmodel import AutoString, Field, SQLModel
 
 import app.db.types  # noqa: F401  (the metadata's naming convention, before the tables)
@@ -123,12 +123,16 @@ class ApiKeyCreated(SQLModel):
 stamp.watch(ApiKey, ignore=["last_used_at"])
 
 
+# A person's name, as histories show it: on one line, without control characters.
+OneLine = Annotated[str, StringConstraints(min_length=1, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
 class MemberIn(SQLModel):
     """An invitation: who, and with what role."""
 
     model_config = {"extra": "forbid"}
     email: EmailStr = Field(sa_type=AutoString, max_length=254)
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: OneLine | None = Field(default=None, max_length=200)
     role: Role = Field(sa_type=AutoString)
     manages: bool = False
     language: str | None = Field(default=None, max_length=5)

@@ -6,13 +6,14 @@ A person is found by e-mail address, compared without case.  An invitation makes
 is theirs: by following the invitation's or a sign-in e-mail's link, or by single sign-on
 with a verified address.  Links are single-use; only their SHA-256 is kept."""
 
-import hashlib
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.audit import service as audit
@@ -28,6 +29,7 @@ from app.auth.models import (
     PersonPublic,
 )
 from app.core.i18n import LANGUAGES
+from app.core.keys import hash_key
 from app.core.principal import ROLE_RANK, Principal
 from app.core.timeutil import utcnow
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -37,14 +39,11 @@ from app.organizations.models import Organization
 INVITATION_VALID = timedelta(days=7)
 SIGN_IN_VALID = timedelta(minutes=15)
 LINK_PATH = "/auth/link/"
+PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f]+$")  # a name on one line, no control characters
 
 
 def normalise_email(value: str) -> str:
     return value.strip().lower()
-
-
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def by_email(session: Session, email: str) -> Person | None:
@@ -105,19 +104,22 @@ def _member(membership: Membership, person: Person, organization: Organization) 
 def _new_link(
     session: Session,
     purpose: str,
-    person: Person,
+    person: Person | None,
     valid: timedelta,
     membership: Membership | None = None,
     data: dict[str, str] | None = None,
+    token: str | None = None,
 ) -> str:
-    token = secrets.token_urlsafe(32)
+    """Keep a single-use secret (a new one unless `token` is given) for `valid`; links that
+    expired more than a day ago go."""
+    token = token or secrets.token_urlsafe(32)
     now = utcnow()
     session.execute(sa.delete(AuthLink).where(col(AuthLink.expires_at) < now - timedelta(days=1)))
     session.add(
         AuthLink(
-            token_hash=_hash(token),
+            token_hash=hash_key(token),
             purpose=purpose,
-            person_id=person.id,
+            person_id=person.id if person else None,
             membership_id=membership.id if membership else None,
             data=data or {},
             expires_at=now + valid,
@@ -150,7 +152,10 @@ def invite(
             language=data.language or "en",
         )
         session.add(person)
-        session.flush()
+        try:
+            session.flush()
+        except IntegrityError as exc:
+            raise Conflict(f"{email} is being invited at this moment: try again") from exc
     elif person.removed_at is not None:
         person.removed_at = None
         person.joined_at = None
@@ -162,6 +167,16 @@ def invite(
     ).first()
     if membership is not None and membership.status == "active":
         raise Conflict(f"{email} is already a member of {organization.acronym}")
+    if (
+        membership is not None
+        and actor is not None
+        and not actor.is_admin
+        and ROLE_RANK[membership.role] > ROLE_RANK[actor.role]
+    ):
+        raise Forbidden(
+            f"{email} is invited as {membership.role}, above your own role: an admin may "
+            "invite them again"
+        )
     inviter = actor.label if actor else "assistcal"
     assert organization.id is not None
     if membership is None:
@@ -170,7 +185,10 @@ def invite(
     membership.manages = data.manages
     membership.invited_by = inviter
     session.add(membership)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:  # the same address invited at the same moment
+        raise Conflict(f"{email} is being invited at this moment: try again") from exc
     token = _new_link(session, "invitation", person, INVITATION_VALID, membership)
     mail.queue(
         session,
@@ -360,6 +378,33 @@ def roster(session: Session, acronym: str | None = None) -> list[str]:
     return lines
 
 
+def active_membership(
+    session: Session,
+    person_id: uuid.UUID,
+    *,
+    organization_id: int | None = None,
+    membership_id: uuid.UUID | None = None,
+) -> tuple[Person, Membership, Organization] | None:
+    """The person (not removed) and their active membership of that organization (or that
+    membership): what a person's key and a person's web session act through."""
+    statement = (
+        select(Person, Membership, Organization)
+        .join(Membership, col(Membership.person_id) == col(Person.id))
+        .join(Organization, col(Organization.id) == col(Membership.organization_id))
+        .where(
+            Person.id == person_id,
+            Membership.status == "active",
+            col(Person.removed_at).is_(None),
+        )
+    )
+    if organization_id is not None:
+        statement = statement.where(Membership.organization_id == organization_id)
+    if membership_id is not None:
+        statement = statement.where(Membership.id == membership_id)
+    row = session.exec(statement).first()
+    return None if row is None else (row[0], row[1], row[2])
+
+
 def describe(session: Session, person: Person) -> PersonPublic:
     return PersonPublic(
         id=person.id,
@@ -377,8 +422,8 @@ def describe(session: Session, person: Person) -> PersonPublic:
 
 def update_profile(session: Session, person: Person, *, name: str, language: str) -> Person:
     name = name.strip()
-    if not 1 <= len(name) <= 200:
-        raise ValidationFailed.on("name", "a name of 1 to 200 characters")
+    if not 1 <= len(name) <= 200 or not PRINTABLE.match(name):
+        raise ValidationFailed.on("name", "a name of 1 to 200 characters, on one line")
     if language not in LANGUAGES:
         raise ValidationFailed.on("language", f"one of {', '.join(LANGUAGES)}")
     person.name = name
@@ -406,13 +451,32 @@ class SignedIn:
     membership_id: uuid.UUID | None  # the membership to act through first, if one is chosen
 
 
+def _may_sign_in(session: Session, person: Person | None) -> bool:
+    """A person signs in while they have an active membership, or an invitation whose link
+    has not expired (following it, or signing in otherwise, makes it a membership)."""
+    if person is None or person.removed_at is not None:
+        return False
+    return bool(memberships(session, person.id) or _pending(session, person.id))
+
+
+def _pending(session: Session, person_id: uuid.UUID) -> set[uuid.UUID]:
+    """The person's memberships still invited by a link that has not expired."""
+    rows = session.execute(
+        sa.select(col(AuthLink.membership_id)).where(
+            col(AuthLink.person_id) == person_id,
+            col(AuthLink.purpose) == "invitation",
+            col(AuthLink.used_at).is_(None),
+            col(AuthLink.expires_at) > utcnow(),
+        )
+    )
+    return {membership_id for (membership_id,) in rows if membership_id is not None}
+
+
 def request_sign_in(session: Session, email: str, *, base_url: str) -> bool:
     """Send a sign-in link to `email` if it is a member's; the caller answers the same
     either way (no account discovery).  True when a link was sent."""
     person = by_email(session, email)
-    if person is None or person.removed_at is not None:
-        return False
-    if not memberships(session, person.id, active_only=False):
+    if person is None or not _may_sign_in(session, person):
         return False
     token = _new_link(session, "sign_in", person, SIGN_IN_VALID)
     mail.queue(
@@ -426,24 +490,28 @@ def request_sign_in(session: Session, email: str, *, base_url: str) -> bool:
     return True
 
 
-def _joined(session: Session, person: Person) -> None:
-    """The person proved the address theirs: their invitations become memberships."""
+def _joined(session: Session, person: Person, membership_id: uuid.UUID | None = None) -> None:
+    """The person proved the address theirs: `membership_id` (the invitation they followed)
+    and their other invitations still valid become memberships.  An invitation whose link
+    expired stays an invitation: it takes a new one."""
     now = utcnow()
     if person.joined_at is None:
         person.joined_at = now
         session.add(person)
-    session.execute(
-        sa.update(Membership)
-        .where(col(Membership.person_id) == person.id, col(Membership.status) == "invited")
-        .values(status="active")
-    )
+    joining = _pending(session, person.id) | ({membership_id} if membership_id else set())
+    if joining:
+        session.execute(
+            sa.update(Membership)
+            .where(col(Membership.id).in_(joining), col(Membership.status) == "invited")
+            .values(status="active")
+        )
     session.flush()
 
 
 def _live_link(session: Session, token: str) -> tuple[AuthLink, Person]:
     if not 20 <= len(token) <= 100:
         raise LinkRefused("unknown")
-    link = session.get(AuthLink, _hash(token))
+    link = session.get(AuthLink, hash_key(token))
     if link is None or link.purpose not in ("invitation", "sign_in") or link.person_id is None:
         raise LinkRefused("unknown")
     if link.used_at is not None:
@@ -454,6 +522,18 @@ def _live_link(session: Session, token: str) -> tuple[AuthLink, Person]:
     if person is None or person.removed_at is not None:
         raise LinkRefused("removed")
     return link, person
+
+
+def _use_up(session: Session, link: AuthLink) -> None:
+    """Mark the link used, once: a second request that read it as unused meanwhile finds it
+    used here and is refused."""
+    used = session.execute(
+        sa.update(AuthLink)
+        .where(col(AuthLink.token_hash) == link.token_hash, col(AuthLink.used_at).is_(None))
+        .values(used_at=utcnow())
+    )
+    if used.rowcount != 1:  # type: ignore[attr-defined]
+        raise LinkRefused("used")
 
 
 def check_link(session: Session, token: str) -> tuple[Person, str]:
@@ -467,14 +547,8 @@ def follow_link(session: Session, token: str) -> SignedIn:
     """The person an invitation's or a sign-in e-mail's link signs in, the link used up; a
     LinkRefused (and nothing changed) for a forged, used or expired one."""
     link, person = _live_link(session, token)
-    used = session.execute(
-        sa.update(AuthLink)
-        .where(col(AuthLink.token_hash) == link.token_hash, col(AuthLink.used_at).is_(None))
-        .values(used_at=utcnow())
-    )
-    if used.rowcount != 1:  # type: ignore[attr-defined]  # another request used it first
-        raise LinkRefused("used")
-    _joined(session, person)
+    _joined(session, person, link.membership_id)
+    _use_up(session, link)
     return SignedIn(person, link.membership_id)
 
 
@@ -484,46 +558,31 @@ def single_sign_on(session: Session, email: str, *, verified: bool) -> SignedIn:
     if not verified:
         raise LinkRefused("unverified")
     person = by_email(session, email)
-    if person is None or person.removed_at is not None:
-        raise LinkRefused("not_invited")
-    if not memberships(session, person.id, active_only=False):
+    if person is None or not _may_sign_in(session, person):
         raise LinkRefused("not_invited")
     _joined(session, person)
     return SignedIn(person, None)
 
 
 def start_single_sign_on(
-    session: Session, *, state: str, nonce: str, verifier: str, next_path: str
+    session: Session, *, state: str, nonce: str, verifier: str, next_path: str, browser: str
 ) -> None:
-    """Keep a single sign-on's state, nonce and PKCE verifier until the provider sends the
-    person back (15 minutes at most)."""
-    now = utcnow()
-    session.execute(sa.delete(AuthLink).where(col(AuthLink.expires_at) < now - timedelta(days=1)))
-    session.add(
-        AuthLink(
-            token_hash=_hash(state),
-            purpose="oidc",
-            data={"nonce": nonce, "verifier": verifier, "next": next_path},
-            expires_at=now + SIGN_IN_VALID,
-        )
-    )
+    """Keep a single sign-on's state, nonce and PKCE verifier, the page to go back to and the
+    digest of the browser's own secret, until the provider sends the person back (15 minutes
+    at most)."""
+    data = {"nonce": nonce, "verifier": verifier, "next": next_path, "browser": browser}
+    _new_link(session, "oidc", None, SIGN_IN_VALID, data=data, token=state)
 
 
 def finish_single_sign_on(session: Session, state: str) -> dict[str, str]:
     """The kept nonce, verifier and next page for `state`, used up; LinkRefused if the
     state is unknown, used or too old (a forged or replayed answer)."""
-    link = session.get(AuthLink, _hash(state)) if 10 <= len(state) <= 200 else None
+    link = session.get(AuthLink, hash_key(state)) if 10 <= len(state) <= 200 else None
     if link is None or link.purpose != "oidc":
         raise LinkRefused("unknown")
     if link.used_at is not None:
         raise LinkRefused("used")
     if link.expires_at <= utcnow():
         raise LinkRefused("expired")
-    used = session.execute(
-        sa.update(AuthLink)
-        .where(col(AuthLink.token_hash) == link.token_hash, col(AuthLink.used_at).is_(None))
-        .values(used_at=utcnow())
-    )
-    if used.rowcount != 1:  # type: ignore[attr-defined]
-        raise LinkRefused("used")
+    _use_up(session, link)
     return {str(k): str(v) for k, v in link.data.items()}

@@ -8,7 +8,7 @@ from sqlmodel import Session, col, select
 
 from app.audit import service as audit
 from app.auth import people
-from app.auth.models import ApiKey, ApiKeyCreated, ApiKeyPublic, Membership, Person
+from app.auth.models import ApiKey, ApiKeyCreated, ApiKeyPublic, Person
 from app.core import keys
 from app.core.principal import ROLE_RANK, Principal, lesser_role
 from app.core.timeutil import utcnow
@@ -26,38 +26,28 @@ def authenticate(session: Session, key: str) -> tuple[Principal, ApiKey]:
     ).first()
     if row is None or not keys.key_matches(key, row[0].key_hash):
         raise Unauthorized("invalid API key")
-    api_key, organization = row
+    return principal_for(session, *row), row[0]
+
+
+def principal_for(session: Session, api_key: ApiKey, organization: Organization) -> Principal:
+    """Whom a key acts as (for the API, and for a page signed in with it): its organization
+    with its role, or for a person's own key the person, with the lesser of the key's role
+    and theirs in the organization.  Unauthorized once revoked, or once its owner has left."""
     if api_key.revoked_at is not None:
         raise Unauthorized("this API key has been revoked")
     assert organization.id is not None
-    if api_key.person_id is not None:
-        return _person_key(session, api_key, organization), api_key
-    principal = Principal(
-        key_id=api_key.id,
-        key_prefix=api_key.prefix,
-        organization_id=organization.id,
-        organization=organization.acronym,
-        role=api_key.role,
-    )
-    return principal, api_key
-
-
-def _person_key(session: Session, api_key: ApiKey, organization: Organization) -> Principal:
-    """A person's own key acts as that person, with the lesser of the key's role and their
-    role in the organization; it stops when they are no longer a member."""
-    row = session.exec(
-        select(Person, Membership)
-        .join(Membership, col(Membership.person_id) == col(Person.id))
-        .where(
-            Person.id == api_key.person_id,
-            Membership.organization_id == organization.id,
-            Membership.status == "active",
-            col(Person.removed_at).is_(None),
+    if api_key.person_id is None:
+        return Principal(
+            key_id=api_key.id,
+            key_prefix=api_key.prefix,
+            organization_id=organization.id,
+            organization=organization.acronym,
+            role=api_key.role,
         )
-    ).first()
-    if row is None:
+    found = people.active_membership(session, api_key.person_id, organization_id=organization.id)
+    if found is None:
         raise Unauthorized(f"this API key's owner is no longer a member of {organization.acronym}")
-    person, membership = row
+    person, membership, _ = found
     role = lesser_role(api_key.role, membership.role)
     return people.principal(person, membership, organization, key=api_key, role=role)
 

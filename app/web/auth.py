@@ -6,7 +6,6 @@ SHA-256, with the person and the membership they act through (or the key it stan
 removing the member or revoking the key ends the session.  Every form carries
 the session's CSRF token (before sign-in, a token in a cookie of its own)."""
 
-import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -20,7 +19,8 @@ from sqlmodel import Session, col, select
 
 from app.auth import people
 from app.auth import service as keys
-from app.auth.models import ApiKey, Membership, Person
+from app.auth.models import ApiKey
+from app.core.keys import hash_key
 from app.core.principal import Principal
 from app.core.timeutil import utcnow
 from app.db.session import SessionDep, read_session
@@ -33,10 +33,6 @@ PRE_CSRF = "assistcal_csrf"
 LIFETIME = timedelta(hours=12)
 
 
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def set_cookie(response: Response, name: str, value: str, *, max_age: int) -> None:
     response.set_cookie(
         name, value, max_age=max_age, httponly=True, secure=True, samesite="lax", path="/"
@@ -44,13 +40,9 @@ def set_cookie(response: Response, name: str, value: str, *, max_age: int) -> No
 
 
 def sign_in(session: Session, key: str) -> tuple[str, Principal]:
-    """A new session for this key (a 401 if it is not a valid key)."""
+    """A new session for this key (a 401 if it is not a valid key); a person's own key
+    signs in as it acts in the API, and its session ends with it."""
     principal, api_key = keys.authenticate(session, key.strip())
-    if api_key.person_id is not None:
-        # A person's own key signs in as that person, through that membership.
-        return start(
-            session, person_id=api_key.person_id, membership_id=principal.membership_id
-        ), principal
     return start(session, api_key_id=api_key.id), principal
 
 
@@ -68,7 +60,7 @@ def start(
     session.execute(sa.delete(WebSession).where(col(WebSession.expires_at) < now))
     session.add(
         WebSession(
-            token_hash=_hash(token),
+            token_hash=hash_key(token),
             api_key_id=api_key_id,
             person_id=person_id,
             membership_id=membership_id,
@@ -94,20 +86,22 @@ def act_for(
     session: Session, token: str | None, principal: Principal, membership_id: uuid.UUID
 ) -> None:
     """The signed-in person acts for another of their organizations from now on."""
-    if not token or principal.person_id is None:
-        raise Forbidden("only a person signed in may choose whom to act for")
+    if not token or principal.person_id is None or principal.key_id is not None:
+        raise Forbidden(
+            "only a person signed in with their e-mail address may choose whom to act for"
+        )
     if membership_id not in {m.id for m, _ in people.memberships(session, principal.person_id)}:
         raise Forbidden("you are not a member there")
     session.execute(
         sa.update(WebSession)
-        .where(col(WebSession.token_hash) == _hash(token))
+        .where(col(WebSession.token_hash) == hash_key(token))
         .values(membership_id=membership_id)
     )
 
 
 def sign_out(session: Session, token: str | None) -> None:
     if token:
-        session.execute(sa.delete(WebSession).where(col(WebSession.token_hash) == _hash(token)))
+        session.execute(sa.delete(WebSession).where(col(WebSession.token_hash) == hash_key(token)))
 
 
 @dataclass(frozen=True)
@@ -148,40 +142,30 @@ class Viewer:
 
 
 def _signed_in(session: Session, token: str) -> tuple[Principal, str, tuple[Acting, ...]] | None:
-    web = session.get(WebSession, _hash(token))
+    web = session.get(WebSession, hash_key(token))
     if web is None or web.expires_at <= utcnow():
         return None
-    if web.person_id is not None:
-        row = session.exec(
-            select(Person, Membership, Organization)
-            .join(Membership, col(Membership.person_id) == col(Person.id))
-            .join(Organization, col(Organization.id) == col(Membership.organization_id))
-            .where(
-                Person.id == web.person_id,
-                Membership.id == web.membership_id,
-                Membership.status == "active",
-                col(Person.removed_at).is_(None),
-            )
+    if web.api_key_id is not None:  # signed in with a key: it acts as it does in the API
+        found = session.exec(
+            select(ApiKey, Organization)
+            .join(Organization, col(Organization.id) == col(ApiKey.organization_id))
+            .where(ApiKey.id == web.api_key_id)
         ).first()
-        if row is None:
+        if found is None:
             return None
-        acting = tuple(
-            Acting(m.id, o.acronym, m.role) for m, o in people.memberships(session, web.person_id)
-        )
-        return people.principal(*row), web.csrf, acting
-    found = session.exec(
-        select(ApiKey, Organization)
-        .join(Organization, col(Organization.id) == col(ApiKey.organization_id))
-        .where(ApiKey.id == web.api_key_id)
-    ).first()
-    if found is None or found[0].revoked_at is not None:
+        try:
+            return keys.principal_for(session, *found), web.csrf, ()
+        except Unauthorized:
+            return None
+    if web.person_id is None or web.membership_id is None:
         return None
-    api_key, organization = found
-    assert organization.id is not None
-    principal = Principal(
-        api_key.id, api_key.prefix, organization.id, organization.acronym, api_key.role
+    row = people.active_membership(session, web.person_id, membership_id=web.membership_id)
+    if row is None:
+        return None
+    acting = tuple(
+        Acting(m.id, o.acronym, m.role) for m, o in people.memberships(session, web.person_id)
     )
-    return principal, web.csrf, ()
+    return people.principal(*row), web.csrf, acting
 
 
 def viewer(request: Request, session: SessionDep) -> Viewer:

@@ -3,26 +3,39 @@ single sign-on, the link's landing page, /account (name, language, whom to act f
 keys) and /organizations/{acronym}/members (invite, change role, remove; the organization's
 keys)."""
 
+import logging
+import secrets
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Form, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from app.api.feeds import base_url
+from app.api.people import link_base
 from app.auth import oidc, people
 from app.auth import service as keys
 from app.auth.models import MemberIn, MemberUpdate, Person
 from app.core.i18n import LANGUAGES
+from app.core.keys import hash_key
 from app.core.principal import ROLE_RANK, Principal
 from app.core.vocab import ROLES
+from app.db.engine import open_session
 from app.db.session import SessionDep
-from app.errors import AppError, Forbidden, NotFound, TooManyRequests, ValidationFailed
+from app.errors import (
+    AppError,
+    Forbidden,
+    NotFound,
+    TooManyRequests,
+    Unavailable,
+    ValidationFailed,
+)
 from app.http.operations import Buckets
 from app.organizations import service as organizations
 from app.organizations.models import Organization
@@ -34,19 +47,29 @@ router = APIRouter(include_in_schema=False)
 
 # Sign-in e-mails asked for: a few per address, more per client, in a quarter of an hour.
 WINDOW_SECONDS = 15 * 60
-PER_ADDRESS, PER_CLIENT = 3, 10
+PER_ADDRESS, PER_CLIENT, SSO_PER_CLIENT = 3, 10, 30
+SSO_COOKIE = "assistcal_sso"
+log = logging.getLogger("assistcal.auth")
 CALLBACK = "/auth/oidc/callback"
 
 
-def _limits(request: Request) -> tuple[Buckets, Buckets]:
-    """This app's counts of sign-in e-mails asked for, per address and per client."""
+@dataclass(frozen=True)
+class Limits:
+    per_address: Buckets  # sign-in e-mails asked for, per address
+    per_client: Buckets  # the same, per client
+    sso_per_client: Buckets  # single sign-ons begun, per client
+
+
+def _limits(request: Request) -> Limits:
+    """This process's counts (each process of `serve --workers N` counts its own)."""
     state = request.app.state
     if not hasattr(state, "sign_in_limits"):
-        state.sign_in_limits = (
+        state.sign_in_limits = Limits(
             Buckets(PER_ADDRESS, window_seconds=WINDOW_SECONDS),
             Buckets(PER_CLIENT, window_seconds=WINDOW_SECONDS),
+            Buckets(SSO_PER_CLIENT, window_seconds=WINDOW_SECONDS),
         )
-    limits: tuple[Buckets, Buckets] = state.sign_in_limits
+    limits: Limits = state.sign_in_limits
     return limits
 
 
@@ -61,12 +84,13 @@ def _signed_in(response: Response, token: str) -> Response:
 @router.post("/sign-in/email", response_class=HTMLResponse)
 def sign_in_by_email(
     request: Request,
-    session: SessionDep,
     reader: ViewerDep,
+    background: BackgroundTasks,
     email: Annotated[str, Form(max_length=254)],
     csrf: Annotated[str, Form(max_length=100)],
 ) -> Response:
-    """Send a sign-in link; the page says the same whether the address is known or not."""
+    """Send a sign-in link; the page says the same whether the address is known or not, and
+    as soon: the link is looked for and sent after the answer."""
     auth.check_csrf(reader, csrf)
     address = people.normalise_email(email)
     if "@" not in address or len(address) < 3:
@@ -76,14 +100,29 @@ def sign_in_by_email(
         )  # fmt: skip
     now = time.monotonic()
     client = request.client.host if request.client else "unknown"
-    per_address, per_client = _limits(request)
-    wait = max(per_client.take(client, now), per_address.take(address, now))
+    limits = _limits(request)
+    wait = max(limits.per_client.take(client, now), limits.per_address.take(address, now))
     if wait > 0:
         raise TooManyRequests(
             f"too many sign-in e-mails asked for: try again in {int(wait // 60) + 1} minutes"
         )
-    people.request_sign_in(session, address, base_url=base_url(request))
+    background.add_task(_send_link, request.app.state, address, link_base(request))
     return render(request, reader, "sign_in_sent.html", email=address)
+
+
+async def _send_link(state: Any, address: str, base: str) -> None:
+    """The sign-in e-mail, queued in a transaction of its own after the answer went out."""
+    try:
+        async with state.gate.enter(write=True):
+            await run_in_threadpool(_queue_link, state.engine, address, base)
+    except Unavailable:
+        log.warning("no sign-in link queued: the database was busy")
+
+
+def _queue_link(engine: Engine, address: str, base: str) -> None:
+    with open_session(engine, write=True) as session:
+        if people.request_sign_in(session, address, base_url=base):
+            session.commit()
 
 
 def sign_in_options(request: Request) -> dict[str, Any]:
@@ -173,7 +212,7 @@ def _provider(request: Request) -> oidc.Provider:
 
 
 def _redirect_uri(request: Request) -> str:
-    return base_url(request).rstrip("/") + CALLBACK
+    return link_base(request).rstrip("/") + CALLBACK
 
 
 @router.get("/auth/oidc/start")
@@ -182,10 +221,14 @@ async def oidc_start(
 ) -> Response:
     provider = _provider(request)
     reader = auth.Viewer(None, "", fresh_csrf=False)
+    client = request.client.host if request.client else "unknown"
+    if _limits(request).sso_per_client.take(client, time.monotonic()) > 0:
+        raise TooManyRequests("too many single sign-ons begun: try again in a few minutes")
     try:
         begun = await provider.begin(_redirect_uri(request))
     except oidc.SignInRefused as refused:
         return _refused(request, reader, refused.reason, refused.message)
+    browser = secrets.token_urlsafe(24)  # the sign-on ends in the browser that began it
     await run_in_threadpool(
         people.start_single_sign_on,
         session,
@@ -193,8 +236,13 @@ async def oidc_start(
         nonce=begun.nonce,
         verifier=begun.code_verifier,
         next_path=safe_next(next),
+        browser=hash_key(browser),
     )
-    return see_other(begun.url)
+    response = see_other(begun.url)
+    auth.set_cookie(
+        response, SSO_COOKIE, browser, max_age=int(people.SIGN_IN_VALID.total_seconds())
+    )
+    return response
 
 
 @router.get(CALLBACK, response_class=HTMLResponse)
@@ -207,6 +255,10 @@ async def oidc_callback(request: Request, session: SessionDep) -> Response:
             people.finish_single_sign_on, session, params.get("state", "")
         )
     except people.LinkRefused:
+        return _refused(request, reader, "sso_state")
+    browser = request.cookies.get(SSO_COOKIE, "")
+    if not secrets.compare_digest(hash_key(browser), kept.get("browser", "")):
+        # Begun in another browser: someone's sign-on sent to this one to sign it in as them.
         return _refused(request, reader, "sso_state")
     refusal = provider.refusal_from_callback(params)
     if refusal is not None:
@@ -227,7 +279,9 @@ async def oidc_callback(request: Request, session: SessionDep) -> Response:
         )
     except people.LinkRefused as refused:
         return _refused(request, reader, refused.reason)
-    return await run_in_threadpool(_person_session, session, signed_in, kept.get("next", "/"))
+    response = await run_in_threadpool(_person_session, session, signed_in, kept.get("next", "/"))
+    response.delete_cookie(SSO_COOKIE, path="/")
+    return response
 
 
 # The person's own page ---------------------------------------------------------------------
@@ -410,7 +464,7 @@ def invite_member(
             {**entered, "name": (name or "").strip() or None, "language": language or None}
         )
         member = people.invite(
-            session, organization, data, actor=principal, base_url=base_url(request)
+            session, organization, data, actor=principal, base_url=link_base(request)
         )
     except ValidationError as exc:
         field = str(exc.errors()[0]["loc"][0])

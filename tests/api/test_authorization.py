@@ -193,7 +193,13 @@ def world(settings: Settings, make_key: KeyMaker) -> Iterator[World]:
         "coord": make_key("OAS-CICTE", "coordinator"),
         "admin": make_key("ASSISTCAL", "admin"),
     }
-    loose = settings.model_copy(update={"rate_limit_per_key": 0, "rate_limit_per_address": 0})
+    loose = settings.model_copy(
+        update={
+            "rate_limit_per_key": 0,
+            "rate_limit_per_address": 0,
+            "public_url": "https://testserver",  # links sent by e-mail are made from it
+        }
+    )
     with TestClient(create_app(loose), base_url="https://testserver") as api:
         pages: dict[str, TestClient] = {}
         csrf: dict[str, str] = {}

@@ -47,6 +47,8 @@ APP = create_app(
     Settings(
         database_url=URL,
         webhook_worker=False,
+        mail_worker=False,
+        public_url="https://calendar.example.org",  # invitations' links are made from it
         key_touch_seconds=0,
         rate_limit_per_key=0,
         rate_limit_per_address=0,

@@ -2,7 +2,14 @@ from collections.abc import Iterator
 
 import pytest
 
+from app.config import Settings
 from tests.support.oidc import OidcServer, start_oidc_server
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The service's address, which links sent by e-mail are made from."""
+    return settings.model_copy(update={"public_url": "http://testserver"})
 
 
 @pytest.fixture(scope="module")

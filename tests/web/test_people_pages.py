@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from app.auth import people
-from app.auth.models import AuthLink
+from app.auth.models import ApiKey, AuthLink
 from app.config import Settings
 from app.core.timeutil import utcnow
 from app.db.engine import open_session
@@ -26,7 +26,8 @@ ANA = "ana.perez@oas.org"
 
 @pytest.fixture
 def web(settings: Settings, clean_db: None) -> Iterator[TestClient]:
-    with TestClient(create_app(settings), base_url="https://testserver") as client:
+    addressed = settings.model_copy(update={"public_url": "https://testserver"})
+    with TestClient(create_app(addressed), base_url="https://testserver") as client:
         yield client
 
 
@@ -306,3 +307,79 @@ def test_histories_name_the_person_who_acted(
     assert request["history"][0]["by"] == "Ana Pérez (OAS-CICTE)"
     history = web.get(f"/api/v1/activities/{first['id']}/history", headers=auth(provider)).json()
     assert history["items"][0]["actor_name"] is None  # an organization key is no person
+
+
+def test_without_a_public_address_links_go_only_to_this_machine(
+    settings: Settings, engine: Engine, clean_db: None
+) -> None:
+    """Links sent by e-mail are made from ASSISTCAL_PUBLIC_URL; without it, from the address
+    of a request to this machine only: a Host header sent from elsewhere could put another
+    site, and the link's secret, in someone's e-mail."""
+    make_member(engine, "OAS-CICTE", ANA)
+    app = create_app(settings)  # no public_url
+    with TestClient(app, base_url="https://calendar.evil.example") as elsewhere:
+        status, page = ask_for_link(elsewhere, ANA)
+    assert status == 503
+    assert "ASSISTCAL_PUBLIC_URL" in page
+    with TestClient(app, base_url="https://127.0.0.1:8000") as here:
+        assert ask_for_link(here, ANA)[0] == 200
+    with open_session(engine, write=False) as session:
+        assert "https://127.0.0.1:8000/auth/link/" in mails_to(session, ANA)[0].text_body
+
+
+def test_a_persons_key_signs_in_to_the_pages_with_the_keys_role_and_ends_with_it(
+    web: TestClient, engine: Engine
+) -> None:
+    member = make_member(
+        engine, "OAS-CICTE", ANA, name="Ana Pérez", role="coordinator", manages=True,
+        key_role="provider",
+    )  # fmt: skip
+    assert member.key is not None
+    form = web.get("/sign-in").text
+    signed = web.post(
+        "/sign-in", data={"key": member.key, "csrf": csrf_of(form)}, follow_redirects=False
+    )
+    assert signed.status_code == 303
+    page = web.get("/account").text
+    assert "Ana Pérez" in page
+    assert 'id="acting-for"' not in page  # a key acts for its own organization
+    assert web.get("/review").status_code == 403  # the key's role, not the person's
+    assert (
+        web.post("/account/keys", data={"csrf": csrf_of(page), "role": "coordinator"}).status_code
+        == 403
+    )
+    with open_session(engine, write=True) as session:
+        session.execute(sa.update(ApiKey).values(revoked_at=utcnow()))
+        session.commit()
+    gone = web.get("/account", follow_redirects=False)
+    assert gone.status_code == 303  # to the sign-in page
+
+
+def test_an_invitation_whose_link_expired_signs_no_one_in(web: TestClient, engine: Engine) -> None:
+    make_member(engine, "OAS-CICTE", ANA, join=False)
+    with open_session(engine, write=True) as session:
+        session.execute(sa.update(AuthLink).values(expires_at=utcnow() - timedelta(seconds=1)))
+        session.commit()
+    assert ask_for_link(web, ANA)[0] == 200  # the same answer
+    with open_session(engine, write=True) as session:
+        assert len(mails_to(session, ANA)) == 1  # the invitation only: no sign-in link
+        with pytest.raises(people.LinkRefused, match="not_invited"):
+            people.single_sign_on(session, ANA, verified=True)
+
+
+def test_names_stay_on_one_line(web: TestClient, engine: Engine, make_key: KeyMaker) -> None:
+    admin = make_key("ASSISTCAL", "admin")
+    make_key("OAS-CICTE", "provider")
+    answer = web.post(
+        "/api/v1/organizations/OAS-CICTE/members",
+        json={"email": ANA, "role": "provider", "name": "Ana\nPérez (UNODA)"},
+        headers=auth(admin),
+    )
+    assert answer.status_code == 422
+    assert answer.json()["error"]["details"][0]["field"] == "name"
+    make_member(engine, "UNLIREC", "luis@unlirec.org", name="Luis")
+    page = signed_in_as(web, engine, "luis@unlirec.org")
+    renamed = web.post(
+        "/account", data={"csrf": csrf_of(page), "name": "Luis\r\nAdmin", "language": "en"}
+    )
+    assert renamed.status_code == 422
