@@ -10,7 +10,7 @@ import app.db.types  # noqa: F401  (the metadata's naming convention, before the
 from app.core.timeutil import UtcDatetime, utcnow
 from app.core.vocab import Role
 from app.db import stamp
-from app.db.types import JSONValue
+from app.db.types import JSONValue, owned_by
 
 
 class Person(SQLModel, table=True):
@@ -36,11 +36,7 @@ class Membership(SQLModel, table=True):
     __table_args__ = (sa.UniqueConstraint("person_id", "organization_id"),)
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    person_id: uuid.UUID = Field(
-        sa_column=sa.Column(
-            sa.Uuid, sa.ForeignKey("person.id", ondelete="CASCADE"), index=True, nullable=False
-        )
-    )
+    person_id: uuid.UUID = Field(sa_column=owned_by("person.id", nullable=False))
     organization_id: int = Field(foreign_key="organization.id", index=True)
     role: str = Field(max_length=20)
     manages: bool = False
@@ -57,17 +53,9 @@ class AuthLink(SQLModel, table=True):
 
     token_hash: str = Field(primary_key=True, max_length=64)
     purpose: str = Field(max_length=20)  # invitation, sign_in, oidc
-    person_id: uuid.UUID | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.Uuid, sa.ForeignKey("person.id", ondelete="CASCADE"), index=True, nullable=True
-        ),
-    )
+    person_id: uuid.UUID | None = Field(default=None, sa_column=owned_by("person.id"))
     membership_id: uuid.UUID | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.Uuid, sa.ForeignKey("membership.id", ondelete="CASCADE"), nullable=True
-        ),
+        default=None, sa_column=owned_by("membership.id", index=False)
     )
     data: dict[str, Any] = Field(default_factory=dict, sa_type=JSONValue)
     created_at: datetime = Field(default_factory=utcnow)

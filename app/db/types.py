@@ -20,6 +20,16 @@ SQLModel.metadata.naming_convention = {
     "pk": "pk_%(table_name)s",
 }
 
+
+def owned_by(target: str, *, nullable: bool = True, index: bool = True) -> Any:
+    """A UUID column pointing at `target` ("table.id"), whose row goes when the row it points
+    at goes (ON DELETE CASCADE): a session with its person, a private feed with its
+    membership."""
+    return sa.Column(
+        sa.Uuid, sa.ForeignKey(target, ondelete="CASCADE"), index=index, nullable=nullable
+    )
+
+
 # JSON: JSONB on PostgreSQL so that containment (`@>`) filters and GIN indexes work.
 JSONValue = sa.JSON().with_variant(JSONB(), "postgresql")
 

@@ -14,7 +14,7 @@ from app.core.timeutil import UtcDatetime, utcnow
 from app.core.types import CountryCode, RegionCode
 from app.core.vocab import ActivityType, Domain, Status, Theme
 from app.db import stamp
-from app.db.types import JSONValue
+from app.db.types import JSONValue, owned_by
 
 
 class FeedEvent(SQLModel, table=True):
@@ -52,12 +52,7 @@ class FeedToken(SQLModel, table=True):
     organization_id: int = Field(foreign_key="organization.id", index=True)
     # The key or the membership that made it: a private feed lives no longer than that.
     api_key_id: uuid.UUID | None = Field(default=None, foreign_key="api_key.id", index=True)
-    membership_id: uuid.UUID | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.Uuid, sa.ForeignKey("membership.id", ondelete="CASCADE"), index=True, nullable=True
-        ),
-    )
+    membership_id: uuid.UUID | None = Field(default=None, sa_column=owned_by("membership.id"))
     created_by: str = Field(max_length=260)
     filters: dict[str, Any] = Field(default_factory=dict, sa_type=JSONValue)
     created_at: datetime = Field(default_factory=utcnow)
