@@ -60,8 +60,13 @@ def session(engine: Engine, clean_db: None) -> Iterator[Session]:
 @pytest.fixture
 def settings(db_url: str) -> Settings:
     # Webhook tests receive on 127.0.0.1, an address a production webhook may not call.
+    # The outbox workers are started by the tests that send (tests/webhooks, tests/mail).
     return Settings(
-        database_url=db_url, key_touch_seconds=0, webhook_worker=False, webhook_allow_private=True
+        database_url=db_url,
+        key_touch_seconds=0,
+        webhook_worker=False,
+        mail_worker=False,
+        webhook_allow_private=True,
     )
 
 

@@ -9,6 +9,8 @@ The browser reaches the server by a name that is not localhost, mapped to 127.0.
 Chromium itself, so that nothing is spared for being on localhost (Swagger UI's validator
 badge, in the layouts that show it, is left out for a definition served from localhost)."""
 
+import re
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -33,7 +35,8 @@ pytestmark = pytest.mark.skipif(missing is not None, reason=missing or "")
 
 HOST = "assistcal.test"
 # Not pages: the API, the feeds and the operations routes answer programs, not people.
-NOT_SITE = ("/api/", "/feeds/", "/healthz", "/readyz", "/metrics")
+# Single sign-on's routes send the browser to the provider and back.
+NOT_SITE = ("/api/", "/feeds/", "/healthz", "/readyz", "/metrics", "/auth/oidc/")
 # Query parameters a page cannot do without.
 QUERIES = {"/language": "?to=en&next=%2Fcalendar"}
 
@@ -51,10 +54,9 @@ def site_paths() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str]]:
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, dict[str, str]]]:
     folder = tmp_path_factory.mktemp("offline")
     process, server = start(folder)
-    admin = next(line.strip() for line in server.output if line.strip().startswith("ac_"))
     loaded = subprocess.run(
         [sys.executable, "-m", "app", "demo", "load"],
         cwd=folder,
@@ -64,12 +66,41 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str
         check=False,
     )
     assert loaded.returncode == 0, loaded.stderr
-    yield server, admin
+    # People: an admin who signs in with the invitation's link, and another link to look at.
+    for email, role in (("admin@example.org", "admin"), ("reader@example.org", "provider")):
+        invited = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "app",
+                "users",
+                "invite",
+                email,
+                "--org",
+                "ASSISTCAL",
+                "--role",
+                role,
+                "--manages",
+            ],
+            cwd=folder,
+            env=server.env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert invited.returncode == 0, invited.stderr
+    with sqlite3.connect(folder / "assistcal.db") as db:
+        mails = dict(db.execute("SELECT to_address, text_body FROM mail_outbox").fetchall())
+    links = {
+        who: re.search(r"/auth/link/([\w-]+)", mails[f"{who}@example.org"]).group(1)  # type: ignore[union-attr]
+        for who in ("admin", "reader")
+    }
+    yield server, links
     stop(process)
 
 
 @pytest.fixture(scope="module")
-def origin(site: tuple[Server, str]) -> str:
+def origin(site: tuple[Server, dict[str, str]]) -> str:
     """The server's address as the browser knows it."""
     return f"http://{HOST}:{urlsplit(site[0].url).port}"
 
@@ -155,19 +186,23 @@ def is_page(server: Server, path: str, cookies: str) -> bool:
     return answer.headers["content-type"].startswith("text/html")
 
 
-def sign_in(page: "Page", watch: Watch, key: str) -> None:
-    watch.open(page, "/sign-in")
-    page.get_by_label("API key").fill(key)
-    page.get_by_role("button", name="Sign in").click()
+def sign_in(page: "Page", watch: Watch, token: str) -> None:
+    """An admin signs in as people do: with the link of their invitation."""
+    watch.open(page, f"/auth/link/{token}")
+    page.get_by_role("button", name="Accept the invitation and sign in").click()
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
 def test_every_page_and_the_api_documentation_load_nothing_from_elsewhere(
-    browser: Any, site: tuple[Server, str], origin: str
+    browser: Any, site: tuple[Server, dict[str, str]], origin: str
 ) -> None:
-    server, admin = site
+    server, links = site
     public = httpx.get(f"{server.url}/api/v1/activities", params={"limit": 1}).json()
-    values = {"activity_id": str(public["items"][0]["id"])}
+    values = {
+        "activity_id": str(public["items"][0]["id"]),
+        "token": links["reader"],
+        "acronym": "ASSISTCAL",
+    }
     paths = [fill(path, values) for path in site_paths()]
     assert {"/", "/calendar", "/docs", "/favicon.ico"} <= set(paths)
 
@@ -176,7 +211,7 @@ def test_every_page_and_the_api_documentation_load_nothing_from_elsewhere(
         page = context.new_page()
         watch = Watch(page, origin)
         if signed_in:
-            sign_in(page, watch, admin)
+            sign_in(page, watch, links["admin"])
             assert any(c["name"] == "assistcal_session" for c in context.cookies())
         cookies = "; ".join(f"{c['name']}={c['value']}" for c in context.cookies())
         for path in paths:

@@ -43,6 +43,9 @@ def test_the_watched_tables_are_declared_beside_their_models() -> None:
         "organization": frozenset(),
         "api_key": frozenset({"last_used_at"}),
         "feed_token": frozenset(),
+        # A removed member's or a demoted person's cached reads end with them.
+        "person": frozenset(),
+        "membership": frozenset(),
     }
 
 
