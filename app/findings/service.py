@@ -16,6 +16,7 @@ from app.audit import service as audit
 from app.core.principal import Principal
 from app.core.timeutil import utcnow
 from app.db.pagination import newest_first
+from app.db.sql import chunks
 from app.errors import NotFound, ValidationFailed
 from app.findings import candidates, detection
 from app.findings.models import STATUS_OF_DECISION, DecisionIn, Finding, FindingPublic
@@ -180,3 +181,23 @@ def decide(session: Session, row: Finding, data: DecisionIn, *, actor: Principal
             detection.refresh(session, activity, actor=actor)
         session.refresh(row)
     return row
+
+
+def with_open_findings(
+    session: Session, activity_ids: Sequence[uuid.UUID], *, viewer: Principal | None
+) -> set[uuid.UUID]:
+    """Which of these activities have an open finding the viewer may see (none for an
+    anonymous reader: findings are not public)."""
+    if viewer is None or not activity_ids:
+        return set()
+    found: set[uuid.UUID] = set()
+    for chunk in chunks(list(activity_ids), 500):
+        statement = sa.select(col(Finding.first_id), col(Finding.second_id)).where(
+            col(Finding.status) == "open",
+            sa.or_(col(Finding.first_id).in_(chunk), col(Finding.second_id).in_(chunk)),
+        )
+        if not viewer.reads_all:
+            statement = statement.where(_involves_provider([viewer.organization_id]))
+        for first, second in session.execute(statement):
+            found |= {first, second}
+    return found & set(activity_ids)

@@ -180,6 +180,12 @@ async def viewer_before_transaction(request: Request) -> Viewer:
 
 
 def _viewer(request: Request, session: Session) -> Viewer:
+    reader = _find_viewer(request, session)
+    request.state.viewer = reader  # for the error page, rendered after the session is gone
+    return reader
+
+
+def _find_viewer(request: Request, session: Session) -> Viewer:
     token = request.cookies.get(COOKIE)
     found = _signed_in(session, token) if token else None
     if found is not None:

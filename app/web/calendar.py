@@ -135,10 +135,13 @@ def calendar_page(
         name=(lambda key: key) if rows == "provider" else (lambda key: i18n.country(key, lang)),
     )
     query = dict(request.query_params)
+    flagged = findings.with_open_findings(session, [a.id for a in found], viewer=reader.principal)
     return render(
         request,
         reader,
         "calendar.html",
+        flagged=flagged,
+        this_month=timeutil.today().strftime("%Y-%m"),
         view=view,
         rows=rows,
         span=span,

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from app.core import i18n
 from app.db.session import SessionDep
 from app.errors import AppError
-from app.web import auth, calendar, coverage, importing, people, review
+from app.web import auth, calendar, coverage, importing, ours, people, review
 from app.web.auth import COOKIE, PRE_CSRF, ViewerDep
 from app.web.render import LANG_COOKIE, render, safe_next, see_other
 
@@ -26,7 +26,11 @@ def page_error(request: Request, exc: AppError) -> Response:
     (rendered without the database: the request's session is gone)."""
     if exc.status_code == 401:
         return see_other("/sign-in?" + urlencode({"next": request.url.path}))
-    reader = auth.Viewer(None, request.cookies.get(PRE_CSRF) or "", fresh_csrf=False)
+    # The reader as the page's dependency found them (kept on the request), so that a
+    # signed-in person is not offered to sign in; else an anonymous reader.
+    reader = getattr(request.state, "viewer", None) or auth.Viewer(
+        None, request.cookies.get(PRE_CSRF) or "", fresh_csrf=False
+    )
     return render(request, reader, "error.html", status_code=exc.status_code, error=exc)
 
 
@@ -91,5 +95,5 @@ def sign_out(
     return response
 
 
-for area in (calendar, review, coverage, importing, people):
+for area in (calendar, review, coverage, importing, people, ours):
     router.include_router(area.router)

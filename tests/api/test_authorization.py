@@ -107,6 +107,8 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("POST", "/organizations/{acronym}/members/{member_id}"): (303, 403, 403, 403, 303),
     ("POST", "/organizations/{acronym}/members/{member_id}/remove"): (303, 403, 403, 403, 303),
     ("GET", "/calendar"): (200, 200, 200, 200, 200),
+    ("GET", "/our/activities"): (303, 200, 200, 200, 200),
+    ("GET", "/our/warnings"): (303, 200, 200, 200, 200),
     ("GET", "/activity/{activity_id}"): (404, 200, 200, 200, 200),
     ("GET", "/review"): (303, 403, 403, 200, 200),
     ("POST", "/review/{finding_id}"): (303, 403, 403, 303, 303),

@@ -184,10 +184,27 @@ def test_pages_on_a_narrow_screen_in_spanish_for_an_anonymous_reader(
         labelled(page)
     page.goto(f"{server.url}/calendar?start=2024-03&view=list")
     expect(page.locator("table.list")).to_contain_text("mar 2024")  # Spanish dates
+    # On a phone the filters fold away under "Filtros", and open when asked.
+    expect(page.locator("form.filters")).to_be_hidden()
+    page.get_by_text("Filtros", exact=True).click()
+    expect(page.get_by_label("Estado", exact=True).first).to_be_visible()
     shot(page, "calendar-narrow-es")
     # Keyboard: the skip link is the first stop and leads to the content.
+    page.reload()
     page.keyboard.press("Tab")
     expect(page.locator("a.skip")).to_be_focused()
+    context.close()
+
+
+def test_the_coverage_map_fits_a_phone(browser: Any, site: tuple[Server, str]) -> None:
+    server, admin = site
+    context = browser.new_context(locale="en-GB", viewport={"width": 375, "height": 740})
+    page = context.new_page()
+    sign_in(page, server.url, admin)
+    page.goto(f"{server.url}/coverage?region=029&year=2024")
+    expect(page.locator("table.heat")).to_be_visible()
+    labelled(page)  # nothing wider than the screen: the map scrolls inside the page
+    shot(page, "coverage-phone")
     context.close()
 
 
