@@ -47,17 +47,18 @@ def with_policy(page: HTMLResponse) -> HTMLResponse:
 def swagger_ui(request: Request) -> HTMLResponse:
     root = request.scope.get("root_path", "")
     app: FastAPI = request.app
-    return with_policy(
-        get_swagger_ui_html(
-            openapi_url=f"{root}{app.openapi_url}",
-            title=f"{app.title} · API documentation",
-            swagger_js_url=f"{root}{ASSETS}/swagger-ui-bundle.js",
-            swagger_css_url=f"{root}{ASSETS}/swagger-ui.css",
-            swagger_favicon_url=f"{root}/static/favicon.svg",
-            # The API's keys are bearer tokens: no OAuth2 flow, so no redirect page.
-            oauth2_redirect_url=None,
-        )
+    page = get_swagger_ui_html(
+        openapi_url=f"{root}{app.openapi_url}",
+        title=f"{app.title} · API documentation",
+        swagger_js_url=f"{root}{ASSETS}/swagger-ui-bundle.js",
+        swagger_css_url=f"{root}{ASSETS}/swagger-ui.css",
+        swagger_favicon_url=f"{root}/static/favicon.svg",
+        # The API's keys are bearer tokens: no OAuth2 flow, so no redirect page.
+        oauth2_redirect_url=None,
     )
+    # The documentation is in English: screen readers read it so (FastAPI's page says not).
+    body = bytes(page.body).decode().replace("<html>", '<html lang="en">', 1)
+    return with_policy(HTMLResponse(body))
 
 
 @router.get("/favicon.ico")

@@ -9,22 +9,16 @@ The browser reaches the server by a name that is not localhost, mapped to 127.0.
 Chromium itself, so that nothing is spared for being on localhost (Swagger UI's validator
 badge, in the layouts that show it, is left out for a definition served from localhost)."""
 
-import re
-import sqlite3
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from fastapi.routing import iter_route_contexts
 
-from app.config import Settings
-from app.main import create_app
 from tests.e2e.browser import CHROMIUM, missing, shot
-from tests.e2e.live import Server, start, stop
+from tests.e2e.live import Server, stop
+from tests.e2e.site import demo_site, fill, is_page, site_paths
 
 try:
     from playwright.sync_api import Page, Route, expect, sync_playwright
@@ -34,67 +28,11 @@ except ImportError:  # pragma: no cover - the test extras install it
 pytestmark = pytest.mark.skipif(missing is not None, reason=missing or "")
 
 HOST = "assistcal.test"
-# Not pages: the API, the feeds and the operations routes answer programs, not people.
-# Single sign-on's routes send the browser to the provider and back.
-NOT_SITE = ("/api/", "/feeds/", "/healthz", "/readyz", "/metrics", "/auth/oidc/")
-# Query parameters a page cannot do without.
-QUERIES = {"/language": "?to=en&next=%2Fcalendar"}
-
-
-def site_paths() -> list[str]:
-    """Every GET route of the app but the API's, the feeds' and the operations'."""
-    app = create_app(Settings(database_url="sqlite://"))
-    return sorted(
-        {
-            context.path
-            for context in iter_route_contexts(list(app.routes))
-            if "GET" in (context.methods or ()) and not context.path.startswith(NOT_SITE)
-        }
-    )
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, dict[str, str]]]:
-    folder = tmp_path_factory.mktemp("offline")
-    process, server = start(folder)
-    loaded = subprocess.run(
-        [sys.executable, "-m", "app", "demo", "load"],
-        cwd=folder,
-        env=server.env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert loaded.returncode == 0, loaded.stderr
-    # People: an admin who signs in with the invitation's link, and another link to look at.
-    for email, role in (("admin@example.org", "admin"), ("reader@example.org", "provider")):
-        invited = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "app",
-                "users",
-                "invite",
-                email,
-                "--org",
-                "ASSISTCAL",
-                "--role",
-                role,
-                "--manages",
-            ],
-            cwd=folder,
-            env=server.env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert invited.returncode == 0, invited.stderr
-    with sqlite3.connect(folder / "assistcal.db") as db:
-        mails = dict(db.execute("SELECT to_address, text_body FROM mail_outbox").fetchall())
-    links = {
-        who: re.search(r"/auth/link/([\w-]+)", mails[f"{who}@example.org"]).group(1)  # type: ignore[union-attr]
-        for who in ("admin", "reader")
-    }
+    process, server, links = demo_site(tmp_path_factory.mktemp("offline"))
     yield server, links
     stop(process)
 
@@ -168,22 +106,6 @@ class Watch:
     def check(self) -> None:
         assert self.elsewhere == [], "requests to other hosts:\n" + "\n".join(self.elsewhere)
         assert self.errors == [], "console or script errors:\n" + "\n".join(self.errors)
-
-
-def fill(path: str, values: dict[str, str]) -> str:
-    for name, value in values.items():
-        path = path.replace("{" + name + "}", value)
-    assert "{" not in path, f"no value for a parameter of {path}: add one to the test"
-    return path + QUERIES.get(path, "")
-
-
-def is_page(server: Server, path: str, cookies: str) -> bool:
-    """Whether `path` answers the browser's cookies with HTML (not a CSV, JSON or an icon).
-    Asked over plain HTTP: Playwright hides and aborts a browser's requests for
-    /favicon.ico."""
-    answer = httpx.get(server.url + path, headers={"Cookie": cookies}, follow_redirects=True)
-    assert answer.status_code == 200, f"{path}: {answer.status_code} {answer.text[:200]}"
-    return answer.headers["content-type"].startswith("text/html")
 
 
 def sign_in(page: "Page", watch: Watch, token: str) -> None:
