@@ -4,7 +4,6 @@ a stale edit caught, withdrawal with its reason, and a copy for the next edition
 
 import html
 import re
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -81,7 +80,8 @@ def test_every_field_has_its_label_and_the_states_are_named(
         assert f"<legend>{name}</legend>" in page, name
     # Each field's id has a label, and each checkbox sits in one.
     ids = re.findall(r'<(?:input|select|textarea) id="(\w+)"', page)
-    assert ids and all(f'for="{i}"' in page for i in ids)
+    assert ids
+    assert all(f'for="{i}"' in page for i in ids)
     assert page.count('type="checkbox"') == len(re.findall(r'<label class="check"><input', page))
     assert "Trinidad and Tobago" in page
     assert '<select id="provider"' not in page  # a provider's own organization is fixed
@@ -122,7 +122,9 @@ def test_errors_stand_beside_their_fields_and_the_values_stay(
 def test_the_check_shows_what_saving_would_raise_and_stores_nothing(
     web: TestClient, make_key: KeyMaker, client: TestClient, engine: Engine
 ) -> None:
-    other = submit(client, make_key("OPCW", "provider"), title="National workshop on export control")
+    other = submit(
+        client, make_key("OPCW", "provider"), title="National workshop on export control"
+    )
     sign_in(web, make_key("UNLIREC", "provider"))
     before = table_counts(engine)
     answer = post_new(web, action="check", title="National workshop on export control")
@@ -200,9 +202,10 @@ def test_a_stale_edit_shows_both_versions_and_saves_nothing(
         headers={**auth(key), "If-Match": '"1"'},
     )  # fmt: skip
     assert changed.status_code == 200
+    dates = {"start_date": "2025-04-01", "end_date": "2025-04-02"}
     mine = {
         "csrf": csrf_of(form), "revision": "1", "action": "save",
-        **activity_form(title="Workshop on licensing", start_date="2025-04-01", end_date="2025-04-02"),
+        **activity_form(title="Workshop on licensing", **dates),
     }  # fmt: skip
     answer = web.post(f"/activity/{made['id']}/edit", data=mine, follow_redirects=False)
     assert answer.status_code == 409
@@ -214,7 +217,10 @@ def test_a_stale_edit_shows_both_versions_and_saves_nothing(
     # Saving again, having seen theirs, stores mine.
     assert hidden(answer.text, "revision") == "2"
     again = {**mine, "revision": "2"}
-    assert web.post(f"/activity/{made['id']}/edit", data=again, follow_redirects=False).status_code == 303
+    assert (
+        web.post(f"/activity/{made['id']}/edit", data=again, follow_redirects=False).status_code
+        == 303
+    )
     stored = client.get(f"{API}/activities/{made['id']}").json()
     assert (stored["revision"], stored["start_date"], stored["title"]) == (
         3, "2025-04-01", "Workshop on licensing",
@@ -277,14 +283,20 @@ def test_duplicate_this_activity_fills_the_form_for_the_next_edition(
         web.post(
             "/activities/new",
             data={
-                "csrf": csrf_of(form), "idempotency_key": hidden(form, "idempotency_key"),
-                "action": "save", **activity_form(
-                    title="Annual border control course", themes=["border_control"],
-                    countries=["TT", "JM"], start_date="2026-03-09", end_date="2026-03-11",
+                "csrf": csrf_of(form),
+                "idempotency_key": hidden(form, "idempotency_key"),
+                "action": "save",
+                **activity_form(
+                    title="Annual border control course",
+                    themes=["border_control"],
+                    countries=["TT", "JM"],
+                    start_date="2026-03-09",
+                    end_date="2026-03-11",
                 ),
-            },  # fmt: skip
+            },
             follow_redirects=False,
         )
     )
+    stored = client.get(f"{API}/activities/{next_edition}").json()
     assert next_edition != made["id"]
-    assert uuid.UUID(next_edition)
+    assert (stored["start_date"], stored["external_ref"]) == ("2026-03-09", None)
