@@ -125,3 +125,17 @@ def make_member(
             ).key
         session.commit()
         return Member(person.id, member.id, key)
+
+
+def activity_form(**overrides: Any) -> dict[str, Any]:
+    """The activity form's fields for activity_body(**overrides) (lists as repeated fields)."""
+    body = activity_body(**overrides)
+    venue = body.pop("venue", None) or {}
+    form = {
+        **{k: v for k, v in body.items() if k not in ("partners",)},
+        "partners": "\n".join(body.get("partners", [])),
+        "venue_city": venue.get("city", ""),
+        "venue_country": venue.get("country", ""),
+        "modality": venue.get("modality", ""),
+    }
+    return form

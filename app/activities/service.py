@@ -237,9 +237,15 @@ def update(
 
 
 def withdraw(
-    session: Session, activity: Activity, *, actor: Principal, if_match: int | None = None
+    session: Session,
+    activity: Activity,
+    *,
+    actor: Principal,
+    if_match: int | None = None,
+    reason: str | None = None,
 ) -> Activity:
-    """Withdraw an activity: it stays, cancelled, so feeds and history still show it."""
+    """Withdraw an activity: it stays, cancelled, so feeds and history still show it; the
+    `reason` given is kept in its history."""
     activity = _writable(session, activity, actor, if_match)
     if activity.withdrawn_at is not None:
         return activity
@@ -251,7 +257,7 @@ def withdraw(
         activity,
         actor=actor,
         action="activity.withdraw",
-        changes={"status": [old_status, "cancelled"]},
+        changes={"status": [old_status, "cancelled"], **({"reason": reason} if reason else {})},
     )
     session.flush()
     return activity

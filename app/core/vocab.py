@@ -72,6 +72,10 @@ OrgKind = Literal[
 THEMES: tuple[str, ...] = get_args(Theme)
 ACTIVITY_TYPES: tuple[str, ...] = get_args(ActivityType)
 DOMAINS: tuple[str, ...] = get_args(Domain)
+AUDIENCES: tuple[str, ...] = get_args(Audience)
+STATUSES: tuple[str, ...] = get_args(Status)
+VISIBILITIES: tuple[str, ...] = get_args(Visibility)
+MODALITIES: tuple[str, ...] = get_args(Modality)
 ROLES: tuple[str, ...] = get_args(Role)
 ORG_KINDS: tuple[str, ...] = get_args(OrgKind)
 

@@ -163,8 +163,15 @@ def calendar_page(
 
 @router.get("/activity/{activity_id}", response_class=HTMLResponse)
 def activity_page(
-    request: Request, activity_id: uuid.UUID, session: SessionDep, reader: ViewerDep
+    request: Request,
+    activity_id: uuid.UUID,
+    session: SessionDep,
+    reader: ViewerDep,
+    saved: Annotated[bool, Query()] = False,
+    withdrawn: Annotated[bool, Query()] = False,
 ) -> HTMLResponse:
+    """An activity with its findings and history; after a change made on the form, a banner
+    saying what was stored."""
     activity = queries.get(session, activity_id, viewer=reader.principal)
     shown = queries.to_public(session, activity)
     found: list[Any] = []
@@ -182,10 +189,11 @@ def activity_page(
         for other_id in finding.activity_ids:
             if other_id != activity.id and other_id not in others:
                 try:
-                    other = queries.get(session, other_id, viewer=reader.principal)
+                    others[other_id] = queries.get_public(
+                        session, other_id, viewer=reader.principal
+                    )
                 except NotFound:
                     continue
-                others[other_id] = other.title
     return render(
         request,
         reader,
@@ -194,6 +202,10 @@ def activity_page(
         findings=found,
         others=others,
         history=history,
+        saved=saved,
+        withdrawn=withdrawn,
+        may_write=reader.principal is not None
+        and reader.principal.may_write_for(activity.provider_id),
     )
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from app.config import Settings
 from app.main import create_app
 from tests.conftest import KeyMaker
-from tests.helpers import activity_body, make_member
+from tests.helpers import activity_body, activity_form, make_member
 
 ROLES = ("anon", "a", "b", "coord", "admin")
 API = "/api/v1"
@@ -110,6 +110,12 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("GET", "/our/activities"): (303, 200, 200, 200, 200),
     ("GET", "/our/warnings"): (303, 200, 200, 200, 200),
     ("GET", "/activity/{activity_id}"): (404, 200, 200, 200, 200),
+    ("GET", "/activities/new"): (303, 200, 200, 200, 200),
+    ("POST", "/activities/new"): (303, 303, 403, 303, 303),
+    ("GET", "/activity/{activity_id}/edit"): (303, 200, 403, 200, 200),
+    ("POST", "/activity/{activity_id}/edit"): (303, 303, 403, 303, 303),
+    ("GET", "/activity/{activity_id}/withdraw"): (303, 200, 403, 200, 200),
+    ("POST", "/activity/{activity_id}/withdraw"): (303, 303, 403, 303, 303),
     ("GET", "/review"): (303, 403, 403, 200, 200),
     ("POST", "/review/{finding_id}"): (303, 403, 403, 303, 303),
     ("GET", "/coverage"): (303, 200, 200, 200, 200),
@@ -413,6 +419,26 @@ def call(world: World, role: str, method: str, path: str) -> httpx.Response:
         ("POST", "/organizations/{acronym}/members/{member_id}/remove"): lambda: page.post(
             f"/organizations/{A}/members/{fresh_member()}/remove",
             data={"csrf": csrf},
+            follow_redirects=False,
+        ),
+        ("POST", "/activities/new"): lambda: page.post(
+            "/activities/new",
+            data={
+                "csrf": csrf,
+                "action": "save",
+                "provider": A,
+                **activity_form(external_ref=uuid.uuid4().hex),
+            },
+            follow_redirects=False,
+        ),
+        ("POST", "/activity/{activity_id}/edit"): lambda: page.post(
+            f"/activity/{world.activity()}/edit",
+            data={"csrf": csrf, "revision": "1", "action": "save", **activity_form(title=role)},
+            follow_redirects=False,
+        ),
+        ("POST", "/activity/{activity_id}/withdraw"): lambda: page.post(
+            f"/activity/{world.activity()}/withdraw",
+            data={"csrf": csrf, "revision": "1", "reason": "cancelled by the host"},
             follow_redirects=False,
         ),
         ("MOUNT", "/static"): lambda: page.get("/static/app.css"),
