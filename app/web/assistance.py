@@ -167,9 +167,7 @@ def record_request(
         "description": description,
     }
     try:
-        data = RequestCreate.model_validate(
-            {**entered, "description": description.strip() or None}
-        )
+        data = RequestCreate.model_validate({**entered, "description": description.strip() or None})
     except ValidationError as exc:
         return _new_form(
             request, reader, status_code=422, entered=entered, errors=_field_errors(exc)
@@ -204,9 +202,7 @@ def _request_page(
         status_code=status_code,
         item=shown,
         linked=[linked[i] for i in shown.activity_ids if i in linked],
-        unlinkable={
-            i for i, a in linked.items() if _may_link(session, principal, a.provider)
-        },
+        unlinkable={i for i, a in linked.items() if _may_link(session, principal, a.provider)},
         candidates=candidates,
         providers=found.providers,
         next_statuses=STATUSES[position + 1 :],
@@ -290,9 +286,7 @@ def link_activity(
     try:
         chosen = uuid.UUID(activity_id)
     except ValueError:
-        return _request_page(
-            request, session, reader, row, status_code=422, link_error="choose"
-        )
+        return _request_page(request, session, reader, row, status_code=422, link_error="choose")
     try:
         requests.link(session, row, chosen, actor=principal)
     except (ValidationFailed, Forbidden) as exc:  # raised before anything is written
