@@ -198,8 +198,16 @@ def test_every_page_and_the_api_documentation_load_nothing_from_elsewhere(
 ) -> None:
     server, links = site
     public = httpx.get(f"{server.url}/api/v1/activities", params={"limit": 1}).json()
+    operator = next(line.strip() for line in server.output if line.strip().startswith("ac_"))
+    request = httpx.post(
+        f"{server.url}/api/v1/assistance-requests",
+        json={"country": "TT", "themes": ["outreach"], "help_sought": "workshop", "language": "en"},
+        headers={"Authorization": f"Bearer {operator}"},
+    )
+    assert request.status_code == 201, request.text
     values = {
         "activity_id": str(public["items"][0]["id"]),
+        "request_id": str(request.json()["id"]),
         "token": links["reader"],
         "acronym": "ASSISTCAL",
     }
