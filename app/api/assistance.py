@@ -19,6 +19,7 @@ from app.assistance.models import (
     RequestUpdate,
 )
 from app.core.types import CountryCode
+from app.core.vocab import Theme
 from app.db.pagination import PageDep
 from app.db.session import SessionDep
 
@@ -50,6 +51,7 @@ def list_assistance_requests(
     page: PageDep,
     country: Annotated[list[CountryCode], Query(max_length=50)] = [],  # noqa: B006
     status: Annotated[list[RequestStatus], Query(max_length=7)] = [],  # noqa: B006
+    theme: Annotated[list[Theme], Query(max_length=11)] = [],  # noqa: B006
 ) -> RequestPage:
     """Newest first.  Providers see the requests from `circulated` on."""
     items, next_cursor = service.list_page(
@@ -57,6 +59,7 @@ def list_assistance_requests(
         viewer=viewer,
         countries=country,
         statuses=status,
+        themes=theme,
         limit=page.limit,
         after=page.after(2),
     )

@@ -30,6 +30,7 @@ from app.core import provider_fit, timeutil
 from app.core.principal import Principal
 from app.core.timeutil import utcnow
 from app.db.pagination import newest_first
+from app.db.sql import json_contains
 from app.db.types import json_set, json_text
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.organizations.models import Organization, OrganizationProfile
@@ -111,10 +112,12 @@ def list_page(
     viewer: Principal,
     countries: Sequence[str],
     statuses: Sequence[str],
+    themes: Sequence[str] = (),
     limit: int,
     after: Sequence[str | int] | None,
 ) -> tuple[list[RequestPublic], str | None]:
-    """Newest first; providers see the requests circulated to them and later ones."""
+    """Newest first; providers see the requests circulated to them and later ones.  Each
+    filter keeps the requests with any of its values."""
     statement = select(AssistanceRequest)
     if not viewer.reads_all:
         statement = statement.where(col(AssistanceRequest.status).in_(STATUSES[CIRCULATED:]))
@@ -122,6 +125,10 @@ def list_page(
         statement = statement.where(col(AssistanceRequest.country).in_(countries))
     if statuses:
         statement = statement.where(col(AssistanceRequest.status).in_(statuses))
+    if themes:
+        statement = statement.where(
+            sa.or_(*(json_contains(session, AssistanceRequest.themes, t) for t in themes))
+        )
     rows, cursor = newest_first(
         session,
         statement,

@@ -132,11 +132,16 @@ def profile(session: Session, organization: Organization) -> ProfilePublic:
     )
 
 
+def may_edit_profile(actor: Principal, organization: Organization) -> bool:
+    """An admin, or anyone acting for the organization itself (its keys and its members)."""
+    return actor.is_admin or actor.organization_id == organization.id
+
+
 def put_profile(
     session: Session, organization: Organization, data: ProfileIn, *, actor: Principal
 ) -> ProfilePublic:
-    """Replace the organization's profile: an admin, or a key of the organization itself."""
-    if not (actor.is_admin or actor.organization_id == organization.id):
+    """Replace the organization's profile: an admin, or the organization itself."""
+    if not may_edit_profile(actor, organization):
         raise Forbidden("only an admin or the organization itself edits its profile")
     assert organization.id is not None
     stored = session.get(OrganizationProfile, organization.id)

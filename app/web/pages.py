@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from app.core import i18n
 from app.db.session import SessionDep
 from app.errors import AppError
-from app.web import auth, calendar, coverage, editing, importing, ours, people, review
+from app.web import assistance, auth, calendar, coverage, editing, importing, ours, people, review
 from app.web.auth import COOKIE, PRE_CSRF, ViewerDep
 from app.web.render import LANG_COOKIE, render, safe_next, see_other
 
@@ -95,5 +95,5 @@ def sign_out(
     return response
 
 
-for area in (calendar, editing, review, coverage, importing, people, ours):
+for area in (calendar, editing, review, coverage, importing, people, ours, assistance):
     router.include_router(area.router)

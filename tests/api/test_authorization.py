@@ -123,6 +123,17 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("GET", "/import"): (303, 200, 200, 200, 200),
     ("POST", "/import"): (303, 200, 200, 200, 200),
     ("GET", "/subscribe"): (200, 200, 200, 200, 200),
+    ("GET", "/requests"): (303, 200, 200, 200, 200),
+    ("GET", "/requests/new"): (303, 403, 403, 200, 200),
+    ("POST", "/requests/new"): (303, 403, 403, 303, 303),
+    ("GET", "/requests/{request_id}"): (303, 404, 404, 200, 200),  # received: not circulated
+    ("POST", "/requests/{request_id}/status"): (303, 404, 404, 303, 303),
+    ("POST", "/requests/{request_id}/activities"): (303, 303, 403, 303, 303),
+    ("POST", "/requests/{request_id}/activities/{activity_id}/remove"): (303, 303, 403, 303, 303),
+    ("GET", "/organizations"): (303, 200, 200, 200, 200),
+    ("GET", "/organizations/{acronym}"): (303, 200, 200, 200, 200),
+    ("GET", "/organizations/{acronym}/profile"): (303, 200, 403, 403, 200),
+    ("POST", "/organizations/{acronym}/profile"): (303, 303, 403, 403, 303),
     ("MOUNT", "/static"): (200, 200, 200, 200, 200),
     ("GET", "/healthz"): (200, 200, 200, 200, 200),
     ("GET", "/readyz"): (200, 200, 200, 200, 200),
@@ -441,6 +452,35 @@ def call(world: World, role: str, method: str, path: str) -> httpx.Response:
             data={"csrf": csrf, "revision": "1", "reason": "cancelled by the host"},
             follow_redirects=False,
         ),
+        ("POST", "/requests/new"): lambda: page.post(
+            "/requests/new",
+            data={
+                "csrf": csrf,
+                "country": "TT",
+                "themes": "reporting",
+                "help_sought": "workshop",
+                "language": "en",
+            },
+            follow_redirects=False,
+        ),
+        ("POST", "/requests/{request_id}/status"): lambda: page.post(
+            f"/requests/{world.request()}/status",
+            data={"csrf": csrf, "status": "acknowledged"},
+            follow_redirects=False,
+        ),
+        ("POST", "/requests/{request_id}/activities"): lambda: page.post(
+            f"/requests/{world.request('circulated')}/activities",
+            data={"csrf": csrf, "activity_id": public},
+            follow_redirects=False,
+        ),
+        ("POST", "/requests/{request_id}/activities/{activity_id}/remove"): lambda: _unlink_page(
+            world, page, csrf
+        ),
+        ("POST", "/organizations/{acronym}/profile"): lambda: page.post(
+            f"/organizations/{A}/profile",
+            data={"csrf": csrf, "themes": "reporting"},
+            follow_redirects=False,
+        ),
         ("MOUNT", "/static"): lambda: page.get("/static/app.css"),
         ("MOUNT", "/static/docs"): lambda: page.get("/static/docs/swagger-ui.css"),
     }
@@ -472,6 +512,21 @@ def _unlink(world: World, headers: dict[str, str]) -> httpx.Response:
     return world.api.delete(
         f"{API}/assistance-requests/{request_id}/activities/{world.made['public']}",
         headers=headers,
+    )
+
+
+def _unlink_page(world: World, page: TestClient, csrf: str) -> httpx.Response:
+    request_id = world.request("circulated")
+    linked = world.api.post(
+        f"{API}/assistance-requests/{request_id}/activities",
+        json={"activity_id": world.made["public"]},
+        headers=world.as_("coord"),
+    )
+    assert linked.status_code == 200, linked.text
+    return page.post(
+        f"/requests/{request_id}/activities/{world.made['public']}/remove",
+        data={"csrf": csrf},
+        follow_redirects=False,
     )
 
 

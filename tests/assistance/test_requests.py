@@ -263,3 +263,29 @@ def test_requests_are_listed_newest_first_page_by_page(
     assert len(set(seen)) == 3
     bad = client.get(f"{API}/assistance-requests?cursor=nonsense", headers=auth(coordinator))
     assert (bad.status_code, bad.json()["error"]["details"][0]["field"]) == (422, "cursor")
+
+
+def test_the_list_filters_by_theme(client: TestClient, make_key: KeyMaker) -> None:
+    coordinator = make_key("OAS-CICTE", "coordinator")
+    ids = {
+        themes[0]: client.post(
+            f"{API}/assistance-requests",
+            json={**REQUEST, "themes": themes},
+            headers=auth(coordinator),
+        ).json()["id"]
+        for themes in (["reporting"], ["legislation", "outreach"], ["border_control"])
+    }
+
+    def listed(**params: Any) -> set[str]:
+        answer = client.get(f"{API}/assistance-requests", params=params, headers=auth(coordinator))
+        assert answer.status_code == 200, answer.text
+        return {r["id"] for r in answer.json()["items"]}
+
+    assert listed(theme="outreach") == {ids["legislation"]}
+    assert listed(theme=["reporting", "border_control"]) == {
+        ids["reporting"],
+        ids["border_control"],
+    }
+    assert listed(theme="outreach", country="TT") == set()
+    bad = client.get(f"{API}/assistance-requests?theme=colour", headers=auth(coordinator))
+    assert bad.status_code == 422

@@ -79,3 +79,22 @@ def demo_site(folder: Path) -> tuple[subprocess.Popen[str], Server, dict[str, st
         assert found is not None, mails
         links[who] = found.group(1)
     return process, server, links
+
+
+def page_values(server: Server, links: dict[str, str]) -> dict[str, str]:
+    """What the pages' paths need: an activity, an assistance request (recorded now, with
+    the operator's key), the reader's invitation link, and the operators' organization."""
+    operator = next(line.strip() for line in server.output if line.strip().startswith("ac_"))
+    public = httpx.get(f"{server.url}/api/v1/activities", params={"limit": 1}).json()
+    request = httpx.post(
+        f"{server.url}/api/v1/assistance-requests",
+        json={"country": "TT", "themes": ["outreach"], "help_sought": "workshop", "language": "en"},
+        headers={"Authorization": f"Bearer {operator}"},
+    )
+    assert request.status_code == 201, request.text
+    return {
+        "activity_id": str(public["items"][0]["id"]),
+        "request_id": str(request.json()["id"]),
+        "token": links["reader"],
+        "acronym": "ASSISTCAL",
+    }

@@ -12,12 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.e2e.browser import expect, needs_browser, shot
 from tests.e2e.live import Server, stop
-from tests.e2e.site import demo_site, fill, is_page, site_paths
+from tests.e2e.site import demo_site, fill, is_page, page_values, site_paths
 
 AXE = (
     Path(__file__).resolve().parents[2]
@@ -99,12 +98,7 @@ def test_every_page_has_no_serious_accessibility_violation(
     signed_in: bool,
 ) -> None:
     server, links = site
-    public = httpx.get(f"{server.url}/api/v1/activities", params={"limit": 1}).json()
-    values = {
-        "activity_id": str(public["items"][0]["id"]),
-        "token": links["reader"],
-        "acronym": "ASSISTCAL",
-    }
+    values = page_values(server, links)
     # Scripts are injected: the pages' Content-Security-Policy would refuse axe.
     context = browser.new_context(
         viewport=viewport,

@@ -13,12 +13,11 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 
 from tests.e2e.browser import CHROMIUM, missing, shot
 from tests.e2e.live import Server, stop
-from tests.e2e.site import demo_site, fill, is_page, site_paths
+from tests.e2e.site import demo_site, fill, is_page, page_values, site_paths
 
 try:
     from playwright.sync_api import Page, Route, expect, sync_playwright
@@ -119,12 +118,7 @@ def test_every_page_and_the_api_documentation_load_nothing_from_elsewhere(
     browser: Any, site: tuple[Server, dict[str, str]], origin: str
 ) -> None:
     server, links = site
-    public = httpx.get(f"{server.url}/api/v1/activities", params={"limit": 1}).json()
-    values = {
-        "activity_id": str(public["items"][0]["id"]),
-        "token": links["reader"],
-        "acronym": "ASSISTCAL",
-    }
+    values = page_values(server, links)
     paths = [fill(path, values) for path in site_paths()]
     assert {"/", "/calendar", "/docs", "/favicon.ico"} <= set(paths)
 
