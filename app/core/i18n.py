@@ -117,7 +117,7 @@ def reason(code: str, message: str, params: Mapping[str, Any] | None, language: 
     p = dict(params or {})
     try:
         said = _reason(code, p, language)
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, ArithmeticError):
         said = None
     if said is not None:
         return said
