@@ -136,7 +136,10 @@ def _reason(code: str, p: dict[str, Any], language: str) -> str | None:
         if p["start_apart"] == 0:
             return _("Same start date")
         return plural(
-            "Start dates %(n)s day apart", "Start dates %(n)s days apart", p["start_apart"], language
+            "Start dates %(n)s day apart",
+            "Start dates %(n)s days apart",
+            p["start_apart"],
+            language,
         )
     if code == "dates_close" and "gap" in p:
         return plural("%(n)s day apart", "%(n)s days apart", p["gap"], language)

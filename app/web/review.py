@@ -82,7 +82,7 @@ def review_page(
     # Coordinators read every activity: the queue's pairs load together.
     shown = queries.publics(session, [i for f in queue for i in f.activity_ids])
     contacts = organizations.contact_emails(session, {a.provider for a in shown.values()})
-    cards = []
+    cards: list[dict[str, object]] = []
     for finding in queue:
         pair = [shown[activity_id] for activity_id in finding.activity_ids]
         fields = [_compared(activity, lang) for activity in pair]
@@ -97,7 +97,7 @@ def review_page(
                 "differs": differs,
             }
         )
-    at_card = at if any(card["finding"].id == at for card in cards) else None
+    at_card = at if any(finding.id == at for finding in queue) else None
     return render(
         request,
         reader,
@@ -164,4 +164,3 @@ def decide(
     page = _link(tab, kind or None)
     joiner = "&" if "?" in page else "?"
     return see_other(f"{page}{joiner}{urlencode({k: v for k, v in done.items() if v})}{anchor}")
-
