@@ -2,14 +2,19 @@
 (locale/es.po, read with Babel), vocabulary labels, State names (the UN's, from
 app.core.vocab), region names and dates in the reader's format."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date
 from functools import cache
+from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
+from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.numbers import format_decimal, format_percent
+from babel.support import NullTranslations, Translations
 
 from app.core import vocab
 
@@ -24,6 +29,27 @@ def _catalog(language: str) -> dict[str, str]:
     with (LOCALE_DIR / f"{language}.po").open("rb") as po:
         catalog = read_po(po, locale=language)
     return {str(m.id): str(m.string) for m in catalog if m.id and m.string}
+
+
+@cache
+def _translations(language: str) -> NullTranslations:
+    """The catalog as gettext reads it, for messages with plural forms (the catalog's
+    Plural-Forms, which Babel takes from the locale)."""
+    if language == "en":
+        return NullTranslations()
+    with (LOCALE_DIR / f"{language}.po").open("rb") as po:
+        catalog = read_po(po, locale=language)
+    compiled = BytesIO()
+    write_mo(compiled, catalog)
+    compiled.seek(0)
+    return Translations(compiled)
+
+
+def plural(singular: str, plural: str, n: int, language: str, **values: object) -> str:
+    """The form of a message for `n` in `language` ("1 day", "2 days"); `%(n)s` in it is
+    `n` written the reader's way, other `%(name)s` the `values`."""
+    form = _translations(language).ngettext(singular, plural, n)
+    return form % {"n": format_decimal(n, locale=language), **values}
 
 
 def translator(language: str) -> Callable[[str], str]:
@@ -85,6 +111,80 @@ def day(value: date, locale: str, style: str = "medium") -> str:
     return format_date(value, format=style, locale=locale)
 
 
-def reason(code: str, message: str, language: str) -> str:
-    """A finding's reason: its message, or in Spanish the words for its code."""
-    return message if language == "en" else label(code, language)
+def reason(code: str, message: str, params: Mapping[str, Any] | None, language: str) -> str:
+    """A finding's reason (app.core.matching) as a sentence in `language`, written from its
+    params; one stored without them: its English message, or the words for its code."""
+    p = dict(params or {})
+    try:
+        said = _reason(code, p, language)
+    except (KeyError, TypeError, ValueError, ArithmeticError):
+        said = None
+    if said is not None:
+        return said
+    if language == "en":
+        return message[:1].upper() + message[1:]
+    return label(code, language)
+
+
+def _reason(code: str, p: dict[str, Any], language: str) -> str | None:
+    _ = translator(language)
+    if code == "title_similar":
+        return _("Titles %(percent)s alike") % {
+            "percent": format_percent(p["alike"], locale=language)
+        }
+    if code == "dates_close" and "start_apart" in p:
+        if p["start_apart"] == 0:
+            return _("Same start date")
+        return plural(
+            "Start dates %(n)s day apart",
+            "Start dates %(n)s days apart",
+            p["start_apart"],
+            language,
+        )
+    if code == "dates_close" and "gap" in p:
+        return plural("%(n)s day apart", "%(n)s days apart", p["gap"], language)
+    if code == "dates_overlap" and "days" in p:
+        if p["days"] is None:
+            return _("Dates overlap")
+        return plural(
+            "%(n)s day at the same time, on different themes",
+            "%(n)s days at the same time, on different themes",
+            p["days"],
+            language,
+        )
+    if code == "same_country" and "shared" in p:
+        return plural(
+            "%(shared)s of %(n)s beneficiary State shared",
+            "%(shared)s of %(n)s beneficiary States shared",
+            p["of"],
+            language,
+            shared=format_decimal(p["shared"], locale=language),
+        )
+    if code == "same_country" and "states" in p:
+        names = ", ".join(country(c, language) for c in p["states"])
+        return _("Both for %(states)s") % {"states": names + ("…" if p.get("more") else "")}
+    if code == "same_theme" and "themes" in p:
+        if not p["themes"]:
+            return _("No shared theme")
+        return plural(
+            "Theme shared: %(themes)s",
+            "Themes shared: %(themes)s",
+            len(p["themes"]),
+            language,
+            themes=", ".join(label(t, language) for t in p["themes"]),
+        )
+    if code == "same_type" and "types" in p:
+        first, second = (label(t, language) for t in p["types"])
+        if first == second:
+            return _("Both of type %(type)s") % {"type": first}
+        return _("Different types: %(first)s and %(second)s") % {"first": first, "second": second}
+    if code == "same_venue" and "cities" in p:
+        first, second = p["cities"]
+        if p.get("same"):
+            return _("Both in %(city)s") % {"city": first}
+        return _("In %(first)s and in %(second)s") % {"first": first, "second": second}
+    if code == "same_external_ref" and "reference" in p:
+        return _("Same reference “%(reference)s”") % {"reference": p["reference"]}
+    if code == "partner_overlap":
+        return _("One provider is named as the other's partner")
+    return None

@@ -19,6 +19,7 @@ reviewer reads always adds up to the number.  All thresholds and weights are in 
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date
+from typing import Any
 
 from app.core import titles
 
@@ -88,9 +89,17 @@ class Facts:
 
 @dataclass(frozen=True)
 class Reason:
+    """One reason of a finding: its code, its words in English and what those words say as
+    values (`params`), from which the pages write it in the reader's language."""
+
     code: str
     message: str
     contribution: float
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def _days(n: int) -> str:
+    return f"{n} day" if n == 1 else f"{n} days"
 
 
 @dataclass(frozen=True)
@@ -110,11 +119,18 @@ class _Evidence:
     reasons: list[Reason] = field(default_factory=list)
     contributions: list[float] = field(default_factory=list)
 
-    def add(self, code: str, message: Callable[[], str], contribution: float) -> None:
+    def add(
+        self,
+        code: str,
+        message: Callable[[], str],
+        contribution: float,
+        params: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
         contribution = round(contribution, 4)
         self.contributions.append(contribution)
         if self.explain:
-            self.reasons.append(Reason(code, message(), contribution))
+            said = params() if params is not None else {}
+            self.reasons.append(Reason(code, message(), contribution, said))
 
     @property
     def score(self) -> float:
@@ -169,16 +185,21 @@ def duplicate_evidence(
         "title_similar",
         lambda: f"titles {alike:.0%} alike",
         rules.title_weight * alike / total,
+        lambda: {"alike": round(alike, 2)},
     )
     evidence.add(
         "dates_close",
-        lambda: "same start date" if start_apart == 0 else f"start dates {start_apart} days apart",
+        lambda: (
+            "same start date" if start_apart == 0 else f"start dates {_days(start_apart)} apart"
+        ),
         rules.dates_weight * dates / total,
+        lambda: {"start_apart": start_apart},
     )
     evidence.add(
         "same_country",
         lambda: f"{len(shared_states)} of {len(a.states | b.states)} beneficiary States shared",
         rules.states_weight * states / total,
+        lambda: {"shared": len(shared_states), "of": len(a.states | b.states)},
     )
     evidence.add(
         "same_theme",
@@ -188,6 +209,7 @@ def duplicate_evidence(
             else "no shared theme"
         ),
         rules.themes_weight * themes / total,
+        lambda: {"themes": sorted(shared_themes)},
     )
     evidence.add(
         "same_type",
@@ -195,6 +217,7 @@ def duplicate_evidence(
             f"both {a.activity_type}" if same_type else f"{a.activity_type} and {b.activity_type}"
         ),
         rules.type_weight * same_type / total,
+        lambda: {"types": [a.activity_type, b.activity_type]},
     )
     if has_venue:
         venue = titles.same_city(city_a, city_b)
@@ -202,12 +225,16 @@ def duplicate_evidence(
             "same_venue",
             lambda: f"both in {a.city}" if venue else f"in {a.city} and in {b.city}",
             rules.venue_weight * venue / total,
+            lambda: {"cities": [a.city, b.city], "same": bool(venue)},
         )
     strong = False
     if a.external_ref and a.external_ref == b.external_ref:
         strong = True
         evidence.add(
-            "same_external_ref", lambda: f"same reference {a.external_ref!r}", rules.same_ref_bonus
+            "same_external_ref",
+            lambda: f"same reference {a.external_ref!r}",
+            rules.same_ref_bonus,
+            lambda: {"reference": a.external_ref},
         )
     if a.provider != b.provider and _names_partner(a, b):
         strong = True
@@ -272,17 +299,20 @@ def compare(a: Facts, b: Facts, rules: Rules = RULES, *, explain: bool = True) -
     evidence = _Evidence(explain)
     if shared_themes and gap <= rules.overlap_gap_days:
         kind = "overlap"
-        evidence.add("same_country", lambda: _both_for(a, b), 0.3)
+        evidence.add("same_country", lambda: _both_for(a, b), 0.3, lambda: _states(a, b))
         evidence.add(
             "same_theme",
             lambda: f"themes shared: {', '.join(sorted(shared_themes))}",
             0.3 * len(shared_themes) / len(a.themes | b.themes),
+            lambda: {"themes": sorted(shared_themes)},
         )
         if gap <= 0:
-            evidence.add("dates_overlap", lambda: "dates overlap", 0.4)
+            evidence.add("dates_overlap", lambda: "dates overlap", 0.4, lambda: {"days": None})
         else:
             closeness = 1 - gap / (rules.overlap_gap_days + 1)
-            evidence.add("dates_close", lambda: f"{gap} days apart", 0.4 * closeness)
+            evidence.add(
+                "dates_close", lambda: f"{_days(gap)} apart", 0.4 * closeness, lambda: {"gap": gap}
+            )
     elif gap <= 0:
         kind = "clash"
         overlap_days = min(a.end, b.end).toordinal() - max(a.start, b.start).toordinal() + 1
@@ -290,15 +320,21 @@ def compare(a: Facts, b: Facts, rules: Rules = RULES, *, explain: bool = True) -
             min(a.end.toordinal() - a.start.toordinal(), b.end.toordinal() - b.start.toordinal())
             + 1
         )
-        evidence.add("same_country", lambda: _both_for(a, b), 0.5)
+        evidence.add("same_country", lambda: _both_for(a, b), 0.5, lambda: _states(a, b))
         evidence.add(
             "dates_overlap",
-            lambda: f"{overlap_days} day(s) at the same time, different themes",
+            lambda: f"{_days(overlap_days)} at the same time, different themes",
             0.5 * overlap_days / shorter,
+            lambda: {"days": overlap_days},
         )
     else:
         return None
     return Finding(kind, evidence.score, tuple(evidence.reasons), b.id)
+
+
+def _states(a: Facts, b: Facts) -> dict[str, Any]:
+    shared = sorted(a.states & b.states)
+    return {"states": shared[:5], "more": len(shared) > 5}
 
 
 def _both_for(a: Facts, b: Facts) -> str:

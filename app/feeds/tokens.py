@@ -1,4 +1,5 @@
-"""Private feed tokens: made, listed and revoked through the API, found by their secret."""
+"""Private feed tokens: made, listed and revoked (through the API and the subscribe page),
+found by their secret."""
 
 import secrets
 import uuid
@@ -71,6 +72,22 @@ def _visible(viewer: Principal) -> sa.ColumnElement[bool]:
 def list_tokens(session: Session, viewer: Principal) -> list[FeedTokenPublic]:
     rows = session.exec(
         select(FeedToken).where(_visible(viewer)).order_by(col(FeedToken.created_at).desc())
+    )
+    return [_public(row) for row in rows]
+
+
+def own_tokens(session: Session, viewer: Principal) -> list[FeedTokenPublic]:
+    """The live private feeds this person made (in the pages or with their keys), or this
+    program's key made, newest first."""
+    mine = (
+        col(FeedToken.membership_id) == viewer.membership_id
+        if viewer.membership_id is not None
+        else col(FeedToken.api_key_id) == viewer.key_id
+    )
+    rows = session.exec(
+        select(FeedToken)
+        .where(mine, col(FeedToken.revoked_at).is_(None), _visible(viewer))
+        .order_by(col(FeedToken.created_at).desc())
     )
     return [_public(row) for row in rows]
 

@@ -35,7 +35,7 @@ def _pair(a: uuid.UUID, b: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID]:
 
 def _reasons(found: matching.Finding) -> list[dict[str, object]]:
     return [
-        {"code": r.code, "message": r.message, "contribution": r.contribution}
+        {"code": r.code, "message": r.message, "contribution": r.contribution, "params": r.params}
         for r in found.reasons
     ]
 

@@ -13,12 +13,14 @@ from app.db.types import JSONValue
 
 FindingKind = Literal["duplicate", "overlap", "clash"]
 FindingStatus = Literal["open", "dismissed", "confirmed", "coordinated"]
-Decision = Literal["dismiss", "confirm", "coordinate"]
+Decision = Literal["dismiss", "confirm", "coordinate", "reopen"]
 STATUS_OF_DECISION: dict[str, str] = {
     "dismiss": "dismissed",
     "confirm": "confirmed",
     "coordinate": "coordinated",
+    "reopen": "open",
 }
+DECIDED = ("dismissed", "confirmed", "coordinated")
 
 
 def _activity_fk(*, index: bool) -> Any:
@@ -58,6 +60,11 @@ class ReasonPublic(BaseModel):
     code: str
     message: str
     contribution: float = PydanticField(description="This reason's share of the score.")
+    params: dict[str, Any] = PydanticField(
+        default_factory=dict,
+        description="What the message says, as values (the pages write it in other languages "
+        "from them); absent from findings stored before they were kept.",
+    )
 
 
 class FindingPublic(BaseModel):

@@ -19,7 +19,7 @@ from app.db.pagination import newest_first
 from app.db.sql import chunks
 from app.errors import NotFound, ValidationFailed
 from app.findings import candidates, detection
-from app.findings.models import STATUS_OF_DECISION, DecisionIn, Finding, FindingPublic
+from app.findings.models import DECIDED, STATUS_OF_DECISION, DecisionIn, Finding, FindingPublic
 from app.findings.stored import KIND_ORDER, public
 from app.organizations import service as organizations
 from app.organizations.models import Organization
@@ -41,16 +41,33 @@ def _involves_provider(organization_ids: Sequence[int]) -> sa.ColumnElement[bool
 
 
 def review_queue(
-    session: Session, *, viewer: Principal, kind: str | None, limit: int = 50
+    session: Session,
+    *,
+    viewer: Principal,
+    kind: str | None,
+    status: str = "open",
+    limit: int = 50,
 ) -> list[FindingPublic]:
-    """Open findings, most serious first: duplicates, overlaps, clashes, each by score."""
+    """The review queue's findings: `status` "open" (most serious first: duplicates, overlaps,
+    clashes, each by score), "decided" (the latest decision first) or "all" (the open ones,
+    then the decided)."""
     order = sa.case(KIND_ORDER, value=col(Finding.kind), else_=9)
-    statement = select(Finding).where(col(Finding.status) == "open")
+    statement = select(Finding)
+    if status == "open":
+        statement = statement.where(col(Finding.status) == "open")
+    elif status == "decided":
+        statement = statement.where(col(Finding.status).in_(DECIDED))
     if not viewer.reads_all:
         statement = statement.where(_involves_provider([viewer.organization_id]))
     if kind:
         statement = statement.where(col(Finding.kind) == kind)
-    statement = statement.order_by(order, col(Finding.score).desc(), col(Finding.id)).limit(limit)
+    statement = statement.order_by(
+        col(Finding.status) != "open",
+        col(Finding.decided_at).desc(),
+        order,
+        col(Finding.score).desc(),
+        col(Finding.id),
+    ).limit(limit)
     return [public(row) for row in session.exec(statement)]
 
 
@@ -124,7 +141,11 @@ def list_page(
 
 def decide(session: Session, row: Finding, data: DecisionIn, *, actor: Principal) -> Finding:
     """Record a coordinator's decision; confirming a duplicate marks the other activity as
-    a duplicate of the one that stays."""
+    a duplicate of the one that stays.  "reopen" takes a decision back: the finding is open
+    again (a confirmed duplicate returns to the calendar), and the audit log keeps who
+    reopened it, when and their note."""
+    if data.decision == "reopen":
+        return _reopen(session, row, data, actor=actor)
     pair = {row.first_id, row.second_id}
     if data.decision == "confirm":
         if row.kind != "duplicate":
@@ -201,3 +222,43 @@ def with_open_findings(
         for first, second in session.execute(statement):
             found |= {first, second}
     return found & set(activity_ids)
+
+
+def _reopen(session: Session, row: Finding, data: DecisionIn, *, actor: Principal) -> Finding:
+    if row.status == "open":
+        raise ValidationFailed.on("decision", "the finding is open: there is no decision to undo")
+    if data.canonical_id is not None:
+        raise ValidationFailed.on("canonical_id", "only with confirm")
+    previous = row.status
+    pair = {row.first_id, row.second_id}
+    if previous == "confirmed":
+        for activity_id in sorted(pair, key=str):
+            activity = session.get(Activity, activity_id)
+            assert activity is not None
+            if activity.duplicate_of in pair:
+                activities.mark_duplicate(session, activity, None, actor=actor)
+    audit.record(
+        session,
+        actor=actor,
+        action="finding.reopen",
+        entity_type="finding",
+        entity_id=row.id,
+        changes={
+            "status": [previous, "open"],
+            "note": data.note,
+            "decision": {"note": row.note, "decided_by": row.decided_by},
+        },
+    )
+    row.status = "open"
+    row.note = row.decided_by = row.decided_at = row.basis = None
+    row.updated_at = utcnow()
+    session.add(row)
+    session.flush()
+    if previous == "confirmed":
+        # The duplicate came back to the calendar: its other findings follow.
+        for activity_id in sorted(pair, key=str):
+            activity = session.get(Activity, activity_id)
+            assert activity is not None
+            detection.refresh(session, activity, actor=actor)
+        session.refresh(row)
+    return row

@@ -35,6 +35,13 @@ def find(session: Session, acronym: str) -> Organization | None:
     ).first()
 
 
+def contact_emails(session: Session, acronyms: Iterable[str]) -> dict[str, str | None]:
+    """Each organization's contact address (None when it has none), by acronym."""
+    wanted = {acronym.strip().upper() for acronym in acronyms}
+    rows = session.exec(select(Organization).where(col(Organization.acronym).in_(wanted)))
+    return {row.acronym: row.contact_email for row in rows}
+
+
 def ids_of(session: Session, acronyms: Iterable[str], *, field: str) -> list[int]:
     """The ids of these organizations; an unknown acronym is a 422 on `field`."""
     ids = []

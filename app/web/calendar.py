@@ -6,8 +6,9 @@ from datetime import date, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import ValidationError
 from sqlmodel import Session
 
 from app.activities import queries
@@ -19,11 +20,12 @@ from app.core.principal import Principal
 from app.db.session import SessionDep
 from app.errors import NotFound, ValidationFailed
 from app.feeds import spec as feeds
-from app.feeds.models import FeedFilters
+from app.feeds import tokens
+from app.feeds.models import FeedFilters, FeedTokenIn
 from app.findings import service as findings
-from app.web import forms
-from app.web.auth import ViewerDep
-from app.web.render import language, render
+from app.web import auth, forms
+from app.web.auth import Viewer, ViewerDep
+from app.web.render import language, render, see_other
 
 router = APIRouter(include_in_schema=False)
 STATUSES = ("planned", "confirmed", "postponed", "cancelled", "completed")
@@ -218,19 +220,96 @@ def subscribe_page(
     country: Annotated[str | None, Query(max_length=2)] = None,
     theme: Annotated[str | None, Query(max_length=40)] = None,
     provider: Annotated[str | None, Query(max_length=30)] = None,
+    revoked: Annotated[str | None, Query(max_length=100)] = None,
 ) -> HTMLResponse:
     chosen = forms.filters(region=region, country=country, theme=theme, provider=provider)
+    return _subscribe(request, session, reader, chosen, revoked=revoked)
+
+
+def _subscribe(
+    request: Request,
+    session: Session,
+    reader: Viewer,
+    chosen: FeedFilters,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    """The subscribe page: the public feed of the chosen filters, and a signed-in reader's
+    private feeds."""
     query = feeds.filter_query(chosen)
     path = "/feeds/calendar.ics" if query else "/feeds/all.ics"
     links = feeds.links(base_url(request), path, query or None)
     name, _ = feeds.describe(chosen)
     lang = language(request)
+    private = []
+    if reader.principal is not None:
+        private = [
+            {"token": t, "shows": _in_words(t.filters, lang)}
+            for t in tokens.own_tokens(session, reader.principal)
+        ]
     return render(
         request,
         reader,
         "subscribe.html",
+        status_code=status_code,
         links=links,
         feed_name=name,
         chosen=chosen,
+        chosen_words=_in_words(chosen, lang),
+        private=private,
         **forms.choices(session, lang),
+        **context,
     )
+
+
+def _in_words(filters: FeedFilters, lang: str) -> str:
+    """What a feed's filters choose, in the page's language ("" for everything)."""
+    parts = [i18n.country(c, lang) for c in filters.country]
+    parts += [i18n.region(r, lang) for r in filters.region]
+    parts += [i18n.label(t, lang) for t in filters.theme]
+    parts += [i18n.label(d, lang) for d in filters.domain]
+    parts += [i18n.label(t, lang) for t in filters.type]
+    parts += list(filters.provider)
+    parts += [i18n.label(s, lang) for s in filters.status]
+    if filters.q:
+        parts.append(f"“{filters.q}”")
+    return ", ".join(parts)
+
+
+@router.post("/subscribe/feeds", response_class=HTMLResponse)
+def make_private_feed(
+    request: Request,
+    session: SessionDep,
+    reader: ViewerDep,
+    csrf: Annotated[str, Form(max_length=100)],
+    label: Annotated[str, Form(max_length=200)] = "",
+    region: Annotated[str | None, Form(max_length=3)] = None,
+    country: Annotated[str | None, Form(max_length=2)] = None,
+    theme: Annotated[str | None, Form(max_length=40)] = None,
+    provider: Annotated[str | None, Form(max_length=30)] = None,
+) -> HTMLResponse:
+    """Make a private feed of the chosen filters; its addresses are shown this once."""
+    auth.check_csrf(reader, csrf)
+    principal = reader.require()
+    chosen = forms.filters(region=region, country=country, theme=theme, provider=provider)
+    try:
+        data = FeedTokenIn(label=label.strip(), filters=chosen)
+    except ValidationError:
+        return _subscribe(
+            request, session, reader, chosen, status_code=422, label_error=True, entered=label
+        )
+    made = tokens.create_token(session, data, actor=principal, base_url=base_url(request))
+    return _subscribe(request, session, reader, chosen, status_code=201, made=made, made_as=label)
+
+
+@router.post("/subscribe/feeds/{token_id}/revoke")
+def revoke_private_feed(
+    token_id: uuid.UUID,
+    session: SessionDep,
+    reader: ViewerDep,
+    csrf: Annotated[str, Form(max_length=100)],
+) -> RedirectResponse:
+    auth.check_csrf(reader, csrf)
+    principal = reader.require()
+    gone = tokens.revoke_token(session, token_id, actor=principal)
+    return see_other("/subscribe?" + urlencode({"revoked": gone.label}) + "#private")

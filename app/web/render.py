@@ -49,7 +49,9 @@ def render(
             "country": lambda code: i18n.country(code, lang),
             "region": lambda code: i18n.region(code, lang),
             "day": lambda value, style="medium": i18n.day(value, dates, style),
-            "reason": lambda r: i18n.reason(_get(r, "code"), _get(r, "message"), lang),
+            "reason": lambda r: i18n.reason(
+                _get(r, "code"), _get(r, "message"), _get(r, "params"), lang
+            ),
             "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
             **context,
         },
@@ -61,7 +63,7 @@ def render(
 
 
 def _get(item: Any, name: str) -> Any:
-    return item[name] if isinstance(item, dict) else getattr(item, name)
+    return item.get(name) if isinstance(item, dict) else getattr(item, name, None)
 
 
 def safe_next(target: str | None) -> str:

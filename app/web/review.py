@@ -1,21 +1,21 @@
-"""The review queue: open findings side by side with what differs, and a coordinator's
-decision on one."""
+"""The review queue: findings side by side with what differs, a coordinator's decision on an
+open one, and taking a decision back."""
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlmodel import Session
 
 from app.activities import queries
 from app.activities.models import ActivityPublic
 from app.core import i18n
-from app.core.principal import Principal
 from app.db.session import SessionDep
+from app.errors import NotFound
 from app.findings import service as findings
-from app.findings.models import DecisionIn
+from app.findings.models import DecisionIn, FindingPublic
+from app.organizations import service as organizations
 from app.web import auth
 from app.web.auth import ViewerDep
 from app.web.render import language, render, see_other
@@ -35,6 +35,8 @@ COMPARED = (
     "partners",
     "external_ref",
 )
+TABS = ("open", "decided", "all")
+KIND = "^(duplicate|overlap|clash)$"
 
 
 def _compared(activity: ActivityPublic, lang: str) -> dict[str, str]:
@@ -61,20 +63,41 @@ def review_page(
     request: Request,
     session: SessionDep,
     reader: ViewerDep,
-    kind: Annotated[str | None, Query(pattern="^(duplicate|overlap|clash)$")] = None,
-    decided: Annotated[str | None, Query(max_length=40)] = None,
+    kind: Annotated[str | None, Query(pattern=KIND)] = None,
+    status: Annotated[str, Query(pattern="^(open|decided|all)$")] = "open",
+    decided: Annotated[uuid.UUID | None, Query()] = None,
+    at: Annotated[uuid.UUID | None, Query()] = None,
 ) -> HTMLResponse:
+    """`decided`: the finding just decided (or reopened), whose confirmation shows beside
+    the card `at`, the one that followed it."""
     principal = reader.require_coordinator()
-    queue = _queue(session, principal, kind)
+    queue = findings.review_queue(session, viewer=principal, kind=kind, status=status)
     lang = language(request)
+    done = None
+    if decided is not None:
+        try:
+            done = findings.get(session, decided, viewer=principal)
+        except NotFound:
+            done = None
     # Coordinators read every activity: the queue's pairs load together.
     shown = queries.publics(session, [i for f in queue for i in f.activity_ids])
-    cards = []
+    contacts = organizations.contact_emails(session, {a.provider for a in shown.values()})
+    cards: list[dict[str, object]] = []
     for finding in queue:
         pair = [shown[activity_id] for activity_id in finding.activity_ids]
         fields = [_compared(activity, lang) for activity in pair]
         differs = {name for name in COMPARED if fields[0][name] != fields[1][name]}
-        cards.append({"finding": finding, "pair": pair, "fields": fields, "differs": differs})
+        emails = [a.contact_email or contacts.get(a.provider) for a in pair]
+        cards.append(
+            {
+                "finding": finding,
+                "pair": pair,
+                "emails": emails,
+                "fields": fields,
+                "differs": differs,
+            }
+        )
+    at_card = at if any(finding.id == at for finding in queue) else None
     return render(
         request,
         reader,
@@ -82,40 +105,62 @@ def review_page(
         cards=cards,
         compared=COMPARED,
         kind=kind,
-        decided=decided,
+        status=status,
+        tab_links=[(t, _link(t, kind)) for t in TABS],
+        kind_links=[(k, _link(status, k)) for k in (None, "duplicate", "overlap", "clash")],
+        done=done,
+        at=at_card,
     )
 
 
-def _queue(session: Session, viewer: Principal, kind: str | None) -> list[Any]:
-    return findings.review_queue(session, viewer=viewer, kind=kind)
+def _link(status: str, kind: str | None) -> str:
+    query = {"status": status if status != "open" else None, "kind": kind}
+    shown = urlencode({k: v for k, v in query.items() if v})
+    return f"/review?{shown}" if shown else "/review"
+
+
+def _following(
+    before: list[FindingPublic], after: list[FindingPublic], finding_id: uuid.UUID
+) -> uuid.UUID | None:
+    """The card that followed this one in the queue as it was (wrapping round), among those
+    still on the tab after the decision (which may have taken others with it); else the
+    tab's first."""
+    ids = [f.id for f in before]
+    left = {f.id for f in after}
+    position = ids.index(finding_id) if finding_id in ids else 0
+    for candidate in ids[position + 1 :] + ids[:position]:
+        if candidate in left:
+            return candidate
+    return after[0].id if after else None
 
 
 @router.post("/review/{finding_id}")
 def decide(
-    request: Request,
     finding_id: uuid.UUID,
     session: SessionDep,
     reader: ViewerDep,
-    decision: Annotated[str, Form(pattern="^(dismiss|confirm|coordinate)$")],
+    decision: Annotated[str, Form(pattern="^(dismiss|confirm|coordinate|reopen)$")],
     csrf: Annotated[str, Form(max_length=100)],
     note: Annotated[str | None, Form(max_length=2000)] = None,
     keep: Annotated[uuid.UUID | None, Form()] = None,
     kind: Annotated[str | None, Form(pattern="^(duplicate|overlap|clash)?$")] = None,
+    status: Annotated[str | None, Form(pattern="^(open|decided|all)?$")] = None,
 ) -> RedirectResponse:
-    """Decide, then back to the queue at the finding that followed this one."""
+    """Decide (or reopen), then back to the same tab at the card that followed this one,
+    with the confirmation beside it."""
     principal = reader.require_coordinator()
     auth.check_csrf(reader, csrf)
-    queue = [f.id for f in _queue(session, principal, kind or None)]
-    following = None
-    if finding_id in queue:
-        position = queue.index(finding_id)
-        rest = queue[position + 1 :] or queue[:position]
-        following = rest[0] if rest else None
+    tab = status or "open"
+    queue = findings.review_queue(session, viewer=principal, kind=kind or None, status=tab)
     row = findings.get(session, finding_id, viewer=principal)
     data = DecisionIn.model_validate(
         {"decision": decision, "note": note or None, "canonical_id": keep}
     )
     findings.decide(session, row, data, actor=principal)
-    query = {k: v for k, v in {"kind": kind, "decided": str(finding_id)}.items() if v}
-    anchor = f"#finding-{following}" if following else ""
-    return see_other(f"/review?{urlencode(query)}{anchor}")
+    now = findings.review_queue(session, viewer=principal, kind=kind or None, status=tab)
+    following = _following(queue, now, finding_id)
+    done = {"decided": str(finding_id), "at": str(following) if following else None}
+    anchor = "#decision-done" if following is not None else ""
+    page = _link(tab, kind or None)
+    joiner = "&" if "?" in page else "?"
+    return see_other(f"{page}{joiner}{urlencode({k: v for k, v in done.items() if v})}{anchor}")

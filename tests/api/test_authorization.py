@@ -134,6 +134,8 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("GET", "/organizations/{acronym}"): (303, 200, 200, 200, 200),
     ("GET", "/organizations/{acronym}/profile"): (303, 200, 403, 403, 200),
     ("POST", "/organizations/{acronym}/profile"): (303, 303, 403, 403, 303),
+    ("POST", "/subscribe/feeds"): (303, 201, 201, 201, 201),
+    ("POST", "/subscribe/feeds/{token_id}/revoke"): (303, 303, 404, 404, 303),
     ("MOUNT", "/static"): (200, 200, 200, 200, 200),
     ("GET", "/healthz"): (200, 200, 200, 200, 200),
     ("GET", "/readyz"): (200, 200, 200, 200, 200),
@@ -479,6 +481,20 @@ def call(world: World, role: str, method: str, path: str) -> httpx.Response:
         ("POST", "/organizations/{acronym}/profile"): lambda: page.post(
             f"/organizations/{A}/profile",
             data={"csrf": csrf, "themes": "reporting"},
+            follow_redirects=False,
+        ),
+        ("POST", "/subscribe/feeds"): lambda: page.post(
+            "/subscribe/feeds",
+            data={"csrf": csrf, "label": "desk", "country": "TT"},
+            follow_redirects=False,
+        ),
+        ("POST", "/subscribe/feeds/{token_id}/revoke"): lambda: page.post(
+            "/subscribe/feeds/"
+            + api.post(
+                f"{API}/feed-tokens", json={"label": "x", "filters": {}}, headers=world.as_("a")
+            ).json()["id"]
+            + "/revoke",
+            data={"csrf": csrf},
             follow_redirects=False,
         ),
         ("MOUNT", "/static"): lambda: page.get("/static/app.css"),

@@ -216,10 +216,10 @@ def test_an_activity_is_linked_from_a_list_then_unlinked_and_providers_are_ranke
     # Providers, best first, with their reasons in words.
     providers = text(page.split('id="providers"')[1])
     assert providers.index("OPCW") < providers.index("UNLIREC")
-    assert "offers export control (1 of 1 themes asked)" in providers
-    assert "delivers workshop" in providers
-    assert "works in English" in providers
-    assert "works in Caribbean, where Trinidad and Tobago is" in providers
+    assert "Offers export control (1 of 1 themes asked)" in providers
+    assert "Delivers workshop" in providers
+    assert "Works in English" in providers
+    assert "Works in Caribbean, where Trinidad and Tobago is" in providers
     assert "2 activities with Trinidad and Tobago" in providers
     csrf = csrf_of(page)
     linked = web.post(

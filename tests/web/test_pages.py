@@ -202,11 +202,16 @@ def test_the_review_form_decides_and_returns_to_the_next_finding(
         follow_redirects=False,
     )
     assert decided.status_code == 303
-    assert decided.headers["location"].endswith(f"#finding-{ids[1]}")
+    # Confirming took the duplicate's other findings with it: the page opens at the first
+    # card left, the confirmation right before it.
+    following = re.search(r"at=([0-9a-f-]{36})#decision-done$", decided.headers["location"])
+    assert following is not None, decided.headers["location"]
     after = web.get(decided.headers["location"]).text
     assert f'id="finding-{ids[0]}"' not in after
-    assert "Decision recorded." in after
-    forged = web.post(f"/review/{ids[1]}", data={"decision": "dismiss", "csrf": "x"})
+    confirmation, next_card = after.split('id="decision-done"')[1].split("</p>", 1)
+    assert "Decision recorded: Confirmed." in confirmation
+    assert next_card.lstrip().startswith(f'<section class="card" id="finding-{following[1]}"')
+    forged = web.post(f"/review/{following[1]}", data={"decision": "dismiss", "csrf": "x"})
     assert forged.status_code == 403
 
 
