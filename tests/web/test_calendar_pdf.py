@@ -120,9 +120,7 @@ def test_the_pdf_keeps_the_filters_and_shows_them(
     wanted = {
         a["title"]
         for a in activities
-        if a["visibility"] == "public"
-        and "export_control" in a["themes"]
-        and states(a) & caribbean
+        if a["visibility"] == "public" and "export_control" in a["themes"] and states(a) & caribbean
     }
     others = titles(activities) - wanted
     assert wanted
