@@ -41,6 +41,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/assistcal/bin:$PATH \
     ASSISTCAL_DATABASE_URL=sqlite:////data/assistcal.db
 
+# WeasyPrint (GET /calendar.pdf) draws text with Pango (1.44 or later) and needs fonts:
+# Debian's, with nothing recommended beside them.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 \
+        libharfbuzz-subset0 fonts-dejavu-core fonts-liberation \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --no-create-home assistcal \
     && mkdir -p /data && chown assistcal /data
 COPY --from=builder /opt/assistcal /opt/assistcal

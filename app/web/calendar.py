@@ -1,35 +1,42 @@
-"""The calendar (a timeline or a list of a month, a quarter or chosen dates), an activity's
-page and the page to subscribe to a calendar feed."""
+"""The calendar (a timeline or a list of a month, a quarter or chosen dates) and its
+downloads (CSV, XLSX, and a PDF for meetings), an activity's page and the page to subscribe to
+a calendar feed."""
 
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 from sqlmodel import Session
 
 from app.activities import queries
 from app.activities.models import ActivityPublic
+from app.api.exports import XLSX, download
 from app.api.feeds import base_url
 from app.core import cursor as cursors
 from app.core import i18n, timeline, timeutil, vocab
 from app.core.principal import Principal
-from app.db.session import SessionDep
+from app.db.session import SessionDep, read_session
 from app.errors import NotFound, ValidationFailed
+from app.exports import service as exports
 from app.feeds import spec as feeds
 from app.feeds import tokens
 from app.feeds.models import FeedFilters, FeedTokenIn
 from app.findings import service as findings
-from app.web import auth, forms
+from app.web import auth, forms, printing
 from app.web.auth import Viewer, ViewerDep
-from app.web.render import language, render, see_other
+from app.web.render import language, render, render_text, see_other
 
 router = APIRouter(include_in_schema=False)
 STATUSES = ("planned", "confirmed", "postponed", "cancelled", "completed")
 MAX_ROWS = 2000  # activities a calendar page shows at most
+PDF_ROWS = 1000  # activities a PDF holds at most (about 18 s of a core): beyond, a 422
 YEARS = (1990, 2100)  # what the calendar pages move within
 
 
@@ -53,17 +60,17 @@ def _within_years(value: date | None, name: str) -> None:
 
 
 def _activities(
-    session: Session, filters: queries.Filters, viewer: Principal | None
+    session: Session, filters: queries.Filters, viewer: Principal | None, most: int = MAX_ROWS
 ) -> list[ActivityPublic]:
     found: list[ActivityPublic] = []
     after = None
-    while len(found) < MAX_ROWS:
+    while len(found) < most:
         items, cursor = queries.page(session, filters, viewer=viewer, limit=500, after=after)
         found += items
         if cursor is None:
             break
         after = cursors.decode(cursor, 2)
-    return found[:MAX_ROWS]
+    return found[:most]
 
 
 def _span(
@@ -85,13 +92,24 @@ def _span(
     )
 
 
-@router.get("/calendar", response_class=HTMLResponse)
-def calendar_page(
-    request: Request,
-    session: SessionDep,
-    reader: ViewerDep,
-    view: Annotated[str, Query(pattern="^(timeline|list)$")] = "timeline",
-    rows: Annotated[str, Query(pattern="^(country|provider)$")] = "country",
+@dataclass(frozen=True)
+class Choice:
+    """What the calendar's filter form and period chose: the page, its downloads and its PDF
+    read the same activities."""
+
+    chosen: FeedFilters
+    first: date  # the first month shown
+    months_shown: int
+    period: timeline.Period
+    filters: queries.Filters
+
+    def wanted_states(self) -> set[str]:
+        return set(self.chosen.country) | {
+            state for code in self.chosen.region for state in vocab.region_states(code)
+        }
+
+
+def choice(
     span: Annotated[str, Query(pattern="^(month|quarter)$")] = "quarter",
     start: Annotated[str | None, Query(max_length=7)] = None,
     region: Annotated[str | None, Query(max_length=3)] = None,
@@ -102,7 +120,7 @@ def calendar_page(
     type: Annotated[str | None, Query(max_length=40)] = None,
     date_from: Annotated[date | None, Query(alias="from")] = None,
     date_to: Annotated[date | None, Query(alias="to")] = None,
-) -> HTMLResponse:
+) -> Choice:
     chosen = forms.filters(
         region=region, country=country, theme=theme, provider=provider, status=status, type=type
     )
@@ -128,11 +146,27 @@ def calendar_page(
         date_from=period.start,
         date_to=period.end,
     )
-    found = _activities(session, filters, reader.principal)
-    wanted_states = set(chosen.country) | {s for r in chosen.region for s in vocab.region_states(r)}
+    return Choice(chosen, first, months_shown, period, filters)
+
+
+ChoiceDep = Annotated[Choice, Depends(choice)]
+
+
+@router.get("/calendar", response_class=HTMLResponse)
+def calendar_page(
+    request: Request,
+    session: SessionDep,
+    reader: ViewerDep,
+    picked: ChoiceDep,
+    view: Annotated[str, Query(pattern="^(timeline|list)$")] = "timeline",
+    rows: Annotated[str, Query(pattern="^(country|provider)$")] = "country",
+) -> HTMLResponse:
+    found = _activities(session, picked.filters, reader.principal)
+    wanted_states = picked.wanted_states()
     lang = language(request)
+    period, first, months_shown = picked.period, picked.first, picked.months_shown
     table = timeline.layout(
-        (_span(activity, rows, chosen, wanted_states) for activity in found),
+        (_span(activity, rows, picked.chosen, wanted_states) for activity in found),
         period,
         name=(lambda key: key) if rows == "provider" else (lambda key: i18n.country(key, lang)),
     )
@@ -146,21 +180,118 @@ def calendar_page(
         this_month=timeutil.today().strftime("%Y-%m"),
         view=view,
         rows=rows,
-        span=span,
+        span="quarter" if months_shown == 3 else "month",
         start=first,
         previous=timeline.add_months(first, -months_shown).strftime("%Y-%m"),
         following=timeline.add_months(first, months_shown).strftime("%Y-%m"),
         period=(period.start, period.end),
         table=table,
         activities=found,
+        months=_by_month(found, period.start) if view == "list" else [],
         truncated=len(found) >= MAX_ROWS,
         month_marks=period.month_marks(),
-        chosen=chosen,
+        chosen=picked.chosen,
         query=query,
         with_query=lambda **changes: "?" + urlencode({**query, **changes}),
+        downloads=downloads(picked),
         statuses=STATUSES,
         **forms.choices(session, lang),
     )
+
+
+def downloads(picked: Choice) -> str:
+    """The query of the calendar's downloads: its filters and the period shown, as dates."""
+    chosen = picked.chosen
+    pairs = [
+        *((name, value) for name in DOWNLOAD_FILTERS for value in getattr(chosen, name)),
+        ("from", picked.period.start.isoformat()),
+        ("to", picked.period.end.isoformat()),
+    ]
+    return urlencode(pairs)
+
+
+DOWNLOAD_FILTERS = ("region", "country", "theme", "provider", "status", "type")
+
+
+@router.get("/calendar.csv")
+def calendar_csv(session: SessionDep, reader: ViewerDep, picked: ChoiceDep) -> Response:
+    """The calendar's activities as the API's CSV export makes them, for the page's reader
+    (signed in: restricted ones too, which the API gives only to a key)."""
+    items = exports.activities(session, picked.filters, viewer=reader.principal)
+    return download(exports.to_csv(items, hxl=False), "text/csv; charset=utf-8", "calendar.csv")
+
+
+@router.get("/calendar.xlsx")
+def calendar_xlsx(session: SessionDep, reader: ViewerDep, picked: ChoiceDep) -> Response:
+    """The same as a workbook."""
+    items = exports.activities(session, picked.filters, viewer=reader.principal)
+    return download(exports.to_xlsx(items, hxl=False), XLSX, "calendar.xlsx")
+
+
+@router.get("/calendar.pdf")
+async def calendar_pdf(
+    request: Request, reader: auth.ViewerBeforeTransaction, picked: ChoiceDep
+) -> Response:
+    """The calendar as a document for a meeting: A4 landscape, a table per month. The
+    activities are read first, in a short session; the PDF is made after it has ended."""
+    async with read_session(request) as session:
+        found = await run_in_threadpool(
+            _activities, session, picked.filters, reader.principal, PDF_ROWS + 1
+        )
+    if len(found) > PDF_ROWS:
+        raise ValidationFailed.on(
+            "filters",
+            f"more than {PDF_ROWS:,} activities: choose fewer dates or narrower filters for "
+            "a PDF (the CSV and XLSX downloads have no limit)",
+        )
+    body = await printing.in_turn(lambda: printing.pdf(_document(request, reader, picked, found)))
+    name = f"calendar-{picked.period.start.isoformat()}-{picked.period.end.isoformat()}.pdf"
+    return download(body, "application/pdf", name)
+
+
+def _document(
+    request: Request, reader: auth.Viewer, picked: Choice, found: list[ActivityPublic]
+) -> str:
+    lang = language(request)
+    chosen = picked.chosen
+    _ = i18n.translator(lang)
+    named: dict[str, tuple[str, Callable[[str], str]]] = {
+        "region": (_("Region"), lambda code: i18n.region(code, lang)),
+        "country": (_("State"), lambda code: i18n.country(code, lang)),
+        "theme": (_("Theme"), lambda code: i18n.label(code, lang)),
+        "provider": (_("Provider"), str),
+        "status": (_("Status"), lambda code: i18n.label(code, lang)),
+        "type": (_("Type"), lambda code: i18n.label(code, lang)),
+    }
+    shown = [
+        (title, [name(value) for value in getattr(chosen, key)])
+        for key, (title, name) in named.items()
+        if getattr(chosen, key)
+    ]
+    dates = i18n.date_locale(request.headers.get("accept-language"), lang)
+    now = timeutil.utcnow()
+    return render_text(
+        request,
+        reader,
+        "calendar_pdf.html",
+        period=picked.period,
+        filters=shown,
+        count=len(found),
+        months=_by_month(found, picked.period.start),
+        generated=f"{i18n.day(now.date(), dates, 'long')}, {now:%H:%M} UTC",
+    )
+
+
+def _by_month(
+    found: list[ActivityPublic], first_day: date
+) -> list[tuple[date, list[ActivityPublic]]]:
+    """The activities (in order of their start) by the month they start in; those begun
+    before the period in its first month."""
+    months: dict[date, list[ActivityPublic]] = {}
+    for activity in found:
+        begins = max(activity.start_date, first_day)
+        months.setdefault(date(begins.year, begins.month, 1), []).append(activity)
+    return list(months.items())
 
 
 @router.get("/activity/{activity_id}", response_class=HTMLResponse)

@@ -27,6 +27,28 @@ def language(request: Request) -> str:
     return str(chosen)
 
 
+def helpers(request: Request, reader: auth.Viewer) -> dict[str, Any]:
+    """What every template may use: the reader, and words, names and dates in the page's
+    language."""
+    lang = language(request)
+    dates = i18n.date_locale(request.headers.get("accept-language"), lang)
+    return {
+        "_": i18n.translator(lang),
+        "lang": lang,
+        "viewer": reader.principal,
+        "acting": reader.acting,
+        "csrf": reader.csrf,
+        "label": lambda code: i18n.label(code, lang),
+        "country": lambda code: i18n.country(code, lang),
+        "region": lambda code: i18n.region(code, lang),
+        "day": lambda value, style="medium": i18n.day(value, dates, style),
+        "reason": lambda r: i18n.reason(
+            _get(r, "code"), _get(r, "message"), _get(r, "params"), lang
+        ),
+        "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+    }
+
+
 def render(
     request: Request,
     reader: auth.Viewer,
@@ -34,32 +56,18 @@ def render(
     status_code: int = 200,
     **context: Any,
 ) -> HTMLResponse:
-    lang = language(request)
-    dates = i18n.date_locale(request.headers.get("accept-language"), lang)
     response = templates.TemplateResponse(
-        request,
-        template,
-        {
-            "_": i18n.translator(lang),
-            "lang": lang,
-            "viewer": reader.principal,
-            "acting": reader.acting,
-            "csrf": reader.csrf,
-            "label": lambda code: i18n.label(code, lang),
-            "country": lambda code: i18n.country(code, lang),
-            "region": lambda code: i18n.region(code, lang),
-            "day": lambda value, style="medium": i18n.day(value, dates, style),
-            "reason": lambda r: i18n.reason(
-                _get(r, "code"), _get(r, "message"), _get(r, "params"), lang
-            ),
-            "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
-            **context,
-        },
-        status_code=status_code,
+        request, template, {**helpers(request, reader), **context}, status_code=status_code
     )
     if reader.fresh_csrf:
         auth.set_cookie(response, PRE_CSRF, reader.csrf, max_age=12 * 3600)
     return response
+
+
+def render_text(request: Request, reader: auth.Viewer, template: str, **context: Any) -> str:
+    """A template as text, with the pages' helpers (a document made from it, such as a PDF)."""
+    chosen = templates.get_template(template)
+    return chosen.render({"request": request, **helpers(request, reader), **context})
 
 
 def _get(item: Any, name: str) -> Any:

@@ -109,6 +109,9 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("GET", "/calendar"): (200, 200, 200, 200, 200),
     ("GET", "/our/activities"): (303, 200, 200, 200, 200),
     ("GET", "/our/warnings"): (303, 200, 200, 200, 200),
+    ("GET", "/calendar.csv"): (200, 200, 200, 200, 200),
+    ("GET", "/calendar.xlsx"): (200, 200, 200, 200, 200),
+    ("GET", "/calendar.pdf"): (200, 200, 200, 200, 200),
     ("GET", "/activity/{activity_id}"): (404, 200, 200, 200, 200),
     ("GET", "/activities/new"): (303, 200, 200, 200, 200),
     ("POST", "/activities/new"): (303, 303, 403, 303, 303),
@@ -591,6 +594,7 @@ def test_listings_do_not_show_what_a_direct_read_refuses(world: World) -> None:
     anonymous = api.get(f"{API}/activities").text + api.get("/feeds/all.ics").text
     anonymous += api.get(f"{API}/exports/activities.csv").text
     anonymous += world.pages["anon"].get("/calendar?view=list&from=2025-01-01&to=2025-12-31").text
+    anonymous += world.pages["anon"].get("/calendar.csv?from=2025-01-01&to=2025-12-31").text
     assert restricted not in anonymous
     assert "Restricted visit" not in anonymous
     for role in ("a", "b", "coord"):
