@@ -111,7 +111,7 @@ def test_a_coordinator_goes_through_every_page(browser: Any, site: tuple[Server,
     expect(card.locator("tr.differs").first).to_be_visible()  # differing fields are marked
     card.get_by_label("Note").fill("Same workshop, entered by the compiler too.")
     card.get_by_role("button", name="Confirm duplicate").click()
-    expect(page.get_by_role("status")).to_have_text("Decision recorded.")
+    expect(page.get_by_role("status")).to_contain_text("Decision recorded: Confirmed.")
     expect(page.locator(f"#finding-{finding_id}")).to_have_count(0)
     assert f"UID:{other}@" not in httpx.get(feed).text  # the duplicate left the feed
     assert f"UID:{keep}@" in httpx.get(feed).text
