@@ -33,7 +33,7 @@ def databases(base_url: str | None, name: str) -> Iterator[str]:
 
 
 def add_activities(
-    session: Session, new: Sequence[tuple[str, dict[str, Any]]], *, actor: Principal | None
+    session: Session, new: Sequence[tuple[str, dict[str, Any]]], *, actor: Principal
 ) -> list[uuid.UUID]:
     """Many activities at once, as an import writes them (`app.activities.bulk`: multi-row
     inserts of the activities, their States' and regions' rows and audit entries, checked

@@ -25,6 +25,7 @@ import random
 import subprocess
 import sys
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.activities.models import Activity
 from app.config import Settings
+from app.core.principal import Principal
 from app.db.engine import make_engine, open_session
 from app.db.migrate import upgrade
 from app.feeds import event_texts, render
@@ -93,8 +95,12 @@ def fill(url: str, count: int) -> None:
         }
         new.append(("UNODA", body))
     with open_session(engine, write=True) as session:
-        organizations.ensure(session, acronym="UNODA", name="UN Office for Disarmament Affairs")
-        add_activities(session, new, actor=None)
+        provider = organizations.ensure(
+            session, acronym="UNODA", name="UN Office for Disarmament Affairs"
+        )
+        assert provider.id is not None
+        actor = Principal(uuid.uuid4(), "bench", provider.id, "UNODA", "provider")
+        add_activities(session, new, actor=actor)
         session.commit()
     engine.dispose()
 

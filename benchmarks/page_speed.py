@@ -189,7 +189,9 @@ def site_paths(app: Any, values: dict[str, str]) -> list[str]:
         {
             context.path
             for context in iter_route_contexts(list(app.routes))
-            if "GET" in (context.methods or ()) and not context.path.startswith(NOT_SITE)
+            if context.path is not None
+            and "GET" in (context.methods or ())
+            and not context.path.startswith(NOT_SITE)
         }
     )
     paths = []
