@@ -106,11 +106,11 @@ def our_warnings(
     )
 
 
-def _activities_of(session: Session, found: list[FindingPublic]) -> dict[Any, ActivityPublic]:
-    """The activities of these findings, loaded together: a signed-in reader sees every
-    activity (queries.get hides only the non-public ones, and only from the anonymous)."""
+def _activities_of(session: Session, found: list[FindingPublic]) -> dict[Any, Any]:
+    """The headings of these findings' activities, loaded together: a signed-in reader sees
+    every activity (queries.get hides only the non-public ones, and only from the anonymous)."""
     ids = list(dict.fromkeys(i for finding in found for i in finding.activity_ids))
-    shown: dict[Any, ActivityPublic] = {}
+    shown: dict[Any, Any] = {}
     for chunk in chunks(ids, 500):
-        shown.update(queries.publics(session, chunk))
+        shown.update(queries.headings(session, chunk))
     return shown
