@@ -140,7 +140,7 @@ def headings(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Any]
     """What a list of findings names of their activities (id, title, provider, start_date,
     end_date), for readers who may see them all: a fraction of the cost of publics() for the
     hundreds of activities of a provider's warnings."""
-    statement = (
+    statement: Any = (
         sa.select(
             col(Activity.id),
             col(Activity.title),
