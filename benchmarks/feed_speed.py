@@ -36,8 +36,9 @@ from fastapi.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.activities.models import Activity, ActivityCountry
+from app.activities.models import Activity
 from app.config import Settings
+from app.core.principal import Principal
 from app.db.engine import make_engine, open_session
 from app.db.migrate import upgrade
 from app.feeds import event_texts, render
@@ -46,7 +47,7 @@ from app.feeds.models import FeedFilters
 from app.feeds.spec import spec_for
 from app.main import create_app
 from app.organizations import service as organizations
-from benchmarks.common import databases, spread
+from benchmarks.common import add_activities, databases, spread
 
 ZONES = [
     "America/Port_of_Spain",
@@ -67,64 +68,40 @@ def fill(url: str, count: int) -> None:
     upgrade(url)
     engine = make_engine(url)
     rng = random.Random(1540)
-    now = datetime.now(UTC)
-    today = now.date()
-    with open_session(engine, write=True) as session:
-        provider = organizations.ensure(
-            session, acronym="UNODA", name="UN Office for Disarmament Affairs"
-        )
-        session.commit()
-        provider_id = provider.id
-    activities, links = [], []
+    today = datetime.now(UTC).date()
+    new = []
     for n in range(count):
         start = today + timedelta(days=rng.randrange(-80, 700))
         end = start + timedelta(days=rng.choice([0, 1, 2, 4]))
         timed = n % 2 == 1
-        activity_id = uuid.uuid4()
-        country = rng.choice(COUNTRIES)
-        activities.append(
-            {
-                "id": activity_id,
-                "provider_id": provider_id,
-                "title": f"Taller nacional {n} sobre control de exportaciones, aduanas y fronteras",
-                "description": ("Capacitação em segurança nuclear; controle, de exportações. " * 6)[
-                    :300
-                ],
-                "language": "es",
-                "activity_type": "workshop",
-                "themes": ["export_control", "border_control"],
-                "domains": [],
-                "audiences": ["customs"],
-                "partners": ["OAS"],
-                "delivery_languages": [],
-                "start_date": start,
-                "end_date": end,
-                "start_time": "09:00" if timed else None,
-                "end_time": "17:00" if timed else None,
-                "timezone": rng.choice(ZONES) if timed else None,
-                "venue_city": "Port of Spain",
-                "venue_country": "TT",
-                "modality": "in_person",
-                "status": "planned",
-                "visibility": "public",
-                "revision": 1,
-                "created_at": now,
-                "updated_at": now,
-            }
+        zone = rng.choice(ZONES) if timed else None
+        body = {
+            "title": f"Taller nacional {n} sobre control de exportaciones, aduanas y fronteras",
+            "description": ("Capacitação em segurança nuclear; controle, de exportações. " * 6)[
+                :300
+            ],
+            "language": "es",
+            "activity_type": "workshop",
+            "themes": ["export_control", "border_control"],
+            "audiences": ["customs"],
+            "partners": ["OAS"],
+            "start_date": start.isoformat(),
+            "end_date": end.isoformat(),
+            "start_time": "09:00" if timed else None,
+            "end_time": "17:00" if timed else None,
+            "timezone": zone,
+            "countries": [rng.choice(COUNTRIES)],
+            "venue": {"city": "Port of Spain", "country": "TT", "modality": "in_person"},
+        }
+        new.append(("UNODA", body))
+    with open_session(engine, write=True) as session:
+        provider = organizations.ensure(
+            session, acronym="UNODA", name="UN Office for Disarmament Affairs"
         )
-        links.append(
-            {
-                "activity_id": activity_id,
-                "country": country,
-                "named": True,
-                "long_running": False,
-                "start_date": start,
-                "end_date": end,
-            }
-        )
-    with engine.begin() as conn:
-        conn.execute(sa.insert(Activity), activities)
-        conn.execute(sa.insert(ActivityCountry), links)
+        assert provider.id is not None
+        actor = Principal(uuid.uuid4(), "bench", provider.id, "UNODA", "provider")
+        add_activities(session, new, actor=actor)
+        session.commit()
     engine.dispose()
 
 

@@ -4,7 +4,7 @@ app.core.vocab), region names and dates in the reader's format."""
 
 from collections.abc import Callable, Mapping
 from datetime import date
-from functools import cache
+from functools import cache, lru_cache
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,7 @@ def plural(singular: str, plural: str, n: int, language: str, **values: object) 
     """The form of a message for `n` in `language` ("1 day", "2 days"); `%(n)s` in it is
     `n` written the reader's way, other `%(name)s` the `values`."""
     form = _translations(language).ngettext(singular, plural, n)
-    return form % {"n": format_decimal(n, locale=language), **values}
+    return form % {"n": _decimal(n, language), **values}
 
 
 def translator(language: str) -> Callable[[str], str]:
@@ -107,8 +107,28 @@ def date_locale(accept_language: str | None, language: str) -> str:
     return language
 
 
+@cache
+def _locale(tag: str) -> Locale:
+    """Babel's locale for a tag, parsed once (babel parses a tag string at every call)."""
+    return Locale.parse(tag)
+
+
+@lru_cache(maxsize=4096)
+def _decimal(value: float, language: str) -> str:
+    """A number in `language` (a page of warnings writes the same few hundred again)."""
+    return format_decimal(value, locale=_locale(language))
+
+
+@lru_cache(maxsize=4096)
+def _percent(value: float, language: str) -> str:
+    return format_percent(value, locale=_locale(language))
+
+
+@lru_cache(maxsize=8192)
 def day(value: date, locale: str, style: str = "medium") -> str:
-    return format_date(value, format=style, locale=locale)
+    """A date in the reader's locale; kept, since a page of a thousand rows names the same
+    few hundred days again and again."""
+    return format_date(value, format=style, locale=_locale(locale))
 
 
 def reason(code: str, message: str, params: Mapping[str, Any] | None, language: str) -> str:
@@ -129,9 +149,7 @@ def reason(code: str, message: str, params: Mapping[str, Any] | None, language: 
 def _reason(code: str, p: dict[str, Any], language: str) -> str | None:
     _ = translator(language)
     if code == "title_similar":
-        return _("Titles %(percent)s alike") % {
-            "percent": format_percent(p["alike"], locale=language)
-        }
+        return _("Titles %(percent)s alike") % {"percent": _percent(p["alike"], language)}
     if code == "dates_close" and "start_apart" in p:
         if p["start_apart"] == 0:
             return _("Same start date")
@@ -158,7 +176,7 @@ def _reason(code: str, p: dict[str, Any], language: str) -> str | None:
             "%(shared)s of %(n)s beneficiary States shared",
             p["of"],
             language,
-            shared=format_decimal(p["shared"], locale=language),
+            shared=_decimal(p["shared"], language),
         )
     if code == "same_country" and "states" in p:
         names = ", ".join(country(c, language) for c in p["states"])
