@@ -4,6 +4,7 @@ queue it may not open."""
 
 from datetime import date
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
@@ -25,6 +26,7 @@ router = APIRouter(include_in_schema=False)
 STATUSES = ("planned", "confirmed", "postponed", "cancelled", "completed")
 SHOWN = 1000  # rows a page lists at most
 FINDING_STATUSES = ("open", "dismissed", "confirmed", "coordinated")
+WARNINGS_SHOWN = 100  # warnings a page lists; the older ones a link away
 
 
 def _all(session: Session, filters: queries.Filters, viewer: Principal) -> list[ActivityPublic]:
@@ -82,17 +84,24 @@ def our_warnings(
     session: SessionDep,
     reader: ViewerDep,
     status: Annotated[str | None, Query(max_length=20)] = "open",
+    after: Annotated[str | None, Query(max_length=200)] = None,
 ) -> HTMLResponse:
     """The findings that involve the organization's activities, open or decided, with who
-    decided, when and why; the other activity named when the reader may see it."""
+    decided, when and why; the other activity named when the reader may see it.  Newest
+    first, WARNINGS_SHOWN a page, and a link to the older ones."""
     principal = reader.require()
     if status and status not in FINDING_STATUSES:
         raise ValidationFailed.on("status", f"one of {', '.join(FINDING_STATUSES)}")
-    found, _ = findings.list_page(
+    try:
+        position = cursors.decode(after, 2) if after else None
+    except cursors.CursorError as exc:
+        raise ValidationFailed.on("after", str(exc)) from exc
+    found, older = findings.list_page(
         session,
         findings.Filters(statuses=[status] if status else [], providers=[principal.organization]),
         viewer=principal,
-        limit=SHOWN,
+        limit=WARNINGS_SHOWN,
+        after=position,
     )
     titles = _activities_of(session, found)
     return render(
@@ -103,6 +112,7 @@ def our_warnings(
         activities=titles,
         status=status or "",
         statuses=FINDING_STATUSES,
+        older=urlencode({"status": status or "", "after": older}) if older else None,
     )
 
 

@@ -132,3 +132,25 @@ def test_the_calendar_has_a_month_picker_a_way_back_to_today_and_marks_warnings(
     listed = web.get("/calendar?start=2025-03&span=month&view=list").text
     assert "Open warning" in listed.split(TITLE)[1].split("</tr>")[0]
     assert web.get("/static/fold.js").status_code == 200
+
+
+def test_warnings_come_a_page_at_a_time(
+    web: TestClient, world: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    submit(
+        web,
+        world["opcw"],
+        title="National workshop on export control in Jamaica",
+        countries=["JM"],
+        start_date="2025-03-11",
+    )
+    monkeypatch.setattr("app.web.ours.WARNINGS_SHOWN", 1)
+    sign_in(web, world["unlirec"])
+    first = web.get("/our/warnings").text
+    assert first.count('class="card"') == 1
+    older = re.search(r'href="/our/warnings\?([^"]+)" rel="next"', first)
+    assert older is not None
+    second = web.get("/our/warnings?" + older.group(1).replace("&amp;", "&")).text
+    assert second.count('class="card"') == 1
+    assert second.split('class="card"')[1] != first.split('class="card"')[1]
+    assert web.get("/our/warnings?after=nonsense").status_code == 422
