@@ -254,6 +254,22 @@ def conditions(
     return where
 
 
+def first(
+    session: Session, filters: Filters, *, viewer: Principal | None, most: int
+) -> list[ActivityPublic]:
+    """The first `most` activities of the list (in `page` order), read page after page: what
+    a calendar page or a provider's own list shows."""
+    found: list[ActivityPublic] = []
+    after = None
+    while len(found) < most:
+        items, cursor = page(session, filters, viewer=viewer, limit=500, after=after)
+        found += items
+        if cursor is None:
+            break
+        after = cursors.decode(cursor, 2)
+    return found[:most]
+
+
 def page(
     session: Session,
     filters: Filters,

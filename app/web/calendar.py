@@ -2,6 +2,7 @@
 downloads (CSV, XLSX, and a PDF for meetings), an activity's page and the page to subscribe to
 a calendar feed."""
 
+import functools
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,9 +20,7 @@ from app.activities import queries
 from app.activities.models import ActivityPublic
 from app.api.exports import XLSX, download
 from app.api.feeds import base_url
-from app.core import cursor as cursors
 from app.core import i18n, timeline, timeutil, vocab
-from app.core.principal import Principal
 from app.db.session import SessionDep, read_session
 from app.errors import NotFound, ValidationFailed
 from app.exports import service as exports
@@ -57,20 +56,6 @@ def _month_start(text: str | None) -> date:
 def _within_years(value: date | None, name: str) -> None:
     if value is not None and not YEARS[0] <= value.year <= YEARS[1]:
         raise ValidationFailed.on(name, f"a date between {YEARS[0]} and {YEARS[1]}")
-
-
-def _activities(
-    session: Session, filters: queries.Filters, viewer: Principal | None, most: int = MAX_ROWS
-) -> list[ActivityPublic]:
-    found: list[ActivityPublic] = []
-    after = None
-    while len(found) < most:
-        items, cursor = queries.page(session, filters, viewer=viewer, limit=500, after=after)
-        found += items
-        if cursor is None:
-            break
-        after = cursors.decode(cursor, 2)
-    return found[:most]
 
 
 def _span(
@@ -161,7 +146,7 @@ def calendar_page(
     view: Annotated[str, Query(pattern="^(timeline|list)$")] = "timeline",
     rows: Annotated[str, Query(pattern="^(country|provider)$")] = "country",
 ) -> HTMLResponse:
-    found = _activities(session, picked.filters, reader.principal)
+    found = queries.first(session, picked.filters, viewer=reader.principal, most=MAX_ROWS)
     wanted_states = picked.wanted_states()
     lang = language(request)
     period, first, months_shown = picked.period, picked.first, picked.months_shown
@@ -236,7 +221,9 @@ async def calendar_pdf(
     activities are read first, in a short session; the PDF is made after it has ended."""
     async with read_session(request) as session:
         found = await run_in_threadpool(
-            _activities, session, picked.filters, reader.principal, PDF_ROWS + 1
+            functools.partial(queries.first, viewer=reader.principal, most=PDF_ROWS + 1),
+            session,
+            picked.filters,
         )
     if len(found) > PDF_ROWS:
         raise ValidationFailed.on(

@@ -11,9 +11,7 @@ from fastapi.responses import HTMLResponse
 from sqlmodel import Session
 
 from app.activities import queries
-from app.activities.models import ActivityPublic
 from app.core import cursor as cursors
-from app.core.principal import Principal
 from app.db.session import SessionDep
 from app.db.sql import chunks
 from app.errors import ValidationFailed
@@ -27,18 +25,6 @@ STATUSES = ("planned", "confirmed", "postponed", "cancelled", "completed")
 SHOWN = 1000  # rows a page lists at most
 FINDING_STATUSES = ("open", "dismissed", "confirmed", "coordinated")
 WARNINGS_SHOWN = 100  # warnings a page lists; the older ones a link away
-
-
-def _all(session: Session, filters: queries.Filters, viewer: Principal) -> list[ActivityPublic]:
-    found: list[ActivityPublic] = []
-    after = None
-    while len(found) < SHOWN:
-        items, cursor = queries.page(session, filters, viewer=viewer, limit=500, after=after)
-        found += items
-        if cursor is None:
-            break
-        after = cursors.decode(cursor, 2)
-    return found[:SHOWN]
 
 
 @router.get("/our/activities", response_class=HTMLResponse)
@@ -64,7 +50,7 @@ def our_activities(
         date_from=date_from,
         date_to=date_to,
     )
-    found = _all(session, filters, principal)
+    found = queries.first(session, filters, viewer=principal, most=SHOWN)
     flagged = findings.with_open_findings(session, [a.id for a in found], viewer=principal)
     return render(
         request,
