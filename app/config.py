@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     webhook_worker: bool = Field(
         default=True, description="Send webhook deliveries from this process."
     )
+    detection_model: bool = Field(
+        default=True,
+        description="Compare titles by meaning across languages with the bundled multilingual "
+        "model (false: by words and the glossary only).",
+    )
     webhook_poll_seconds: float = Field(
         default=2.0, gt=0, description="How often the worker looks for retries that are due."
     )

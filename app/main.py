@@ -28,6 +28,7 @@ from app.db.migrate import schema_head
 from app.db.session import Gate
 from app.errors import ERROR_RESPONSES
 from app.feeds.service import FeedCache
+from app.findings import vectors
 from app.findings.service import open_findings
 from app.http import errors, openapi, ops, pipeline
 from app.http.operations import CacheCollector, Metrics, configure_logging
@@ -109,6 +110,8 @@ def _lifespan(
         if settings.json_logs:
             configure_logging(settings.log_level)
         settle()
+        vectors.configure(enabled=settings.detection_model)
+        vectors.start()  # loads the model in the background: the start is not slower
         engine = make_engine(
             settings.database_url,
             pool_size=settings.db_pool_size,

@@ -8,7 +8,7 @@ from app.audit.models import AuditEntry
 from app.auth.models import ApiKey, AuthLink, Membership, Person
 from app.db.stamp import ChangeStamp
 from app.feeds.models import FeedEvent, FeedToken
-from app.findings.models import Finding
+from app.findings.models import Finding, TextVector
 from app.mail.models import OutboxMail
 from app.organizations.models import Organization, OrganizationProfile
 from app.web.models import PendingUpload, WebSession
@@ -37,6 +37,7 @@ __all__ = [
     "Person",
     "RequestActivity",
     "RequestStatusChange",
+    "TextVector",
     "WebSession",
     "Webhook",
     "WebhookAttempt",

@@ -123,11 +123,18 @@ def same_url(a: str, b: str) -> bool:
 
 
 def truly_same(a: Listing, b: Listing) -> bool:
-    return same_url(a.url, b.url) or (
-        normalise(a.name) == normalise(b.name)
-        and a.start == b.start
-        and normalise(a.city) == normalise(b.city)
-    )
+    """One conference: the same address (but not two stops of a roadshow that shares one
+    address, in two cities), or the same name, start date and city, the name perhaps
+    followed by that city ("InfoQ Dev Summit" and "InfoQ Dev Summit Boston", in Boston on
+    the same day, listed under two addresses)."""
+    if a.city and b.city and normalise(a.city) != normalise(b.city):
+        return False
+    city = normalise(a.city.split(",")[0]) if a.city else ""
+
+    def named(item: Listing) -> str:
+        return normalise(item.name).removesuffix(" " + city) if city else normalise(item.name)
+
+    return same_url(a.url, b.url) or (named(a) == named(b) and a.start == b.start)
 
 
 def baseline_same(a: Listing, b: Listing) -> bool:

@@ -13,6 +13,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
+
+# Titles are compared by words except in the tests of meaning (the `meaning` fixture, and
+# tests/core/test_labelled_pairs.py): the model costs 10-30 ms a new title and the suite
+# creates thousands of activities, many with random titles.  Every Settings() of the tests,
+# and every `assistcal` they start, reads this.
+os.environ.setdefault("ASSISTCAL_DETECTION_MODEL", "false")
 from sqlmodel import Session
 
 from app.auth import service as keys_service
@@ -66,8 +72,20 @@ def settings(db_url: str) -> Settings:
         key_touch_seconds=0,
         webhook_worker=False,
         mail_worker=False,
+        detection_model=False,
         webhook_allow_private=True,
     )
+
+
+@pytest.fixture
+def meaning(settings: Settings) -> Iterator[Settings]:
+    """Detection with the multilingual model, as the service runs by default."""
+    from app.findings import vectors
+
+    settings.detection_model = True
+    vectors.configure(enabled=True)
+    yield settings
+    vectors.configure(enabled=False)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from app.core.vocab import ActivityType, Domain, Status, Theme
 from app.db.pagination import PageDep
 from app.db.session import SessionDep
 from app.findings import detection as findings
+from app.findings import vectors
 from app.findings.models import ActivitySubmitted, ActivityWithFindings
 from app.http.read_cache import cacheable
 
@@ -41,6 +42,7 @@ def create_activity(
         ),
     ] = None,
 ) -> ActivitySubmitted:
+    vectors.prefetch(data.title)  # the title's meaning, computed while the activity is stored
     activity, replayed = service.create(
         session,
         data,

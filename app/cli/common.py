@@ -23,7 +23,9 @@ def write_session(settings: "Settings") -> Iterator["Session"]:
     from app.db.engine import make_engine, open_session
     from app.db.migrate import upgrade
     from app.errors import AppError
+    from app.findings import vectors
 
+    vectors.configure(enabled=settings.detection_model)
     upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     try:

@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001  (Cyrillic letters in the Russian acronyms are meant)
 """A small cross-language glossary of 1540 assistance vocabulary.
 
 Titles arrive in English, Spanish, French and Portuguese.  Before two titles are compared, each
@@ -20,6 +21,8 @@ PHRASES: dict[str, str] = {
     "plan de accion nacional": "nap",
     "plan nacional de accion": "nap",
     "plan d action national": "nap",
+    "plan d action nationale": "nap",
+    "plan national d action": "nap",
     "plano de acao nacional": "nap",
     "plano nacional de acao": "nap",
     "national report": "report",
@@ -96,6 +99,24 @@ PHRASES: dict[str, str] = {
     "visita ao pais": "visit",
     "chemical weapons": "chemical",
     "biological weapons": "biological",
+    # instruments and groups of weapons, spelled out (their acronyms are WORDS)
+    "biological weapons convention": "bwc",
+    "biological and toxin weapons convention": "bwc",
+    "convencion sobre armas biologicas": "bwc",
+    "convention sur les armes biologiques": "bwc",
+    "convencao sobre armas biologicas": "bwc",
+    "chemical weapons convention": "cwc",
+    "convencion sobre armas quimicas": "cwc",
+    "convention sur les armes chimiques": "cwc",
+    "convencao sobre armas quimicas": "cwc",
+    "chemical biological radiological and nuclear": "cbrn",
+    "chemical biological radiological nuclear": "cbrn",
+    "quimico biologico radiologico y nuclear": "cbrn",
+    "quimicos biologicos radiologicos y nucleares": "cbrn",
+    "nucleaire radiologique biologique et chimique": "cbrn",
+    "quimico biologico radiologico e nuclear": "cbrn",
+    "strategic trade control": "strategic_trade",
+    "export control and related border security": "exbs",
 }
 
 WORDS: dict[str, str] = {
@@ -235,6 +256,28 @@ WORDS: dict[str, str] = {
     "licencias": "licensing",
     "licences": "licensing",
     "licenciamento": "licensing",
+    # acronyms, in the languages of the service (spelled out in PHRASES)
+    "wmd": "wmd",
+    "adm": "wmd",
+    "ому": "wmd",
+    "cbrn": "cbrn",
+    "cbrne": "cbrn",
+    "nrbq": "cbrn",
+    "nrbc": "cbrn",
+    "qbrn": "cbrn",
+    "хбря": "cbrn",
+    "stc": "strategic_trade",
+    "pf": "proliferation_financing",
+    "bwc": "bwc",
+    "btwc": "bwc",
+    "cabt": "bwc",
+    "кбто": "bwc",
+    "cwc": "cwc",
+    "caq": "cwc",
+    "ciac": "cwc",
+    "кхо": "cwc",
+    "cppnm": "cppnm",
+    "exbs": "exbs",
 }
 
 # Concepts that name the kind of event rather than which one it is: left out of title
@@ -364,5 +407,60 @@ STOPWORDS: frozenset[str] = frozenset(
         "3rd",
         "4th",
         "5th",
+    }
+)
+
+
+# Acronyms as written (upper case), spelled out in English for the detection model, which knows
+# the words better than the letters: "КБТО" and "BTWC" both reach it as the convention's name.
+ACRONYMS: dict[str, str] = {
+    "CBRN": "chemical, biological, radiological and nuclear",
+    "CBRNE": "chemical, biological, radiological, nuclear and explosive",
+    "NRBQ": "chemical, biological, radiological and nuclear",
+    "NRBC": "chemical, biological, radiological and nuclear",
+    "QBRN": "chemical, biological, radiological and nuclear",
+    "ХБРЯ": "chemical, biological, radiological and nuclear",
+    "WMD": "weapons of mass destruction",
+    "ADM": "weapons of mass destruction",
+    "ОМУ": "weapons of mass destruction",
+    "STC": "strategic trade control",
+    "PF": "proliferation financing",
+    "CWC": "Chemical Weapons Convention",
+    "CAQ": "Chemical Weapons Convention",
+    "CIAC": "Chemical Weapons Convention",
+    "КХО": "Chemical Weapons Convention",
+    "BWC": "Biological Weapons Convention",
+    "BTWC": "Biological Weapons Convention",
+    "CABT": "Biological Weapons Convention",
+    "КБТО": "Biological Weapons Convention",
+    "CPPNM": "Convention on the Physical Protection of Nuclear Material",
+    "ICSANT": "Convention for the Suppression of Acts of Nuclear Terrorism",
+    "EXBS": "Export Control and Related Border Security",
+    "UNSCR": "UN Security Council resolution",
+    "NPT": "Treaty on the Non-Proliferation of Nuclear Weapons",
+    "TNP": "Treaty on the Non-Proliferation of Nuclear Weapons",
+    "ДНЯО": "Treaty on the Non-Proliferation of Nuclear Weapons",
+    "MTCR": "Missile Technology Control Regime",
+    "NSG": "Nuclear Suppliers Group",
+    "HCOC": "Hague Code of Conduct",
+    "HCoC": "Hague Code of Conduct",
+    "FIU": "financial intelligence unit",
+}
+
+# Concepts that say what an activity is about (not its kind, scope or place): a title with one
+# is a description of 1540 work, not a brand name (app.core.matching).
+SUBJECTS: frozenset[str] = (
+    frozenset(set(PHRASES.values()) | set(WORDS.values()))
+    - EVENT_WORDS
+    - {
+        "national",
+        "regional",
+        "international",
+        "europe",
+        "javascript",
+        "officials",
+        "goods",
+        "material",
+        "implementation",
     }
 )

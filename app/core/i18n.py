@@ -146,10 +146,39 @@ def reason(code: str, message: str, params: Mapping[str, Any] | None, language: 
     return label(code, language)
 
 
+# How each contradiction of app.core.differences reads ("first" / "second": what each
+# record says); vocabulary codes among the values are written as words.
+_DIFFERENCES = {
+    "other_instrument": "Not a duplicate: different instruments (%(first)s / %(second)s)",
+    "other_domain": "Not a duplicate: different weapons (%(first)s / %(second)s)",
+    "other_audience": "Not a duplicate: different audiences (%(first)s / %(second)s)",
+    "other_edition": "Not a duplicate: different editions (%(first)s / %(second)s)",
+    "other_city": "Not a duplicate: different cities (%(first)s / %(second)s)",
+    "other_part": "Not a duplicate: different parts of one event (%(first)s / %(second)s)",
+    "other_name": "Not a duplicate: different names (%(first)s / %(second)s)",
+}
+
+
+def _difference(p: dict[str, Any], language: str) -> str:
+    coded = p["difference"] in ("other_domain", "other_audience")  # vocabulary codes
+
+    def said(value: Any) -> str:
+        values = value if isinstance(value, list) else [value]
+        return ", ".join(label(str(v), language) if coded else str(v) for v in values)
+
+    template = translator(language)(_DIFFERENCES[p["difference"]])
+    return template % {"first": said(p.get("first", "")), "second": said(p.get("second", ""))}
+
+
 def _reason(code: str, p: dict[str, Any], language: str) -> str | None:
     _ = translator(language)
     if code == "title_similar":
-        return _("Titles %(percent)s alike") % {"percent": _percent(p["alike"], language)}
+        percent = {"percent": _percent(p["alike"], language)}
+        if p.get("meaning"):
+            return _("Titles %(percent)s alike in meaning") % percent
+        return _("Titles %(percent)s alike") % percent
+    if code == "not_duplicate" and p.get("difference") in _DIFFERENCES:
+        return _difference(p, language)
     if code == "dates_close" and "start_apart" in p:
         if p["start_apart"] == 0:
             return _("Same start date")

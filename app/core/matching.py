@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
-from app.core import titles
+from app.core import differences, meaning, titles
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,12 @@ class Facts:
     provider_names: frozenset[str] = frozenset()
     external_ref: str | None = None
     city: str | None = None
+    language: str = ""
+    domains: frozenset[str] = frozenset()
+    audiences: frozenset[str] = frozenset()
+    # the title's meaning (app.core.meaning.prepare), attached only to activities that could
+    # be duplicates of one another (app.findings.vectors.attach); None: compared by words
+    vector: Any = None
 
 
 @dataclass(frozen=True)
@@ -142,10 +148,27 @@ def _total(contributions: Iterable[float]) -> float:
     return round(min(1.0, sum(contributions)), 4)
 
 
-def title_similarity(a: Facts, b: Facts) -> float:
-    """How alike the titles are, 0..1 (app.core.titles), without the places both share."""
+def title_similarity(a: Facts, b: Facts) -> tuple[float, bool]:
+    """How alike the titles are, 0..1, and whether by meaning: their words (app.core.titles,
+    without the places both share) and, for titles in two languages, the better of that and
+    their meaning (app.core.meaning, when both have vectors)."""
     places = titles.shared_places(a.states, b.states, titles.city(a.city), titles.city(b.city))
-    return titles.similarity(a.title, b.title, places)
+    by_words = titles.similarity(a.title, b.title, places)
+    if a.vector is None or b.vector is None:
+        return by_words, False
+    by_meaning = meaning.alike(a.vector, b.vector)
+    if not across_languages(a, b):
+        # in one language the words are trusted; meaning may lift them a little, and only
+        # for titles that describe 1540 work, not for names ("Apidays London")
+        described = differences.describes_work(a.title) and differences.describes_work(b.title)
+        lift = meaning.calibration().lift if described else 0.0
+        by_meaning = min(by_meaning, by_words + lift)
+    return (by_meaning, True) if by_meaning > by_words else (by_words, False)
+
+
+def across_languages(a: Facts, b: Facts) -> bool:
+    """Records in two languages: only there do titles need their meaning compared."""
+    return a.language.split("-")[0].lower() != b.language.split("-")[0].lower()
 
 
 def _names_partner(a: Facts, b: Facts) -> bool:
@@ -169,7 +192,7 @@ def duplicate_evidence(
 ) -> tuple[_Evidence, bool]:
     """The evidence that `a` and `b` are one activity, and whether it may be called one."""
     evidence = _Evidence(explain)
-    alike = title_similarity(a, b)
+    alike, by_meaning = title_similarity(a, b)
     start_apart = abs((a.start - b.start).days)
     dates = max(0.0, 1 - start_apart / rules.date_scale_days)
     shared_states = a.states & b.states
@@ -183,9 +206,9 @@ def duplicate_evidence(
     total = rules.total_weight(has_venue)
     evidence.add(
         "title_similar",
-        lambda: f"titles {alike:.0%} alike",
+        lambda: f"titles {alike:.0%} alike" + (" in meaning" if by_meaning else ""),
         rules.title_weight * alike / total,
-        lambda: {"alike": round(alike, 2)},
+        lambda: {"alike": round(alike, 2), "meaning": by_meaning},
     )
     evidence.add(
         "dates_close",
@@ -289,14 +312,27 @@ def compare(a: Facts, b: Facts, rules: Rules = RULES, *, explain: bool = True) -
     the strongest few, and only those need their words."""
     if a.id == b.id or not (a.states & b.states):
         return None
+    difference = None
     if could_be_duplicate(a, b, rules):
         evidence, allowed = duplicate_evidence(a, b, rules, explain=explain)
         if allowed and evidence.score >= rules.duplicate_at:
-            return Finding("duplicate", evidence.score, tuple(evidence.reasons), b.id)
+            difference = differences.decisive(a, b)
+            if difference is None:
+                return Finding("duplicate", evidence.score, tuple(evidence.reasons), b.id)
 
     gap = gap_days(a, b)
     shared_themes = a.themes & b.themes
     evidence = _Evidence(explain)
+    if difference is not None:
+        # alike enough to be one activity, but the records contradict each other: the
+        # reason says which contradiction decided it (it adds nothing to the score)
+        said = difference
+        evidence.add(
+            "not_duplicate",
+            lambda: f"not a duplicate: {said.message}",
+            0.0,
+            lambda: {"difference": said.code, **said.params},
+        )
     if shared_themes and gap <= rules.overlap_gap_days:
         kind = "overlap"
         evidence.add("same_country", lambda: _both_for(a, b), 0.3, lambda: _states(a, b))

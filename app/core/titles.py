@@ -14,7 +14,9 @@ from rapidfuzz import fuzz
 
 from app.core import glossary, vocab
 
-_NON_WORD = re.compile(r"[^a-z0-9]+")
+# Anything but a letter or a digit, of any script: Cyrillic, Arabic and Chinese titles keep
+# their words (Chinese, written without spaces, stays one word per run of characters).
+_NON_WORD = re.compile(r"[\W_]+")
 _YEAR = re.compile(r"^(19|20)\d\d$")
 
 
@@ -57,6 +59,11 @@ def concepts(text: str, drop: frozenset[str] = frozenset()) -> str:
     return " ".join(concept for word, concept in _concept_tokens(text) if word not in drop)
 
 
+def about(text: str) -> frozenset[str]:
+    """The glossary's subjects a title names (glossary.SUBJECTS): "export_control", "nap"..."""
+    return frozenset(c for _, c in _concept_tokens(text) if c in glossary.SUBJECTS)
+
+
 def _singular(word: str) -> str:
     """A crude plural folding that works alike in the four languages: controls -> control."""
     if len(word) > 4 and word.endswith("s") and not word.endswith("ss"):
@@ -73,6 +80,7 @@ def similarity(title_a: str, title_b: str, places: frozenset[str] = frozenset())
     ("UNODA workshop on reporting" / "Workshop on reporting") is still alike, a little less.  A
     title left with no distinctive word matches only another such title."""
     left, right = concepts(title_a, places), concepts(title_b, places)
+    left, right = with_initials(left, right), with_initials(right, left)
     distinct_left = _without(left, glossary.EVENT_WORDS)
     distinct_right = _without(right, glossary.EVENT_WORDS)
     if distinct_left and distinct_right:
@@ -80,6 +88,22 @@ def similarity(title_a: str, title_b: str, places: frozenset[str] = frozenset())
     if distinct_left or distinct_right:
         return 0.0
     return _alike(left, right) or _alike(normalise(title_a), normalise(title_b)) or 0.0
+
+
+def with_initials(text: str, other: str) -> str:
+    """`text` with each run of words whose initials spell a word of `other` written as that
+    word: an acronym and its spelled-out form are the same words ("machine learning
+    conference" beside "ml conference" reads "ml conference"), listed in the glossary or not."""
+    words, theirs = text.split(), set(other.split())
+    short = [w for w in theirs if 2 <= len(w) <= 6 and w.isalpha() and w not in words]
+    for acronym in short:
+        size = len(acronym)
+        for start in range(len(words) - size + 1):
+            run = words[start : start + size]
+            if "".join(w[0] for w in run) == acronym:
+                words[start : start + size] = [acronym]
+                break
+    return " ".join(words)
 
 
 def _alike(left: str, right: str) -> float | None:
@@ -103,7 +127,7 @@ def shared_places(
     cities stay in the titles: "DevOpsDays Philadelphia" is not "DevOpsDays Kansas City"."""
     words: set[str] = set()
     for code in states_a & states_b if len(states_a | states_b) <= 3 else ():
-        words.update(_country_words(code))
+        words.update(country_words(code))
     if not city_a or not city_b or same_city(city_a, city_b):
         words.update(city_a.split())
         words.update(city_b.split())
@@ -111,7 +135,7 @@ def shared_places(
 
 
 @lru_cache(maxsize=512)
-def _country_words(code: str) -> frozenset[str]:
+def country_words(code: str) -> frozenset[str]:
     country = vocab.geography().countries.get(code)
     return frozenset(normalise(country.name).split()) if country else frozenset()
 
@@ -129,3 +153,15 @@ def same_city(city_a: str, city_b: str) -> bool:
     """Two cities (as `city` gives them) alike enough to be one ("Port of Spain" and
     "Port-of-Spain")."""
     return fuzz.ratio(city_a, city_b) >= 85
+
+
+@lru_cache(maxsize=1)
+def _acronym_pattern() -> re.Pattern[str]:
+    forms = sorted(glossary.ACRONYMS, key=len, reverse=True)
+    return re.compile(r"\b(" + "|".join(re.escape(f) for f in forms) + r")\b")
+
+
+def spelled_out(title: str) -> str:
+    """The title with its acronyms spelled out (glossary.ACRONYMS), as the detection model
+    reads it: "Семинар по КБТО" -> "Семинар по Biological Weapons Convention"."""
+    return _acronym_pattern().sub(lambda m: glossary.ACRONYMS[m.group(1)], html.unescape(title))

@@ -16,6 +16,7 @@ from sqlmodel import Session, col
 from app.activities.models import LONG_RUNNING_DAYS, Activity, ActivityCountry
 from app.core import activity_rules, matching
 from app.db.types import json_set, json_text
+from app.findings import vectors
 from app.organizations.models import Organization
 
 # Plain columns only: rows become facts by the hundred on the hottest path of a submission.
@@ -31,13 +32,31 @@ _FACT_COLUMNS = (
     json_text(col(Activity.partners)),
     col(Activity.external_ref),
     col(Activity.venue_city),
+    col(Activity.language),
+    json_text(col(Activity.domains)),
+    json_text(col(Activity.audiences)),
 )
 
 
 def _fact(fields: Sequence[Any], states: Collection[str]) -> matching.Facts:
     """Facts from the values of _FACT_COLUMNS, in their order (unpacked by position: named
     access to a row's columns costs more than the rest of the work)."""
-    (activity_id, provider, aliases, title, kind, themes, start, end, partners, ref, city) = fields
+    (
+        activity_id,
+        provider,
+        aliases,
+        title,
+        kind,
+        themes,
+        start,
+        end,
+        partners,
+        ref,
+        city,
+        language,
+        domains,
+        audiences,
+    ) = fields
     return matching.Facts(
         id=str(activity_id),
         provider=provider,
@@ -51,6 +70,9 @@ def _fact(fields: Sequence[Any], states: Collection[str]) -> matching.Facts:
         partners=json_set(partners),
         external_ref=ref,
         city=city,
+        language=language,
+        domains=json_set(domains),
+        audiences=json_set(audiences),
     )
 
 
@@ -168,4 +190,7 @@ def find(
         light[str(activity_id)] = dataclasses.replace(
             light[str(activity_id)], states=frozenset(states)
         )
+    if closer:
+        # only those that could be duplicates compare their titles, and so need vectors
+        vectors.attach(session, [new, *(light[key] for key in closer)])
     return list(light.values())

@@ -109,3 +109,15 @@ class ActivityWithFindings(ActivityPublic):
     findings: list[FindingPublic] = PydanticField(
         description="The activity's findings after this change (duplicate, overlap, clash)."
     )
+
+
+class TextVector(SQLModel, table=True):
+    """A text's meaning as the detection model reads it (app.findings.vectors): computed once
+    per text and kept, so that no comparison and no rescan embeds a title again.  Keyed by a
+    digest of the model's name and the text, so activities with one title share a row and a
+    new model computes its own."""
+
+    __tablename__ = "text_vector"
+
+    digest: str = Field(primary_key=True, max_length=64)
+    vector: bytes = Field(sa_type=sa.LargeBinary)

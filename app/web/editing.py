@@ -33,7 +33,7 @@ from app.errors import (
     PreconditionFailed,
     ValidationFailed,
 )
-from app.findings import detection
+from app.findings import detection, vectors
 from app.findings.models import FindingPublic
 from app.organizations import service as organizations
 from app.web import auth
@@ -315,6 +315,7 @@ def create(request: Request, session: SessionDep, reader: ViewerDep, values: Sub
         values["idempotency_key"] = secrets.token_urlsafe(24)
     try:
         data = _validated(values)
+        vectors.prefetch(data.title)  # the title's meaning, computed while it is stored
         if values["action"] == "check":
             collisions = _check(session, data, principal)
             return _form(request, session, reader, principal, values, collisions=collisions)

@@ -349,7 +349,7 @@ def test_demo_load_dates_the_calendar_around_today(cli: Any, url: str) -> None:
     assert today + timedelta(days=180) < max(e for _, e in got.values())
     first, last = min(s for s, _ in got.values()), max(e for _, e in got.values())
     assert f"The demo calendar runs from {first} to {last} (moved to dates around today)" in output
-    assert finding_kinds(url) == {"duplicate": 5, "overlap": 4, "clash": 2}
+    assert finding_kinds(url) == {"duplicate": 4, "overlap": 5, "clash": 2}
 
 
 def _in_2026(day: str) -> str:
@@ -371,7 +371,7 @@ def test_demo_load_moves_the_dates_to_another_year(cli: Any, url: str) -> None:
     got = {ref: (s.isoformat(), e.isoformat()) for ref, (s, e) in demo_dates(url).items()}
     assert got == expected
     assert got["DEMO-UNLIREC-2024-03"] == ("2026-02-27", "2026-02-28")  # 2024-02-29 moved
-    assert finding_kinds(url) == {"duplicate": 5, "overlap": 4, "clash": 2}
+    assert finding_kinds(url) == {"duplicate": 4, "overlap": 5, "clash": 2}
     assert "--year" in ok(cli("demo", "load", "--help"))
     refused = cli("demo", "load", "--year", "24")
     assert refused.exit_code == 2
@@ -408,13 +408,13 @@ def test_demo_load_again_moves_the_activities_it_loaded(
     moves = [e for e in history["items"] if e["action"] == "activity.update"]
     assert [e["changes"]["start_date"][1] for e in moves] == ["2027-04-16"], history
     # The findings follow the activities to their new dates (the withdrawn one had none).
-    assert finding_kinds(url) == {"duplicate": 5, "overlap": 4, "clash": 2}
+    assert finding_kinds(url) == {"duplicate": 4, "overlap": 5, "clash": 2}
 
     back = ok(cli("demo", "load"))
     assert "moved to new dates: 46" in back
     assert "Moved 46 demo activities to dates around today" in back
     assert min(s for s, _ in demo_dates(url).values()) < date.today()
-    assert finding_kinds(url) == {"duplicate": 5, "overlap": 4, "clash": 2}
+    assert finding_kinds(url) == {"duplicate": 4, "overlap": 5, "clash": 2}
 
 
 def test_demo_activities_are_marked_illustrative(cli: Any, url: str) -> None:
@@ -471,14 +471,14 @@ def test_findings_rescan_recomputes_and_keeps_decisions(cli: Any, url: str) -> N
     count = sa.select(Finding.kind, sa.func.count()).group_by(Finding.kind)
     with engine.begin() as conn:
         before = dict(conn.execute(count).all())
-        assert before == {"duplicate": 5, "overlap": 4, "clash": 2}
+        assert before == {"duplicate": 4, "overlap": 5, "clash": 2}
         first = conn.execute(sa.select(Finding.id).order_by(Finding.id)).scalars().first()
         decided = sa.update(Finding).where(Finding.id == first)
         conn.execute(decided.values(status="dismissed", note="kept"))
         conn.execute(sa.delete(Finding).where(Finding.id != first))
     # A short time box: many small transactions, the same result.
     output = ok(cli("findings", "rescan", "--seconds", "0.05"))
-    assert "rescanned 47 activities; findings now: 5 duplicate, 4 overlap, 2 clash" in output
+    assert "rescanned 47 activities; findings now: 4 duplicate, 5 overlap, 2 clash" in output
     stamps = sa.select(Finding.id, Finding.updated_at)
     with engine.connect() as conn:
         after = dict(conn.execute(count).all())

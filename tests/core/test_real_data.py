@@ -3,12 +3,15 @@
 benchmarks/detection_quality.py runs the full evaluation through the database."""
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from app.core import matching
+from app.findings import vectors
 from benchmarks.detection_quality import Listing, listing
+from benchmarks.labelled_pairs import give_vectors
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "external" / "conference-data"
 pytestmark = pytest.mark.skipif(
@@ -27,10 +30,18 @@ def facts(item: Listing) -> matching.Facts:
         start=item.start,
         end=item.end,
         city=item.city,
+        language="en",
     )
 
 
-def test_history_duplicates_are_linked() -> None:
+@pytest.fixture
+def model() -> Iterator[None]:
+    vectors.configure(enabled=True)
+    yield
+    vectors.configure(enabled=False)
+
+
+def test_history_duplicates_are_linked(model: None) -> None:
     pairs = json.loads((DATA / "history-duplicates.json").read_text())
     usable = linked = 0
     for n, pair in enumerate(pairs):
@@ -39,7 +50,9 @@ def test_history_duplicates_are_linked() -> None:
         if removed is None or kept is None:
             continue
         usable += 1
-        found = matching.compare(facts(removed), facts(kept))
+        pair = [facts(removed), facts(kept)]
+        give_vectors(pair)
+        found = matching.compare(*pair)
         linked += found is not None and found.kind == "duplicate"
     assert usable == 33
     assert linked >= 30

@@ -210,6 +210,42 @@ def test_reasons_read_as_sentences_with_plurals_in_both_languages(
             "Tipos distintos: Taller y Capacitación",
         ),
         ("same_venue", {"cities": ["Lima", "Lima"], "same": True}, "Both in Lima", "Ambas en Lima"),
+        (
+            "title_similar",
+            {"alike": 0.91, "meaning": True},
+            "Titles 91% alike in meaning",
+            "Títulos parecidos en su significado en un 91\xa0%",
+        ),
+        (
+            "not_duplicate",
+            {"difference": "other_domain", "first": ["biological"], "second": ["chemical"]},
+            "Not a duplicate: different weapons (Biological / Chemical)",
+            "No es un duplicado: armas distintas (Biológico / Químico)",
+        ),
+        (
+            "not_duplicate",
+            {"difference": "other_instrument", "first": ["BWC"], "second": ["CWC"]},
+            "Not a duplicate: different instruments (BWC / CWC)",
+            "No es un duplicado: instrumentos distintos (BWC / CWC)",
+        ),
+        (
+            "not_duplicate",
+            {"difference": "other_audience", "first": ["customs"], "second": ["industry"]},
+            "Not a duplicate: different audiences (Customs / Industry)",
+            "No es un duplicado: destinatarios distintos (Aduanas / Industria)",
+        ),
+        (
+            "not_duplicate",
+            {"difference": "other_city", "first": "Lima", "second": "Cusco"},
+            "Not a duplicate: different cities (Lima / Cusco)",
+            "No es un duplicado: ciudades distintas (Lima / Cusco)",
+        ),
+        (
+            "not_duplicate",
+            {"difference": "other_edition", "first": ["2"], "second": ["3"]},
+            "Not a duplicate: different editions (2 / 3)",
+            "No es un duplicado: ediciones distintas (2 / 3)",
+        ),
     ],
 )
 def test_each_reason_in_words(
