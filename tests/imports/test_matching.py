@@ -48,6 +48,13 @@ def test_every_export_of_api_made_activities_comes_back_unchanged(
         assert report["errors"] == report["matched"] == []
         assert "id" in report["mapping"]
     assert len(listed(client, key)) == 3
+    # The same record typed into a spreadsheet, without id or reference: found alike
+    sheet = (
+        "title,start,end,countries,themes,type,language,domains\n"
+        "Seminario,2025-03-10,2025-03-12,TT,national_action_plan,workshop,es,nuclear\n"
+    )
+    report = upload(client, key, sheet.encode()).json()
+    assert (report["created"], report["unchanged"], report["matched"]) == (0, 1, []), report
 
 
 def test_an_id_updates_its_activity_and_names_only_its_providers(
@@ -212,7 +219,8 @@ def test_two_rows_may_not_be_one_stored_activity(client: TestClient, make_key: K
     [error] = refused.json()["errors"]
     assert (error["row"], error["column"]) == (3, "choices")
     assert error["message"] == "the same activity as row 2 of this file"
-    # A row identical to the stored one is it; the other row then creates
+    # A row with the stored one's title and dates is it (by its derived reference); the other
+    # row then has nothing to be
     same = PLAN.splitlines(keepends=True)[0]
     report = upload(client, key, (HEADER + moved + same).encode(), dry_run="true").json()
     assert (report["created"], report["updated"], report["unchanged"]) == (1, 0, 1), report
