@@ -7,8 +7,11 @@ Writes a CSV of `--rows` illustrative activities (Spanish headers, semicolons, d
 dates, country names; Latin America and the Caribbean over two years, eight providers), then
 imports it into a fresh database through the service's own import (as `assistcal import`
 does: one transaction, all or nothing), and prints the time, the rate and what was found;
-then imports the same file again (everything unchanged), then a copy with one row in a
-hundred edited (those updated, the rest unchanged).
+then imports the same file again (everything unchanged), then a copy with the State of one
+row in a hundred changed (those updated, the rest unchanged), then a copy of that with the dates
+of another row in a hundred moved a week (no reference column: those found by likeness and
+updated), then the calendar's own CSV export (every row found by its `id`), then a second file
+of as many other activities (each compared with the stored ones near its dates).
 """
 
 import argparse
@@ -24,10 +27,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from sqlalchemy.engine import Engine
+
+from app.activities import queries
 from app.core import vocab
 from app.core.principal import Principal
 from app.db.engine import make_engine, open_session
 from app.db.migrate import upgrade
+from app.exports import service as exports
 from app.imports import readers
 from app.imports import service as imports
 from app.organizations import service as organizations
@@ -52,8 +59,8 @@ THEMES = [
 ]
 
 
-def write_csv(path: Path, rows: int) -> None:
-    rng = random.Random(1540)
+def write_csv(path: Path, rows: int, *, seed: int = 1540, first: int = 0) -> None:
+    rng = random.Random(seed)
     geography = vocab.geography()
     states = sorted(vocab.region_states("419"))
     names = [geography.countries[code].name for code in states]
@@ -65,7 +72,7 @@ def write_csv(path: Path, rows: int) -> None:
         lines.append(
             ";".join(
                 [
-                    f"{rng.choice(WORDS)} sobre {TOPICS[topic]} {n}",
+                    f"{rng.choice(WORDS)} sobre {TOPICS[topic]} {first + n}",
                     rng.choice(PROVIDERS),
                     start.strftime("%d/%m/%Y"),
                     end.strftime("%d/%m/%Y"),
@@ -90,6 +97,26 @@ def edit(path: Path, edited: Path, *, every: int) -> None:
     edited.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def move_dates(path: Path, moved: Path, *, every: int) -> None:
+    """A copy of the file with the dates of one row in `every` (half-way between the rows
+    `edit` changes) a week later: a new derived reference, found by likeness."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for n in range(1 + every // 2, len(lines), every):
+        cells = lines[n].split(";")
+        for column in (2, 3):
+            day = date(*reversed([int(part) for part in cells[column].split("/")]))
+            cells[column] = (day + timedelta(days=7)).strftime("%d/%m/%Y")
+        lines[n] = ";".join(cells)
+    moved.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def export(engine: Engine, path: Path, actor: Principal) -> None:
+    """The calendar's own CSV export, as GET /exports/activities.csv writes it."""
+    with open_session(engine, write=False) as session:
+        rows = exports.activities(session, queries.Filters(), viewer=actor)
+        path.write_bytes(exports.to_csv(rows, hxl=False))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=10_000)
@@ -105,17 +132,26 @@ def main() -> None:
             session.commit()
         assert admin.id is not None
         actor = Principal(uuid.UUID(int=0), "bench", admin.id, "BENCH", "admin")
-        path = Path(tempfile.mkdtemp()) / "import.csv"
+        folder = Path(tempfile.mkdtemp())
+        path = folder / "import.csv"
         write_csv(path, args.rows)
         size = path.stat().st_size / 2**20
         print(f"database: {engine.dialect.name}; {args.rows:,} rows, {size:.1f} MB")
-        edited = path.with_name("edited.csv")
+        edited, moved = folder / "edited.csv", folder / "moved.csv"
         edit(path, edited, every=100)
+        move_dates(edited, moved, every=100)
+        other = folder / "other.csv"
+        write_csv(other, args.rows, seed=1541, first=args.rows)
         for attempt, source in (
             ("first import", path),
             ("same file again", path),
-            ("edited file (1 row in 100 changed)", edited),
+            ("edited file (the State of 1 row in 100 changed)", edited),
+            ("edited file (the dates of 1 row in 100 moved a week)", moved),
+            ("the calendar's CSV export", folder / "export.csv"),
+            ("another file of as many new activities", other),
         ):
+            if source.name == "export.csv":
+                export(engine, source, actor)
             started = time.perf_counter()
             with open_session(engine, write=True) as session:
                 table = readers.read(source.name, source.read_bytes())

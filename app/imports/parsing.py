@@ -25,6 +25,10 @@ VOCABULARIES: dict[str, tuple[str, ...]] = {
 }
 
 
+# What a new activity has when its row leaves these empty; an update leaves them as stored.
+NEW_DEFAULTS = {"language": "en", "activity_type": "other"}
+
+
 def cells(mapping: dict[int, str], values: list[Any]) -> dict[str, Any]:
     """A row's non-empty cells by field; text neutralised by an export is restored."""
     found = {}
@@ -82,8 +86,6 @@ def record(cells: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
     modality = fields.pop("modality", None)
     if venue["city"] or venue["country"] or modality:
         fields["venue"] = {**venue, "modality": modality or "in_person"}
-    fields.setdefault("language", "en")
-    fields.setdefault("activity_type", "other")
     return fields
 
 

@@ -1,10 +1,8 @@
 """The first half of an import: every row parsed and checked, its provider looked up once per
-name and the stored activities the rows name loaded a thousand at a time, so that each row is
-sorted into a create, an update or an unchanged activity, or a row error.  Writes nothing;
-writing.write() then applies the batch."""
+name and its stored activity found (app.imports.identity: by id, by reference, by likeness),
+so that each row is sorted into a create, an update or an unchanged activity, or a row
+error.  Writes nothing; writing.write() then applies the batch."""
 
-import uuid
-from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -13,13 +11,13 @@ from typing import Any
 from pydantic import ValidationError
 from sqlmodel import Session
 
-from app.activities import queries, records
+from app.activities import records
 from app.activities.models import Activity, ActivityCreate, ActivityUpdate
 from app.core import vocab
 from app.core.principal import Principal
-from app.db.sql import chunks
 from app.errors import AppError
-from app.imports import parsing
+from app.imports import identity, matching, parsing
+from app.imports.identity import Row
 from app.imports.models import ImportReport, ImportRowError
 from app.imports.parsing import RowInvalid
 from app.organizations import service as organizations
@@ -40,11 +38,13 @@ class Batch:
     defaults: dict[str, str]  # field -> value for empty cells
     provider: str | None  # for rows that name none (default: the caller's organization)
     create_orgs: bool
+    choices: dict[int, str] = field(default_factory=dict)  # row -> activity id or "new"
     providers: dict[str, Organization | str] = field(default_factory=dict)  # by name as given
     orgs: dict[str, Organization] = field(default_factory=dict)  # by acronym
     new_orgs: dict[str, str] = field(default_factory=dict)  # acronym -> name, for create_orgs
     creates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # acronym, record
-    updates: list[tuple[int, Activity, ActivityUpdate]] = field(default_factory=list)
+    # row, activity, patch, why (for its history)
+    updates: list[tuple[int, Activity, ActivityUpdate, str]] = field(default_factory=list)
     states: set[str] = field(default_factory=set)  # every State the writes touch
 
     def column(self, name: str) -> str:
@@ -53,8 +53,7 @@ class Batch:
     def plan(self, rows: Sequence[tuple[int, list[Any]]]) -> None:
         """Parse and check every row, and find the activities stored already; writes
         nothing."""
-        parsed: list[tuple[int, str, dict[str, Any]]] = []
-        seen: dict[tuple[str, str], int] = {}
+        parsed: list[Row] = []
         for number, values in rows:
             cells = {**self.defaults, **parsing.cells(self.mapping, values)}
             try:
@@ -67,53 +66,46 @@ class Batch:
                         self.headers["start_date"], "", "empty: every row needs a start date"
                     )
                 record.setdefault("end_date", record["start_date"])
-                ref = record.get("external_ref") or parsing.derived_ref(acronym, record)
-                record["external_ref"] = ref
-                if (acronym, ref) in seen:
-                    raise RowInvalid(
-                        self.column("external_ref"),
-                        ref,
-                        f"the same activity as row {seen[acronym, ref]} of this file",
-                    )
-                seen[acronym, ref] = number
             except RowInvalid as problem:
                 self.failed(number, problem)
                 continue
-            record["provider"] = acronym
-            parsed.append((number, acronym, record))
-        stored = self._stored(parsed)
-        for number, acronym, record in parsed:
+            given = identity.given_id(record.pop("id", None))
+            parsed.append(Row(number, acronym, record, given))
+        found, claimed = identity.find(self, parsed)
+        for row in matching.match(self, found, claimed):
             try:
-                with self.as_row(record):
-                    current = stored.get((acronym, record["external_ref"]))
-                    if current is None:
-                        data = ActivityCreate.model_validate(record)
-                        prepared = records.prepared(data)
-                        self.creates.append((acronym, prepared))
-                        self.states |= set(
-                            vocab.beneficiary_states(prepared["countries"], prepared["regions"])
-                        )
-                        continue
-                    activity, countries, regions = current
-                    patch = ActivityUpdate.model_validate(record)
-                    if not records.would_change(activity, countries, regions, patch):
-                        self.report.unchanged += 1
-                    elif activity.withdrawn_at is not None:
-                        raise RowInvalid(
-                            self.column("external_ref"),
-                            record["external_ref"],
-                            "this activity was withdrawn and can no longer be changed",
-                        )
-                    else:
-                        self.updates.append((number, activity, patch))
-                        after = patch.model_dump(exclude_unset=True)
-                        for named, grouped in (
-                            (countries, regions),
-                            (after.get("countries", countries), after.get("regions", regions)),
-                        ):
-                            self.states |= set(vocab.beneficiary_states(named, grouped))
+                with self.as_row(row.record):
+                    self._sort(row)
             except RowInvalid as problem:
-                self.failed(number, problem)
+                self.failed(row.number, problem)
+
+    def _sort(self, row: Row) -> None:
+        """The row as a create, an update or an unchanged activity."""
+        if row.stored is None:
+            record = {**parsing.NEW_DEFAULTS, **row.record, "external_ref": row.ref}
+            prepared = records.prepared(ActivityCreate.model_validate(record))
+            self.creates.append((row.acronym, prepared))
+            self.states |= set(vocab.beneficiary_states(prepared["countries"], prepared["regions"]))
+            return
+        activity, countries, regions = row.stored
+        patch = ActivityUpdate.model_validate({**row.record, "provider": row.acronym})
+        if not records.changes(records.record_of(activity, countries, regions), patch):
+            self.report.unchanged += 1
+        elif activity.withdrawn_at is not None:
+            column = "id" if row.how == "id" else "external_ref"
+            raise RowInvalid(
+                self.column(column),
+                str(activity.id) if row.how == "id" else str(activity.external_ref),
+                "this activity was withdrawn and can no longer be changed",
+            )
+        else:
+            self.updates.append((row.number, activity, patch, _why(row)))
+            after = patch.model_dump(exclude_unset=True)
+            for named, grouped in (
+                (countries, regions),
+                (after.get("countries", countries), after.get("regions", regions)),
+            ):
+                self.states |= set(vocab.beneficiary_states(named, grouped))
 
     def _provider(self, name: str) -> str:
         """The acronym of the organization a row names, looked up once per name."""
@@ -144,33 +136,6 @@ class Batch:
             )
         return provider.acronym
 
-    def _stored(
-        self, parsed: list[tuple[int, str, dict[str, Any]]]
-    ) -> dict[tuple[str, str], tuple[Activity, list[str], list[str]]]:
-        """The stored activities the rows name, by (provider, external_ref), with their
-        named States and regions: a query per thousand rows, not one per row."""
-        refs: dict[str, list[str]] = defaultdict(list)
-        for _, acronym, record in parsed:
-            if acronym in self.orgs:
-                refs[acronym].append(record["external_ref"])
-        found: dict[tuple[str, str], Activity] = {}
-        for acronym, wanted in refs.items():
-            provider_id = self.orgs[acronym].id
-            assert provider_id is not None
-            for part in chunks(wanted, 1000):
-                for activity in queries.by_refs(self.session, provider_id, part):
-                    found[acronym, str(activity.external_ref)] = activity
-        countries: dict[uuid.UUID, list[str]] = {}
-        regions: dict[uuid.UUID, list[str]] = {}
-        for ids in chunks([activity.id for activity in found.values()], 1000):
-            named, grouped = queries.links(self.session, ids)
-            countries.update(named)
-            regions.update(grouped)
-        return {
-            key: (activity, countries.get(activity.id, []), regions.get(activity.id, []))
-            for key, activity in found.items()
-        }
-
     @contextmanager
     def as_row(self, record: dict[str, Any]) -> Iterator[None]:
         """A validation error or a refusal of the activities service as a row's error, on
@@ -194,3 +159,14 @@ class Batch:
                 row=row, column=problem.column, value=problem.value, message=problem.message
             )
         )
+
+
+def _why(row: Row) -> str:
+    """What the history of an activity an import updates says of it."""
+    how = {
+        "id": "by its id",
+        "external_ref": "by its external_ref" if row.given_ref else "by its title and dates",
+        "likeness": "as the same activity, corrected",
+        "choice": "as the same activity, by the importer's choice",
+    }
+    return f"import, row {row.number}: found {how[row.how]}"

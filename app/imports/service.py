@@ -1,7 +1,9 @@
 """Importing a table of activities: map its columns, check every row, then create, update or
-leave each activity, keyed by (provider, external_ref); a dry run writes nothing."""
+leave each activity, found by its id, its (provider, external_ref) or, without either, its
+likeness to a stored one (app.imports.identity); a dry run writes nothing."""
 
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,13 +27,23 @@ class Options:
     mapping: dict[str, str] | None = None
     defaults: dict[str, str] = field(default_factory=dict)  # field -> value for empty cells
     create_orgs: bool = False
+    choices: dict[int, str] = field(default_factory=dict)  # row -> activity id or "new"
 
     @classmethod
-    def given(cls, *, mapping: str | None, defaults: str | None, **flags: Any) -> "Options":
-        """Options as the API and the CLI take them: `mapping` and `defaults` as JSON."""
+    def given(
+        cls,
+        *,
+        mapping: str | None,
+        defaults: str | None,
+        choices: str | None = None,
+        **flags: Any,
+    ) -> "Options":
+        """Options as the API and the CLI take them: `mapping`, `defaults` and `choices` as
+        JSON."""
         return cls(
             mapping=parse_object(mapping, "mapping"),
             defaults=parse_object(defaults, "defaults") or {},
+            choices=parse_choices(parse_object(choices, "choices") or {}),
             **flags,
         )
 
@@ -49,6 +61,27 @@ def parse_object(text: str | None, name: str) -> dict[str, str] | None:
     ):
         raise ValidationFailed.on(name, 'send a JSON object of strings: {"...": "...", ...}')
     return value
+
+
+CHOICES_HINT = 'send {"row number": "activity id" or "new", ...}'
+
+
+def parse_choices(given: dict[str, str]) -> dict[int, str]:
+    """The caller's choice for rows that may be stored activities: row number -> an
+    activity's id, or "new"."""
+    chosen: dict[int, str] = {}
+    for row, choice in given.items():
+        if not row.strip().isdigit() or not 2 <= int(row) <= 10_000_000:
+            raise ValidationFailed.on("choices", f"{row!r} is not a row number: {CHOICES_HINT}")
+        if choice != "new":
+            try:
+                choice = str(uuid.UUID(choice))
+            except ValueError as exc:
+                raise ValidationFailed.on(
+                    "choices", f'row {row}: {choice!r} is neither an activity id nor "new"'
+                ) from exc
+        chosen[int(row)] = choice
+    return chosen
 
 
 def run(
@@ -70,6 +103,12 @@ def run(
             raise ValidationFailed.on(
                 option, f"unknown field {unknown[0]!r}; fields are {', '.join(tabular.HEADERS)}"
             )
+    if "id" in options.defaults:
+        raise ValidationFailed.on("defaults", "an id names one activity: it has no default")
+    numbers = {number for number, _ in table.rows}
+    strays = sorted(set(options.choices) - numbers)
+    if strays:
+        raise ValidationFailed.on("choices", f"the file has no row {strays[0]}")
     mapping, unused = tabular.map_headers(table.headers, options.mapping)
     headers = {name: table.headers[position] for position, name in mapping.items()}
     for name in options.defaults:
@@ -95,6 +134,7 @@ def run(
         defaults=options.defaults,
         provider=options.provider,
         create_orgs=options.create_orgs,
+        choices=options.choices,
     )
     # One savepoint around the whole file: a dry run, or a failed all-or-nothing run, rolls
     # it back and leaves the rest of the request's transaction as it was.

@@ -23,10 +23,10 @@ def write(batch: Batch, done: Callable[[int], None]) -> None:
     session, actor, report = batch.session, batch.actor, batch.report
     reported: set[str] = set()  # ids of the findings in the report
     serialise_by_state(session, batch.states)
-    for number, activity, patch in batch.updates:
+    for number, activity, patch, why in batch.updates:
         try:
             with session.begin_nested(), batch.as_row(patch.model_dump()):
-                updated, _ = activities.update(session, activity, patch, actor=actor)
+                updated, _ = activities.update(session, activity, patch, actor=actor, reason=why)
         except RowInvalid as problem:
             batch.failed(number, problem)
         else:

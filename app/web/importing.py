@@ -18,6 +18,7 @@ from app.web.auth import ViewerDep
 from app.web.render import render
 
 router = APIRouter(include_in_schema=False)
+CHOICE = "choice-"  # the radio buttons of a row that may be a stored activity: choice-<row>
 
 
 @router.get("/import", response_class=HTMLResponse)
@@ -38,6 +39,7 @@ class Upload:
     provider: str | None
     skip_invalid: bool
     pending: uuid.UUID | None  # the kept file being confirmed
+    choices: dict[int, str]  # row -> activity id or "new", for rows perhaps stored already
 
 
 async def page_upload(
@@ -54,16 +56,26 @@ async def page_upload(
     app.api.imports.uploaded_table)."""
     principal = reader.require()
     auth.check_csrf(reader, csrf)
+    choices: dict[int, str] = {}
     if confirm and pending is not None:
         async with read_session(request) as session:
             kept = await run_in_threadpool(uploads.get, session, pending, principal)
         name, data, provider, skip_invalid = kept
+        form = await request.form()
+        chosen = {
+            key.removeprefix(CHOICE): str(value)
+            for key, value in form.items()
+            if key.startswith(CHOICE) and isinstance(value, str)
+        }
+        choices = imports.parse_choices(chosen)
     elif file is not None:
         name, data, pending = file.filename or "upload", await file.read(), None
     else:
         raise ValidationFailed.on("file", "choose a file to import")
     table = await request.app.state.file_reader.read_in_turn(name, data)
-    return Upload(reader, principal, name, data, table, provider or None, skip_invalid, pending)
+    return Upload(
+        reader, principal, name, data, table, provider or None, skip_invalid, pending, choices
+    )
 
 
 @router.post("/import", response_class=HTMLResponse)
@@ -78,7 +90,10 @@ def import_upload(
     if upload.pending is not None:
         uploads.remove(session, upload.pending, upload.principal)
     options = imports.Options(
-        dry_run=not confirm, skip_invalid=upload.skip_invalid, provider=upload.provider
+        dry_run=not confirm,
+        skip_invalid=upload.skip_invalid,
+        provider=upload.provider,
+        choices=upload.choices,
     )
     report = imports.run(session, upload.table, actor=upload.principal, options=options)
     kept = None

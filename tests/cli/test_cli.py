@@ -1,6 +1,7 @@
 """The `assistcal` command, run with typer's CliRunner on a fresh SQLite file per test."""
 
 import re
+import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -531,6 +532,50 @@ def test_import_a_file_from_the_command_line(cli: Any, url: str, tmp_path: Path)
     named = ok(cli("import", str(nameless), "--provider", "UNLIREC"))
     assert "created 1" in named
     assert re.search(r"Notas\s+\(not imported", named)
+
+
+def test_import_an_edited_file_without_references(cli: Any, url: str, tmp_path: Path) -> None:
+    ok(cli("orgs", "create", "UNLIREC", "--name", "UNLIREC"))
+    header = "title,start,end,countries,themes\n"
+    first = tmp_path / "plan.csv"
+    first.write_text(
+        header + "National workshop on export control,2025-05-05,2025-05-07,TT,reporting\n"
+    )
+    assert "created 1" in ok(cli("import", str(first), "--provider", "UNLIREC"))
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        [stored] = conn.execute(sa.text("SELECT id FROM activity")).scalars().all()
+    activity_id = str(uuid.UUID(str(stored)))
+    engine.dispose()
+
+    moved = tmp_path / "moved.csv"
+    moved.write_text(
+        header + "National workshop on export control,2025-05-12,2025-05-14,TT,reporting\n"
+    )
+    dry = ok(cli("import", str(moved), "--provider", "UNLIREC", "--dry-run"))
+    assert "would be created 0, would be updated 1" in dry
+    assert f"row 2: would be updated, {activity_id} (certain)" in dry
+    assert "start_date: 2025-05-05 -> 2025-05-12" in dry
+
+    unsure = tmp_path / "unsure.csv"
+    unsure.write_text(
+        header + "Regional national workshop on export control,2025-05-06,2025-05-07,TT,reporting\n"
+    )
+    asked = ok(cli("import", str(unsure), "--provider", "UNLIREC", "--dry-run"))
+    assert "would be created 1" in asked
+    assert "a new activity unless you choose" in asked
+    assert f"perhaps {activity_id}" in asked
+    assert "--choices" in asked
+    chosen = ok(
+        cli(
+            "import", str(unsure), "--provider", "UNLIREC", "--choices", f'{{"2": "{activity_id}"}}'
+        )
+    )
+    assert "created 0, updated 1" in chosen
+    assert "you chose this activity" in chosen
+    refused = cli("import", str(unsure), "--provider", "UNLIREC", "--choices", '{"2": "perhaps"}')
+    assert refused.exit_code == 1
+    assert "choices" in refused.output
 
 
 def test_report_coverage_prints_the_matrix(cli: Any) -> None:

@@ -171,6 +171,38 @@ def test_a_coordinator_goes_through_every_page(browser: Any, site: tuple[Server,
     context.close()
 
 
+def test_an_edited_row_is_chosen_as_the_activity_it_corrects(
+    browser: Any, site: tuple[Server, str]
+) -> None:
+    """A row without reference, perhaps a stored activity edited: the reader picks "Update
+    this activity" beside it, and the choice travels with the confirmation."""
+    server, admin = site
+    page = browser.new_context(locale="en-GB").new_page()
+    sign_in(page, server.url, admin)
+    header = "title,provider,start,end,countries,themes\n"
+    plan = SHOTS.parent / "clinic.csv"
+    plan.parent.mkdir(parents=True, exist_ok=True)
+    for title, dates in (
+        ("Licensing officers clinic", "2027-09-06,2027-09-07"),
+        ("Regional licensing officers clinic", "2027-09-07,2027-09-08"),
+    ):
+        plan.write_text(f"{header}{title},UNLIREC,{dates},JM,export_control\n")
+        page.goto(f"{server.url}/import")
+        page.get_by_label("File", exact=True).set_input_files(str(plan))
+        page.get_by_role("button", name="Check the file").click()
+        expect(
+            page.get_by_role("heading", name=re.compile("What the import would do"))
+        ).to_be_visible()
+        if title.startswith("Regional"):
+            expect(page.get_by_role("group", name="Is row 2 this activity?")).to_be_visible()
+            page.get_by_label("Update this activity").check()
+            shot(page, "import-choice")
+        page.get_by_role("button", name="Confirm the import").click()
+        expect(page.get_by_role("heading", name=re.compile("Imported"))).to_be_visible()
+    expect(page.get_by_text("As you chose.")).to_be_visible()
+    expect(page.locator(".summary li").nth(1)).to_have_text("1 updated")
+
+
 def test_pages_on_a_narrow_screen_in_spanish_for_an_anonymous_reader(
     browser: Any, site: tuple[Server, str]
 ) -> None:

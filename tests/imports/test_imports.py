@@ -28,7 +28,11 @@ def upload(
     name: str = "calendar.csv",
     **params: Any,
 ) -> Any:
-    form = {k: v for k, v in params.items() if k in ("provider", "mapping", "sheet", "defaults")}
+    form = {
+        k: v
+        for k, v in params.items()
+        if k in ("provider", "mapping", "sheet", "defaults", "choices")
+    }
     query = {k: v for k, v in params.items() if k not in form}
     return client.post(
         f"{API}/imports",
