@@ -38,6 +38,7 @@ from app.activities.models import (
     ActivityCreate,
     ActivityRegion,
 )
+from app.config import Settings
 from app.core import matching, titles, vocab
 from app.core.principal import Principal
 from app.db.engine import make_engine, open_session
@@ -336,6 +337,7 @@ def main() -> None:
     parser.add_argument("--naive-max", type=int, default=100_000, help="skip naive above this size")
     args = parser.parse_args()
     settle()  # as the service does at start-up
+    vectors.configure(enabled=Settings().detection_model)  # ASSISTCAL_DETECTION_MODEL
     print(f"detection model: {'in use' if vectors.available() else 'not available'}")
 
     for url in databases(os.environ.get("ASSISTCAL_DATABASE_URL"), "speed.db"):

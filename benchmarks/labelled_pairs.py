@@ -143,10 +143,32 @@ def report(name: str, outcomes: list[Outcome], *, details: bool = True) -> None:
         print(f"        {pair.a['title']!r} ~ {pair.b['title']!r}")
 
 
+def baseline(pairs: list[Pair]) -> tuple[float, float]:
+    """The plain fuzzy rule of benchmarks/detection_quality.py on these pairs: a shared State,
+    starts at most 15 days apart, titles at least 90 alike by rapidfuzz's token-sort ratio."""
+    from rapidfuzz import fuzz
+
+    called = []
+    for pair in pairs:
+        a, b = facts(pair.a, "a"), facts(pair.b, "b")
+        same = (
+            bool(a.states & b.states)
+            and abs((a.start - b.start).days) <= 15
+            and fuzz.token_sort_ratio(a.title, b.title) >= 90
+        )
+        called.append(Outcome(pair, matching.Finding("duplicate", 1.0, (), "b") if same else None))
+    return precision_recall(called)
+
+
 def main() -> None:
     paths = [Path(arg) for arg in sys.argv[1:]] or sorted(LABELLED.glob("*.json"))
     for path in paths:
-        report(path.stem, judge(with_vectors(load(path))))
+        pairs = load(path)
+        report(path.stem, judge(with_vectors(pairs)))
+        words_only = [(pair, facts(pair.a, "a"), facts(pair.b, "b")) for pair in pairs]
+        report(f"{path.stem}, words only (no model)", judge(words_only), details=False)
+        precision, recall = baseline(pairs)
+        print(f"{path.stem}, plain fuzzy rule: precision {precision:.3f}  recall {recall:.3f}")
 
 
 if __name__ == "__main__":

@@ -26,11 +26,15 @@ import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
-Vector = npt.NDArray[np.float32]
+    Vector = npt.NDArray[np.float32]
+else:
+    Vector = Any  # numpy is imported when first needed: not by the service's start
 
 CALIBRATION_FILE = Path(__file__).with_name("meaning_calibration.json")
 
@@ -46,10 +50,14 @@ class Calibration:
 
 
 def encode_vector(vector: Vector) -> str:
+    import numpy as np
+
     return base64.b64encode(np.asarray(vector, dtype=np.float16).tobytes()).decode()
 
 
 def decode_vector(text: str) -> Vector:
+    import numpy as np
+
     return np.frombuffer(base64.b64decode(text), dtype=np.float16).astype(np.float32)
 
 
@@ -68,6 +76,8 @@ def calibration() -> Calibration:
 
 def prepare(raw: Vector, language: str) -> Vector:
     """A model's vector of a text in `language`, centred and of length 1."""
+    import numpy as np
+
     known = calibration()
     centroid = known.centroids.get(language.split("-")[0].lower(), known.overall)
     centred = np.asarray(raw, dtype=np.float32) - centroid
@@ -76,7 +86,7 @@ def prepare(raw: Vector, language: str) -> Vector:
 
 
 def cosine(a: Vector, b: Vector) -> float:
-    return float(np.dot(a, b))
+    return float(a @ b)
 
 
 def alike(a: Vector, b: Vector) -> float:

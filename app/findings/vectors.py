@@ -21,7 +21,6 @@ from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-import numpy as np
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
@@ -85,6 +84,8 @@ def digest(text: str) -> str:
 
 def embed(texts: list[str]) -> list[meaning.Vector]:
     """The model's raw vectors of these texts ("query: " form: symmetric comparison)."""
+    import numpy as np
+
     loaded = model()
     if loaded is None:
         raise RuntimeError("the detection model is not available")
@@ -123,6 +124,8 @@ def _taken(key: str) -> meaning.Vector | None:
 
 
 def stored(session: Session, digests: Iterable[str]) -> dict[str, meaning.Vector]:
+    import numpy as np
+
     wanted = list(set(digests))
     if not wanted:
         return {}
@@ -138,6 +141,8 @@ def keep(session: Session, vectors: dict[str, meaning.Vector]) -> None:
     """Store new vectors (one another transaction stored meanwhile is left as it is)."""
     if not vectors:
         return
+    import numpy as np
+
     table = TextVector.__table__  # type: ignore[attr-defined]
     statement = insert_for(session.get_bind().dialect.name, table).on_conflict_do_nothing()
     session.execute(
