@@ -28,6 +28,7 @@ from app.feeds import spec as feeds
 from app.feeds import tokens
 from app.feeds.models import FeedFilters, FeedTokenIn
 from app.findings import service as findings
+from app.findings.stored import KIND_ORDER
 from app.web import auth, forms, printing
 from app.web.auth import Viewer, ViewerDep
 from app.web.render import language, render, render_text, see_other
@@ -303,6 +304,8 @@ def activity_page(
             viewer=reader.principal,
             limit=100,
         )
+        # duplicates first, as the API answers: an overlap can score as high as a duplicate
+        found.sort(key=lambda f: (KIND_ORDER.get(f.kind, 9), -f.score))
         history = list(queries.history(session, activity, limit=200)[0])
     others = {}
     for finding in found:

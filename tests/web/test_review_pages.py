@@ -63,8 +63,9 @@ def test_a_decided_finding_is_in_the_decided_tab_and_reopened_from_there(
     assert '<a href="/review" aria-current="page" class="current">Open</a>' in queue
     card = _card(queue, finding_id)
     # Both activities linked, with their providers and the contact (the activity's own).
-    assert f'<a href="/activity/{first["id"]}">National workshop on export control</a>' in card
-    assert f'<a href="/activity/{second["id"]}">Taller nacional' in card
+    title = "<bdi>National workshop on export control</bdi>"
+    assert f'<a href="/activity/{first["id"]}">{title}</a>' in card
+    assert f'<a href="/activity/{second["id"]}"><bdi>Taller nacional' in card
     assert card.count("· UNLIREC") == 2
     assert '<a href="mailto:desk@unlirec.example">' in card
 
