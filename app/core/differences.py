@@ -1,4 +1,4 @@
-# ruff: noqa: RUF001  (Cyrillic letters in the Russian forms are meant)
+# ruff: noqa: RUF001, RUF003  (Cyrillic letters in the Russian forms are meant)
 """What makes two look-alike activities two events: a contradiction between their records.
 
 Two records may agree on nearly everything (State, week, type, most words of the title) and
@@ -19,6 +19,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from functools import lru_cache
 from typing import Any, Protocol
 
@@ -37,6 +38,7 @@ class Record(Protocol):
     audiences: frozenset[str]
     states: frozenset[str]
     city: str | None
+    start: date
 
 
 @dataclass(frozen=True)
@@ -190,7 +192,12 @@ DOMAIN_WORDS = _patterns(
             "النووي",
             "الاشعاعي",
             "المشعة",
-            "核",
+            "核安",
+            "核材料",
+            "核设施",
+            "核能",
+            "核武",
+            "核恐怖",
             "放射",
         ),
         "chemical": (
@@ -305,33 +312,10 @@ AUDIENCE_WORDS = _patterns(
             "البرلمان",
             "议员",
         ),
-        "industry": (
-            r"industr",
-            r"private sector",
-            r"sector privado",
-            r"secteur prive",
-            r"setor privado",
-            r"промышлен",
-            "الصناعة",
-            "القطاع الخاص",
-            "工业",
-            "企业",
-        ),
         "laboratories": (r"laborator", r"лаборатор", "المختبر", "实验室"),
-        "academia": (
-            r"academia\b",
-            r"academics",
-            r"universit",
-            r"университет",
-            "الجامعات",
-            "学术",
-            "大学",
-        ),
         "financial intelligence": (
             r"financial intelligence",
             r"(fiu|uif|ugaf)\b",
-            r"bank",
-            r"banc",
             r"финансов\w* разведк",
             "الاستخبارات المالية",
             "金融情报",
@@ -383,42 +367,78 @@ def title_audiences(title: str) -> frozenset[str]:
     return _labels(AUDIENCE_WORDS, titles.normalise(title))
 
 
-# Ordinal words of the seven languages, by number (stems on normalised text).
+# Ordinal words, by number: Latin and Cyrillic stems (a word beginning so, with at most a
+# short ending: "segunda", "третьего"), read only among a title's first two words or just before
+# the kind of event ("Second regional meeting", "Reunión regional segunda" is not written),
+# since elsewhere they say something else ("first responders", "third countries"); Arabic
+# ordinals as whole words (they follow the noun: "الاجتماع الثاني"); Chinese with 第.
 _ORDINAL_WORDS: dict[int, tuple[str, ...]] = {
-    1: ("first", "primer", "primeir", "premier", "premiere", "перв", "الاول", "第一"),
-    2: ("second", "segund", "deuxieme", "втор", "الثاني", "第二"),
-    3: ("third", "tercer", "terceir", "troisieme", "трет", "الثالث", "第三"),
-    4: ("fourth", "cuart", "quart", "quatrieme", "четверт", "الرابع", "第四"),
-    5: ("fifth", "quint", "cinquieme", "пят", "الخامس", "第五"),
-    6: ("sixth", "sext", "sixieme", "шест", "السادس", "第六"),
-    7: ("seventh", "septim", "setim", "septieme", "седьм", "السابع", "第七"),
-    8: ("eighth", "octav", "oitav", "huitieme", "восьм", "الثامن", "第八"),
-    9: ("ninth", "noven", "nono", "neuvieme", "девят", "التاسع", "第九"),
-    10: ("tenth", "decim", "dixieme", "десят", "العاشر", "第十"),
+    1: ("first", "primer", "primeir", "premier", "premiere", "перв"),
+    2: ("second", "segund", "deuxieme", "втор"),
+    3: ("third", "tercer", "terceir", "troisieme", "трет"),
+    4: ("fourth", "cuart", "quart", "quatrieme", "четверт"),
+    5: ("fifth", "quint", "cinquieme", "пят"),
+    6: ("sixth", "sext", "sixieme", "шест"),
+    7: ("seventh", "septim", "setim", "septieme", "седьм"),
+    8: ("eighth", "octav", "oitav", "huitieme", "восьм"),
+    9: ("ninth", "noven", "nono", "neuvieme", "девят"),
 }
-_ROMAN = dict(
-    zip(["i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x"], range(1, 11), strict=True)
+_ARABIC_ORDINALS = {
+    _fold(word): number
+    for number, forms in {
+        1: ("الأول", "الأولى"),
+        2: ("الثاني", "الثانية"),
+        3: ("الثالث", "الثالثة"),
+        4: ("الرابع", "الرابعة"),
+        5: ("الخامس", "الخامسة"),
+        6: ("السادس", "السادسة"),
+        7: ("السابع", "السابعة"),
+        8: ("الثامن", "الثامنة"),
+        9: ("التاسع", "التاسعة"),
+    }.items()
+    for word in forms
+}
+# Words that make an ordinal ten or more ("décima primera", "الحادي عشر", "eleventh"):
+# such a title is read by its digits only.
+_TENS = re.compile(
+    r"\b(tenth|eleventh|twelfth|\w+teenth|decim\w*|dixieme|onzieme|douzieme|десят\w*|\w*надцат\w*)\b|عشر"
 )
+_CHINESE_NUMERALS = {c: n for n, c in enumerate("零一二三四五六七八九十", 0)}
+_ROMAN = {
+    numeral: n
+    for n, numeral in enumerate(["i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x"], 1)
+}
 # Words after which a number says which one of a series ("part 2", "phase II", "module 3").
 _SERIES = (
     r"(part|parte|partie|phase|fase|module|modulo|session|sesion|sessao|round|ronda|edition|"
-    r"edicion|edicao|level|nivel|niveau|stage|etapa|etape|cohort|cohorte|course|curso|cycle|"
-    r"ciclo|block|bloque|bloco|unit|unidad|unidade|часть|этап|модуль|сесси\w*|раунд|уров\w*|"
+    r"edicion|edicao|stage|etapa|etape|cohort|cohorte|cycle|"
+    r"ciclo|block|bloque|bloco|часть|этап|модуль|сесси\w*|раунд|"
     r"фаза|цикл|الجزء|المرحلة|الوحدة|الدورة)"
 )
 _SERIES_NUMBER = re.compile(_fold(_SERIES) + r" (\d{1,2}|[ivx]{1,4})\b")
-_NUMBER_ORDINAL = re.compile(
-    r"\b(\d{1,2})(?:(?:st|nd|rd|th|er|ere|eme|e|o|a|ro|do|to|vo|no)| (?:и|я|е|ая|ыи|ои|го))\b"
-)
-_ROMAN_LAST = re.compile(r"\b([ivx]{1,4})$")
-_YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?!\d)")
-_CHINESE_ORDINAL = re.compile(r"第(\d{1,2})")
+_NUMBER_ORDINAL = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th|er|ere|eme|e|o|a|ro|do|to|vo|no)\b")
+# "2-й", "3-я", "4-е", "5-го" (the hyphen is read before normalisation, which removes it)
+_CYRILLIC_ORDINAL = re.compile(r"(?<!\d)(\d{1,2})-(и|я|е|ое|ая|ыи|ои|го|ого)\b")
+# A Roman numeral ending a title ("Export control workshop III"); "I", "V" and "X" alone are
+# too often something else ("Company X")
+_ROMAN_LAST = re.compile(r"\b(ii|iii|iv|vi|vii|viii|ix)$")
+_YEAR = re.compile(r"(?<!\d)(20\d\d)(?!\d)")
+_CHINESE_ORDINAL = re.compile(r"第([零一二三四五六七八九十\d]{1,3})")
+
+
+def _chinese_number(text: str) -> int:
+    if text.isdigit():
+        return int(text)
+    if "十" in text:
+        tens, _, units = text.partition("十")
+        return _CHINESE_NUMERALS.get(tens, 1) * 10 + _CHINESE_NUMERALS.get(units, 0)
+    return _CHINESE_NUMERALS.get(text, 0)
 
 
 @lru_cache(maxsize=65_536)
 def editions(title: str) -> tuple[frozenset[str], frozenset[int]]:
-    """The years a title names, and which one of a series it is (ordinals, "part II",
-    "Module 3", "第二届")."""
+    """The years a title names (2000-2099), and which one of a series it is (ordinals,
+    "part II", "Module 3", "第二届")."""
     text = titles.normalise(title)
     years = frozenset(_YEAR.findall(text))
     numbers: set[int] = set()
@@ -427,24 +447,35 @@ def editions(title: str) -> tuple[frozenset[str], frozenset[int]]:
         numbers.add(int(value) if value.isdigit() else _ROMAN.get(value, 0))
     for match in _NUMBER_ORDINAL.finditer(text):
         numbers.add(int(match.group(1)))
-    for match in _CHINESE_ORDINAL.finditer(text):
+    for match in _CYRILLIC_ORDINAL.finditer(_fold(title)):
         numbers.add(int(match.group(1)))
+    for match in _CHINESE_ORDINAL.finditer(text):
+        numbers.add(_chinese_number(match.group(1)))
     roman = _ROMAN_LAST.search(text)
     if roman and len(text.split()) > 2:
-        numbers.add(_ROMAN.get(roman.group(1), 0))
-    words = text.split()
-    for number, stems in _ORDINAL_WORDS.items():
-        for stem in map(_fold, stems):
-            if re.search(r"[\u0600-\u06ff\u4e00-\u9fff]", stem):
-                if stem in text:
-                    numbers.add(number)
-            else:
-                # Russian inflects more than the Latin languages ("третьего")
-                slack = 4 if "\u0400" <= stem[0] <= "\u04ff" else 2
-                if any(w.startswith(stem) and len(w) - len(stem) <= slack for w in words):
-                    numbers.add(number)
+        numbers.add(_ROMAN[roman.group(1)])
+    if not _TENS.search(text):
+        numbers |= _ordinal_words(text.split())
     numbers.discard(0)
     return years, frozenset(numbers)
+
+
+def _ordinal_words(words: list[str]) -> set[int]:
+    found = {_ARABIC_ORDINALS[w] for w in words if w in _ARABIC_ORDINALS}
+    # among the first two words, or just before an event word ("the second workshop")
+    places = {0, 1} | {
+        n - 1 for n, w in enumerate(words) if n and glossary.WORDS.get(w) in glossary.EVENT_WORDS
+    }
+    for n in sorted(places):
+        if n >= len(words):
+            continue
+        word = words[n]
+        for number, stems in _ORDINAL_WORDS.items():
+            for stem in stems:
+                slack = 4 if "\u0400" <= stem[0] <= "\u04ff" else 1
+                if word.startswith(stem) and len(word) - len(stem) <= slack:
+                    found.add(number)
+    return found
 
 
 _PART_SEPARATOR = re.compile(r"\s+[|\u2013\u2014-]\s+|\s*\|\s*")
@@ -459,10 +490,22 @@ def parts(title: str) -> tuple[str, str] | None:
     return titles.normalise(pieces[0]), titles.normalise(pieces[1])
 
 
-def _named(part: str) -> str:
-    """A part's name without the words every part has ("AI Conference" -> "ai")."""
-    words = [w for w in titles.concepts(part).split() if w not in glossary.EVENT_WORDS]
-    return " ".join(words) or part
+def _named(part: str, places: frozenset[str]) -> str:
+    """A part's name without the words every part has ("AI Conference" -> "ai") and without
+    places; empty when nothing is left."""
+    words = titles.concepts(part).split()
+    return " ".join(w for w in words if w not in glossary.EVENT_WORDS and w not in places)
+
+
+def _resolution_covers(title_a: str, title_b: str) -> bool:
+    """A title naming only resolution 1540 and the weapons of a convention the other names
+    ("1540 workshop on chemical security" beside "CWC workshop"): one event may be both."""
+    for one, other in ((title_a, title_b), (title_b, title_a)):
+        if instruments(one) == {"resolution 1540"}:
+            weapons = set().union(*(_INSTRUMENT_DOMAINS.get(i, set()) for i in instruments(other)))
+            if weapons and weapons <= title_domains(one):
+                return True
+    return False
 
 
 def _disjoint(a: frozenset[Any], b: frozenset[Any]) -> bool:
@@ -476,7 +519,7 @@ def _names(values: Iterable[Any]) -> str:
 def decisive(a: Record, b: Record) -> Difference | None:
     """The first contradiction between the two records that makes them two activities."""
     found_a, found_b = instruments(a.title), instruments(b.title)
-    if _disjoint(found_a, found_b):
+    if _disjoint(found_a, found_b) and not _resolution_covers(a.title, b.title):
         return Difference(
             "other_instrument",
             f"different instruments: {_names(found_a)} / {_names(found_b)}",
@@ -502,6 +545,9 @@ def decisive(a: Record, b: Record) -> Difference | None:
             )
     years_a, numbers_a = editions(a.title)
     years_b, numbers_b = editions(b.title)
+    # a year far from the activity's own is not its edition ("Agenda 2030")
+    years_a = frozenset(y for y in years_a if abs(int(y) - a.start.year) <= 1)
+    years_b = frozenset(y for y in years_b if abs(int(y) - b.start.year) <= 1)
     if _disjoint(years_a, years_b) or _disjoint(numbers_a, numbers_b):
         first = sorted(str(v) for v in years_a | numbers_a)
         second = sorted(str(v) for v in years_b | numbers_b)
@@ -516,19 +562,35 @@ def decisive(a: Record, b: Record) -> Difference | None:
     name = other_name(a, b)
     if name is not None:
         return name
+    return other_part(a, b)
+
+
+def other_part(a: Record, b: Record) -> Difference | None:
+    """One event's name and two different parts of it ("Tech Festival | AI Day", "Tech
+    Festival | Leadership Day"); a part that only places the event ("- Kenya", "- Nairobi")
+    or names nothing is not a part."""
     parts_a, parts_b = parts(a.title), parts(b.title)
-    if (
-        parts_a is not None
-        and parts_b is not None
-        and fuzz.ratio(parts_a[0], parts_b[0]) >= 90
-        and fuzz.token_set_ratio(_named(parts_a[1]), _named(parts_b[1])) < 60
-    ):
-        return Difference(
-            "other_part",
-            "different parts of one event",
-            {"first": parts_a[1], "second": parts_b[1]},
-        )
-    return None
+    if parts_a is None or parts_b is None or fuzz.ratio(parts_a[0], parts_b[0]) < 90:
+        return None
+    places = _places(a, b)
+    named_a, named_b = _named(parts_a[1], places), _named(parts_b[1], places)
+    if not named_a or not named_b or fuzz.token_set_ratio(named_a, named_b) >= 60:
+        return None
+    return Difference(
+        "other_part",
+        "different parts of one event",
+        {"first": parts_a[1], "second": parts_b[1]},
+    )
+
+
+def _places(a: Record, b: Record) -> frozenset[str]:
+    """Words that place an event rather than name it: regions, the countries both serve (by
+    name or code) and the venues' cities."""
+    city_a, city_b = titles.city(a.city), titles.city(b.city)
+    places = set(_REGIONS) | set(city_a.split()) | set(city_b.split())
+    for code in a.states | b.states:
+        places |= titles.country_words(code) | {code.lower()}
+    return frozenset(places)
 
 
 def _script(text: str) -> str:

@@ -12,9 +12,10 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
-from app.core import titles, vocab
+from app.core import differences, titles, vocab
 
 WINDOW = timedelta(days=30)  # a corrected start date moves at most this far
+SURE_MOVE = timedelta(days=7)  # further, it may be the next of a series: the person chooses
 CERTAIN_TITLE = 0.9  # a title at least this alike is the same title with a typo fixed
 PLAUSIBLE_TITLE = 0.7  # below, another activity ("Workshop on X" / "Seminar on X": 0.74)
 ADDED_WORDS = 0.85  # a title that only adds or drops words: plausible, not certain
@@ -46,11 +47,19 @@ def compare(stored: dict[str, Any], changes: dict[str, list[Any]]) -> Likeness |
     year), or all four kinds of correction at once."""
     corrected: list[str] = []
     doubts: list[str] = []
+    after = {**stored, **{name: new for name, (_, new) in changes.items()}}
+    if differences.decisive(_Record.of(stored), _Record.of(after)) is not None:
+        return None  # another weapon, instrument, audience, edition, city or part
     if WHEN & changes.keys():
         start: date = changes.get("start_date", [stored["start_date"]] * 2)[1]
-        if abs(start - stored["start_date"]) > WINDOW:
+        moved = abs(start - stored["start_date"])
+        if moved > WINDOW:
             return None
         corrected.append("dates")
+        if moved > SURE_MOVE:
+            # a fortnight or a month later may be the next of a series ("Monthly coordination
+            # call"), not a corrected date: asked, not assumed
+            doubts.append(f"the start moves by {moved.days} days")
     if WHERE & changes.keys():
         before = vocab.beneficiary_states(stored["countries"], stored["regions"])
         after = vocab.beneficiary_states(
@@ -71,15 +80,38 @@ def compare(stored: dict[str, Any], changes: dict[str, list[Any]]) -> Likeness |
     details = changes.keys() - WHEN - WHERE - {"title"}
     if details:
         corrected.append("details")
-        if "domains" in details and all(changes["domains"]):
-            old_domains, new_domains = changes["domains"]
-            if not set(old_domains) & set(new_domains):
-                doubts.append("the domains differ")
     if len(corrected) > MOST_CERTAIN + 1:
         return None
     if len(corrected) > MOST_CERTAIN:
         doubts.append(f"{len(corrected)} kinds of change: {', '.join(corrected)}")
     return Likeness(tuple(corrected), tuple(doubts))
+
+
+@dataclass
+class _Record:
+    """What app.core.differences reads of a record."""
+
+    title: str
+    language: str
+    domains: frozenset[str]
+    audiences: frozenset[str]
+    states: frozenset[str]
+    city: str | None
+    start: date
+
+    @classmethod
+    def of(cls, record: dict[str, Any]) -> "_Record":
+        venue = record.get("venue") or {}
+        states = vocab.beneficiary_states(record["countries"], record["regions"])
+        return cls(
+            title=record["title"],
+            language=record.get("language") or "",
+            domains=frozenset(record.get("domains") or ()),
+            audiences=frozenset(record.get("audiences") or ()),
+            states=frozenset(states),
+            city=venue.get("city"),
+            start=record["start_date"],
+        )
 
 
 def title_alike(old: str, new: str) -> float:

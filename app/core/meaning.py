@@ -11,12 +11,12 @@ Raw cosine similarities of this model say little on their own: any two 1540 titl
   reach) and `high` (what translations of one title reach), so that it reads like the other
   title measure (app.core.titles) and the same thresholds apply.
 
-Meaning is used across languages only, where words cannot meet.  In one language the words
-decide (with the glossary and acronyms): measured on the tuning pairs, letting meaning lift
-them cost more than it gained, and on the real conference listings it linked brand names that
+Across languages, where words cannot meet, meaning counts fully.  In one language the words
+are trusted and meaning may lift them by at most `lift`, and only for titles that describe 1540
+work (app.core.matching): on the real conference listings, a free hand linked brand names that
 share nothing but their frame ("Apidays London", "SREday London").
 
-The centroids and the two bounds are measured on the tuning part of the hand-labelled pairs
+The centroids and the bounds are measured on the tuning part of the hand-labelled pairs
 (tests/core/labelled/tuning.json) by benchmarks/calibrate_meaning.py and kept in
 meaning_calibration.json beside this module.  Pure: vectors in, numbers out.
 """

