@@ -26,15 +26,11 @@ import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
+import numpy as np
+import numpy.typing as npt
 
-    Vector = npt.NDArray[np.float32]
-else:
-    Vector = Any  # numpy is imported when first needed: not by the service's start
+Vector = npt.NDArray[np.float32]
 
 CALIBRATION_FILE = Path(__file__).with_name("meaning_calibration.json")
 
@@ -50,14 +46,10 @@ class Calibration:
 
 
 def encode_vector(vector: Vector) -> str:
-    import numpy as np
-
     return base64.b64encode(np.asarray(vector, dtype=np.float16).tobytes()).decode()
 
 
 def decode_vector(text: str) -> Vector:
-    import numpy as np
-
     return np.frombuffer(base64.b64decode(text), dtype=np.float16).astype(np.float32)
 
 
@@ -76,8 +68,6 @@ def calibration() -> Calibration:
 
 def prepare(raw: Vector, language: str) -> Vector:
     """A model's vector of a text in `language`, centred and of length 1."""
-    import numpy as np
-
     known = calibration()
     centroid = known.centroids.get(language.split("-")[0].lower(), known.overall)
     centred = np.asarray(raw, dtype=np.float32) - centroid

@@ -191,7 +191,8 @@ def find(
             light[str(activity_id)], states=frozenset(states)
         )
     # only those that could be duplicates, with no contradiction, weigh their titles' meaning
-    meant = [light[key] for key in closer if differences.decisive(new, light[key]) is None]
-    if meant:
-        vectors.attach(session, [new, *meant])
+    if closer and vectors.available():
+        meant = [light[key] for key in closer if differences.decisive(new, light[key]) is None]
+        if meant:
+            vectors.attach(session, [new, *meant])
     return list(light.values())

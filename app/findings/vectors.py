@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
@@ -104,8 +105,6 @@ def digest(text: str) -> str:
 
 def embed(texts: list[str]) -> list[meaning.Vector]:
     """The model's raw vectors of these texts ("query: " form: symmetric comparison)."""
-    import numpy as np
-
     loaded = model()
     if loaded is None:
         raise RuntimeError("the detection model is not available")
@@ -145,14 +144,10 @@ def _taken(key: str) -> meaning.Vector | None:
 
 def as_kept(vector: meaning.Vector) -> meaning.Vector:
     """A vector as `text_vector` keeps it (16-bit floats), read back."""
-    import numpy as np
-
     return np.asarray(vector, dtype=np.float16).astype(np.float32)
 
 
 def stored(session: Session, digests: Iterable[str]) -> dict[str, meaning.Vector]:
-    import numpy as np
-
     wanted = list(set(digests))
     if not wanted:
         return {}
@@ -168,8 +163,6 @@ def keep(session: Session, vectors: dict[str, meaning.Vector]) -> None:
     """Store new vectors (one another transaction stored meanwhile is left as it is)."""
     if not vectors:
         return
-    import numpy as np
-
     table = TextVector.__table__  # type: ignore[attr-defined]
     statement = insert_for(session.get_bind().dialect.name, table).on_conflict_do_nothing()
     session.execute(
