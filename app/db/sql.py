@@ -32,17 +32,25 @@ def upsert(
     *,
     keys: tuple[str, ...],
     update: tuple[str, ...],
-) -> None:
+    returning: tuple[str, ...] = (),
+) -> list[tuple[Any, ...]]:
     """Insert rows (batched by the driver into few statements); a row whose `keys` exist
     already updates the `update` columns of the stored one instead.  The rows are parameters
-    of one statement, so it is compiled once per table rather than once per number of rows."""
+    of one statement, so it is compiled once per table rather than once per number of rows.
+    Returns the `returning` columns of the rows as stored (an updated row's own id, not the
+    one it was given), in the order of `rows`."""
     if not rows:
-        return
+        return []
     statement = insert_for(session.get_bind().dialect.name, table)
     statement = statement.on_conflict_do_update(
         index_elements=list(keys), set_={name: statement.excluded[name] for name in update}
     )
-    session.execute(statement, rows)
+    if not returning:
+        session.execute(statement, rows)
+        return []
+    columns = [table.c[name] for name in returning]
+    result = session.execute(statement.returning(*columns, sort_by_parameter_order=True), rows)
+    return [tuple(row) for row in result]
 
 
 def insert_for(dialect: str, table: sa.Table) -> Any:

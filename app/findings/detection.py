@@ -105,6 +105,7 @@ def _store(
     table = Finding.__table__  # type: ignore[attr-defined]
     fresh: list[dict[str, Any]] = []
     changed: list[dict[str, Any]] = []
+    kind_changed: list[tuple[Any, matching.Finding]] = []
     for found in detected:
         pair = _pair(activity.id, uuid.UUID(found.other_id))
         values = _values(found)
@@ -113,10 +114,31 @@ def _store(
             fresh.append(_fresh(pair, values, now))
         elif (row.kind, row.score, row.reasons) != tuple(values.values()):
             changed.append({"finding_id": row.id, "updated_at": now, **values})
+            if row.kind != found.kind:
+                kind_changed.append((row, found))
     if changed:
         # A rescan of unchanged data writes nothing; the changes go in one executemany.
         statement = table.update().where(table.c.id == sa.bindparam("finding_id"))
         session.execute(statement, changed)
+    webhook_events.emit(
+        session,
+        (
+            webhook_events.finding_event(
+                "changed",
+                SimpleNamespace(
+                    id=row.id,
+                    kind=found.kind,
+                    score=found.score,
+                    status=row.status,
+                    first_id=row.first_id,
+                    second_id=row.second_id,
+                ),
+                {providers[str(row.first_id)], providers[str(row.second_id)]},
+                previous_kind=row.kind,
+            )
+            for row, found in kind_changed
+        ),
+    )
     _insert(session, fresh, providers)
     # Open findings that no longer apply go; so do reopened ones that no longer apply.
     stale = [row.id for row in existing.values() if row.status == "open" or row.id in reopened]
@@ -149,15 +171,18 @@ def _fresh(
 
 def _insert(session: Session, fresh: list[dict[str, Any]], providers: Mapping[str, str]) -> None:
     """Store new findings (one a concurrent refresh of the other activity stored meanwhile
-    is updated instead, see _store) and queue their webhook events; `providers`: the
-    provider of each activity, by id."""
-    upsert(
+    is updated instead, see _store, and keeps its id: `fresh` is given the stored ids) and
+    queue their webhook events; `providers`: the provider of each activity, by id."""
+    stored_ids = upsert(
         session,
         Finding.__table__,  # type: ignore[attr-defined]
         fresh,
         keys=("first_id", "second_id"),
         update=("kind", "score", "reasons", "updated_at"),
+        returning=("id",),
     )
+    for row, (stored_id,) in zip(fresh, stored_ids, strict=True):
+        row["id"] = stored_id
     webhook_events.emit(
         session,
         (
@@ -260,6 +285,11 @@ def _reopen_changed(
             entity_id=row.id,
             changes={"status": [row.status, "open"]},
         )
+        event = SimpleNamespace(**{**_row_fields(row), "status": "open"})
+        owners = {new.provider, other.provider}
+        webhook_events.emit(
+            session, [webhook_events.finding_event("reopened", event, owners, reason="changed")]
+        )
         if row.status == "confirmed":
             for activity_id in (row.first_id, row.second_id):
                 activity = session.get(Activity, activity_id)
@@ -267,6 +297,14 @@ def _reopen_changed(
                     activities.mark_duplicate(session, activity, None, actor=actor)
         reopened.add(row.id)
     return reopened
+
+
+def _row_fields(row: Any) -> dict[str, Any]:
+    """What a finding event tells of a stored finding."""
+    return {
+        name: getattr(row, name)
+        for name in ("id", "kind", "score", "status", "first_id", "second_id")
+    }
 
 
 def rescan_order(session: Session) -> list[uuid.UUID]:

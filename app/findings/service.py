@@ -172,14 +172,7 @@ def decide(session: Session, row: Finding, data: DecisionIn, *, actor: Principal
     row.updated_at = row.decided_at
     session.add(row)
     if webhook_events.listening(session, "finding.decided"):
-        owners = {
-            organization.acronym
-            for organization in session.exec(
-                select(Organization)
-                .join(Activity, col(Activity.provider_id) == col(Organization.id))
-                .where(col(Activity.id).in_(pair))
-            )
-        }
+        owners = _owners(session, pair)
         webhook_events.emit(session, [webhook_events.finding_event("decided", row, owners)])
     audit.record(
         session,
@@ -202,6 +195,18 @@ def decide(session: Session, row: Finding, data: DecisionIn, *, actor: Principal
             detection.refresh(session, activity, actor=actor)
         session.refresh(row)
     return row
+
+
+def _owners(session: Session, pair: set[uuid.UUID]) -> set[str]:
+    """The providers (acronyms) of a finding's two activities."""
+    return {
+        organization.acronym
+        for organization in session.exec(
+            select(Organization)
+            .join(Activity, col(Activity.provider_id) == col(Organization.id))
+            .where(col(Activity.id).in_(pair))
+        )
+    }
 
 
 def with_open_findings(
@@ -253,6 +258,11 @@ def _reopen(session: Session, row: Finding, data: DecisionIn, *, actor: Principa
     row.note = row.decided_by = row.decided_at = row.basis = None
     row.updated_at = utcnow()
     session.add(row)
+    if webhook_events.listening(session, "finding.reopened"):
+        event = webhook_events.finding_event(
+            "reopened", row, _owners(session, pair), reason="decision"
+        )
+        webhook_events.emit(session, [event])
     session.flush()
     if previous == "confirmed":
         # The duplicate came back to the calendar: its other findings follow.

@@ -126,8 +126,9 @@ def activity_event(kind: str, activity: Any, provider: str) -> Event:
     )
 
 
-def finding_event(kind: str, finding: Any, owners: Collection[str]) -> Event:
-    """finding.created or .decided; `owners`: the providers of its two activities."""
+def finding_event(kind: str, finding: Any, owners: Collection[str], **extra: Any) -> Event:
+    """finding.created, .decided, .reopened or .changed; `owners`: the providers of its two
+    activities; `extra`: what the event adds (`previous_kind`, `reason`)."""
     return Event(
         f"finding.{kind}",
         {
@@ -136,6 +137,7 @@ def finding_event(kind: str, finding: Any, owners: Collection[str]) -> Event:
             "score": finding.score,
             "status": finding.status,
             "activity_ids": [finding.first_id, finding.second_id],
+            **extra,
         },
         owners=owners,
     )

@@ -16,6 +16,8 @@ from app.db.types import JSONValue
 EventType = Literal[
     "finding.created",
     "finding.decided",
+    "finding.reopened",
+    "finding.changed",
     "activity.created",
     "activity.updated",
     "activity.withdrawn",

@@ -197,6 +197,11 @@ def test_an_edited_row_is_chosen_as_the_activity_it_corrects(
             expect(page.get_by_role("group", name="Is row 2 this activity?")).to_be_visible()
             page.get_by_label("Update this activity").check()
             shot(page, "import-choice")
+            # on a phone the comparison scrolls within its box; the page does not
+            page.set_viewport_size({"width": 390, "height": 844})
+            labelled(page)
+            shot(page, "import-choice-390")
+            page.set_viewport_size({"width": 1280, "height": 720})
         page.get_by_role("button", name="Confirm the import").click()
         expect(page.get_by_role("heading", name=re.compile("Imported"))).to_be_visible()
     expect(page.get_by_text("As you chose.")).to_be_visible()

@@ -359,3 +359,80 @@ def test_webhooks_may_not_call_into_the_network(
     with TestClient(create_app(settings)) as client:
         log = client.get(f"{API}/webhooks/{made['id']}/deliveries", headers=auth(key)).json()
     assert log["items"][0]["log"][0]["error"].startswith("destination refused")
+
+
+def bodies(engine: Engine, event_type: str) -> list[dict[str, Any]]:
+    """The data of every queued delivery of this type."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT body FROM webhook_delivery WHERE event_type = :t ORDER BY created_at"),
+            {"t": event_type},
+        )
+        return [json.loads(body)["data"] for (body,) in rows]
+
+
+def test_a_finding_that_changes_kind_or_is_reopened_is_told(
+    client: TestClient, make_key: KeyMaker, engine: Engine, receiver: Receiver
+) -> None:
+    provider = make_key("UNLIREC", "provider")
+    coordinator = make_key("OAS-CICTE", "coordinator")
+    events = ("finding.changed", "finding.reopened")
+    assert subscribe(client, coordinator, receiver.url, *events).status_code == 201
+    assert subscribe(client, provider, receiver.url, *events).status_code == 201
+    post_activity(client, provider, title="National workshop on export control")
+    other = post_activity(client, make_key("OPCW", "provider"), title="Chemical industry outreach")
+    [overlap] = other["findings"]
+    assert overlap["kind"] == "overlap"
+    other_url = f"{API}/activities/{other['activity']['id']}"
+    opcw = make_key("OPCW", "provider")
+    renamed = client.patch(
+        other_url, json={"title": "National workshop on export controls"}, headers=auth(opcw)
+    )
+    assert renamed.status_code == 200, renamed.text
+    [changed, to_provider] = bodies(engine, "finding.changed")
+    assert changed == to_provider  # the provider sees the findings of its own activities
+    assert (changed["id"], changed["kind"], changed["previous_kind"]) == (
+        overlap["id"],
+        "duplicate",
+        "overlap",
+    )
+
+    decision = f"{API}/findings/{overlap['id']}/decision"
+    for body in ({"decision": "dismiss", "note": "two"}, {"decision": "reopen", "note": "oops"}):
+        assert client.post(decision, json=body, headers=auth(coordinator)).status_code == 200
+    assert [(e["id"], e["status"], e["reason"]) for e in bodies(engine, "finding.reopened")] == [
+        (overlap["id"], "open", "decision")
+    ] * 2
+    dismissed = client.post(decision, json={"decision": "dismiss"}, headers=auth(coordinator))
+    assert dismissed.status_code == 200
+    moved = client.patch(
+        other_url, json={"start_date": "2025-03-11", "end_date": "2025-03-13"}, headers=auth(opcw)
+    )
+    assert moved.status_code == 200, moved.text
+    reopened = bodies(engine, "finding.reopened")[2:]
+    assert [(e["id"], e["status"], e["reason"]) for e in reopened] == [
+        (overlap["id"], "open", "changed")
+    ] * 2
+    assert send(engine, utcnow() + timedelta(seconds=1)) == 6
+
+
+def test_a_finding_stored_meanwhile_by_another_transaction_is_named_by_its_stored_id(
+    client: TestClient, make_key: KeyMaker, engine: Engine, receiver: Receiver
+) -> None:
+    """Two activities of a pair submitted at the same moment: the second transaction's insert
+    of the pair meets the row the first one stored, updates it, and tells its id."""
+    from app.findings import detection
+
+    coordinator = make_key("OAS-CICTE", "coordinator")
+    assert subscribe(client, coordinator, receiver.url, "finding.created").status_code == 201
+    first = post_activity(client, make_key("UNLIREC", "provider"))["activity"]
+    second = post_activity(client, make_key("OPCW", "provider"))
+    [stored] = second["findings"]
+    pair = detection._pair(uuid.UUID(first["id"]), uuid.UUID(second["activity"]["id"]))
+    with open_session(engine, write=True) as session:
+        row = detection._fresh(pair, {"kind": "duplicate", "score": 0.9, "reasons": []}, utcnow())
+        providers = {first["id"]: "UNLIREC", second["activity"]["id"]: "OPCW"}
+        detection._insert(session, [row], providers)
+        assert row["id"] == uuid.UUID(stored["id"])
+        session.commit()
+    assert [e["id"] for e in bodies(engine, "finding.created")] == [stored["id"]] * 2
