@@ -261,6 +261,20 @@ class Settings(BaseSettings):
     mail_poll_seconds: float = Field(
         default=5.0, gt=0, description="How often the mail worker looks for retries that are due."
     )
+    notice_wait_seconds: float = Field(
+        default=45.0,
+        ge=0,
+        le=600,
+        description="How long the e-mail notices of a change wait for others to the same person, "
+        "to go out as one message (a person hears of a change within this and a few seconds).",
+    )
+    digest_hour: int = Field(
+        default=6,
+        ge=0,
+        le=23,
+        description="The hour (UTC) the running service sends coordinators' digests: daily ones "
+        "every day, weekly ones on Mondays.",
+    )
 
     @field_validator("smtp_url")
     @classmethod

@@ -10,6 +10,7 @@ from app.db.stamp import ChangeStamp
 from app.feeds.models import FeedEvent, FeedToken
 from app.findings.models import Finding, TextVector
 from app.mail.models import OutboxMail
+from app.notices.models import DigestSent, Notice, NoticeChoice
 from app.organizations.models import Organization, OrganizationProfile
 from app.web.models import PendingUpload, WebSession
 from app.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery
@@ -25,11 +26,14 @@ __all__ = [
     "AuditEntry",
     "AuthLink",
     "ChangeStamp",
+    "DigestSent",
     "FeedEvent",
     "FeedToken",
     "Finding",
     "IdempotencyRecord",
     "Membership",
+    "Notice",
+    "NoticeChoice",
     "Organization",
     "OrganizationProfile",
     "OutboxMail",

@@ -9,6 +9,7 @@ from sqlmodel import Field, SQLModel
 
 import app.db.types  # noqa: F401  (the metadata's naming convention, before the tables)
 from app.core.timeutil import utcnow
+from app.db.types import JSONValue
 
 
 class OutboxMail(SQLModel, table=True):
@@ -22,9 +23,13 @@ class OutboxMail(SQLModel, table=True):
     html_body: str | None = Field(default=None, sa_type=sa.Text)
     language: str = Field(default="en", max_length=5)
     message_id: str = Field(max_length=200)
-    status: str = Field(default="pending", max_length=20)  # pending, sent, failed
+    status: str = Field(default="pending", max_length=20)  # pending, sent, failed, cancelled
     attempts: int = 0
     next_attempt_at: datetime = Field(default_factory=utcnow)
     last_error: str | None = Field(default=None, max_length=300)
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
+    # Headers beside the usual ones: threading, Reply-To, List-Unsubscribe (app.notices).
+    headers: dict[str, str] | None = Field(default=None, sa_type=JSONValue)
+    # The person it is for, when it is for one: not sent once they are removed.
+    person_id: uuid.UUID | None = None
