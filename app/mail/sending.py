@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
+from app.auth.models import Person
 from app.config import Settings, SmtpServer
 from app.core.timeutil import as_utc, utcnow
 from app.db import outbox
@@ -34,7 +35,8 @@ LONGEST_WAIT = timedelta(hours=6)
 LEASE_MARGIN = timedelta(seconds=60)
 ERROR_LENGTH = 200
 
-# What a mail is sent with: (id, to, subject, text, html, language, Message-ID, created).
+# What a mail is sent with: (id, to, subject, text, html, language, Message-ID, created,
+# more headers, whether the person it is for was removed meanwhile).
 _SENT_WITH = sa.select(
     col(OutboxMail.id),
     col(OutboxMail.to_address),
@@ -44,7 +46,9 @@ _SENT_WITH = sa.select(
     col(OutboxMail.language),
     col(OutboxMail.message_id),
     col(OutboxMail.created_at),
-)
+    col(OutboxMail.headers),
+    col(Person.removed_at).is_not(None),
+).outerjoin(Person, col(Person.id) == col(OutboxMail.person_id))
 
 
 class NotSent(Exception):
@@ -157,7 +161,7 @@ def transport_for(settings: Settings) -> Transport:
 
 def message(mail: tuple[Any, ...], mail_from: str) -> EmailMessage:
     """The message of a claimed row (as _SENT_WITH selects it)."""
-    _, to, subject, text, html, language, message_id, created_at = mail
+    _, to, subject, text, html, language, message_id, created_at, headers, _ = mail
     email = EmailMessage()
     email["From"] = mail_from
     email["To"] = to
@@ -165,6 +169,8 @@ def message(mail: tuple[Any, ...], mail_from: str) -> EmailMessage:
     email["Date"] = formatdate(as_utc(created_at).timestamp(), usegmt=True)
     email["Message-ID"] = message_id
     email["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies
+    for name, value in (headers or {}).items():
+        email[name] = value
     email.set_content(text)
     if html:
         email.add_alternative(html, subtype="html")
@@ -172,10 +178,23 @@ def message(mail: tuple[Any, ...], mail_from: str) -> EmailMessage:
     return email
 
 
-def _record(mail_id: uuid.UUID, error: NotSent | None, now: datetime, engine: Engine) -> None:
+def _record(
+    mail_id: uuid.UUID,
+    error: NotSent | None,
+    now: datetime,
+    engine: Engine,
+    *,
+    cancel: bool = False,
+) -> None:
     with open_session(engine, write=True) as session:
         mail = session.get(OutboxMail, mail_id)
         if mail is None or mail.status != "pending":  # deleted, or recorded meanwhile
+            return
+        if cancel:
+            mail.status = "cancelled"
+            log.info("mail %s to %s not sent: the person was removed", mail.id, mail.to_address)
+            session.add(mail)
+            session.commit()
             return
         mail.attempts += 1
         if error is None:
@@ -187,9 +206,23 @@ def _record(mail_id: uuid.UUID, error: NotSent | None, now: datetime, engine: En
             )
             if error.permanent or retry is None:
                 mail.status = "failed"
-                log.warning("mail %s to %s failed: %s", mail.id, mail.to_address, error.reason)
+                log.warning(
+                    "mail %s to %s failed for good after %d attempts: %s",
+                    mail.id,
+                    mail.to_address,
+                    mail.attempts,
+                    error.reason,
+                )
             else:
                 mail.next_attempt_at = retry
+                log.warning(
+                    "mail %s to %s: attempt %d failed (%s); next attempt at %s",
+                    mail.id,
+                    mail.to_address,
+                    mail.attempts,
+                    error.reason,
+                    retry.isoformat(timespec="seconds"),
+                )
         session.add(mail)
         session.commit()
 
@@ -211,6 +244,9 @@ def send_due(
                 engine, _SENT_WITH, model=OutboxMail, now=now(), lease=lease, limit=limit
             )
             for mail in claimed:
+                if mail[-1]:  # the person it is for was removed since it was written
+                    _record(mail[0], None, now(), engine, cancel=True)
+                    continue
                 try:
                     transport.send(message(mail, mail_from))
                     error = None

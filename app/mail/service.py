@@ -2,6 +2,7 @@
 transaction of the change it tells about, and sent by the mail worker (app.mail.sending) once
 that transaction commits; a rolled-back change sends nothing."""
 
+import uuid
 from email.utils import make_msgid, parseaddr
 from functools import cache
 from typing import Any
@@ -27,13 +28,26 @@ def message_domain(settings: Settings) -> str:
 
 
 @cache
-def _process_domain() -> str:
+def process_domain() -> str:
     return message_domain(Settings())  # the process's configuration, read once
 
 
-def queue(session: Session, *, to: str, template: str, language: str, **context: Any) -> OutboxMail:
+def queue(
+    session: Session,
+    *,
+    to: str,
+    template: str,
+    language: str,
+    headers: dict[str, str] | None = None,
+    person_id: uuid.UUID | None = None,
+    message_id: str | None = None,
+    **context: Any,
+) -> OutboxMail:
     """Compose the mail `template` for `to` in `language` (app.mail.compose) and add it to the
-    outbox in `session`'s transaction (no commit): its commit wakes the mail worker."""
+    outbox in `session`'s transaction (no commit): its commit wakes the mail worker.
+    `headers`: more headers (threading, Reply-To, List-Unsubscribe); `person_id`: the person
+    it is for (nothing is sent once they are removed); `message_id`: its Message-ID, when the
+    caller must know it (a thread's first message), else a new one."""
     if "@" not in to or parseaddr(to)[1] != to or to != to.strip():
         raise ValueError(f"not an e-mail address: {to!r}")
     composed = compose(template, language, **context)
@@ -43,7 +57,10 @@ def queue(session: Session, *, to: str, template: str, language: str, **context:
         text_body=composed.text,
         html_body=composed.html,
         language=language,
-        message_id=make_msgid(domain=_process_domain()),  # the same on every retry
+        # the same on every retry, so that a client merges a rare double
+        message_id=message_id or make_msgid(domain=process_domain()),
+        headers=headers or None,
+        person_id=person_id,
     )
     session.add(mail)
     outbox.queued(session, TOPIC)
