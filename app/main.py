@@ -34,6 +34,7 @@ from app.http import errors, openapi, ops, pipeline
 from app.http.operations import CacheCollector, Metrics, configure_logging
 from app.imports import sandbox
 from app.mail import sending as mail_sending
+from app.notices import batch as notice_batch
 from app.warmup import settle
 from app.web import docs
 from app.web.pages import page_error
@@ -149,6 +150,10 @@ def _lifespan(
                     poll_seconds=settings.mail_poll_seconds,
                 )
             )
+        if settings.mail_worker:
+            # Notices fall due a while after the change (settings.notice_wait_seconds): looked
+            # for every few seconds, so that a person hears within that and a few seconds.
+            workers.append(notice_batch.Worker(engine, settings, poll_seconds=5.0))
         for worker in workers:
             worker.start()
         try:

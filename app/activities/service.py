@@ -21,6 +21,7 @@ from app.errors import (
     ValidationFailed,
     reject_nulls,
 )
+from app.notices import record as notices
 from app.organizations import service as organizations
 from app.organizations.models import Organization
 from app.webhooks import events as webhook_events
@@ -142,6 +143,10 @@ def _new_revision(
         changes=changes,
     )
     kind = "withdrawn" if action == "activity.withdraw" else "updated"
+    if actor is not None and action in ("activity.update", "activity.withdraw"):
+        notices.activity_changed(
+            session, activity, event=f"activity.{kind}", changes=changes, actor=actor
+        )
     if webhook_events.listening(session, f"activity.{kind}"):
         provider = session.get(Organization, activity.provider_id)
         assert provider is not None

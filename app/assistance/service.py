@@ -33,6 +33,7 @@ from app.db.pagination import newest_first
 from app.db.sql import json_contains
 from app.db.types import json_set, json_text
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.notices import record as notices
 from app.organizations.models import Organization, OrganizationProfile
 from app.webhooks import events as webhook_events
 
@@ -209,6 +210,10 @@ def update(
             "help_sought": request.help_sought,
         }
         webhook_events.emit(session, [webhook_events.Event("request.matched", summary)])
+        answering = session.exec(
+            select(RequestActivity.activity_id).where(RequestActivity.request_id == request.id)
+        ).all()
+        notices.request_told(session, request.id, answering, event="request.matched", actor=actor)
     return request, moved
 
 
@@ -246,6 +251,7 @@ def link(
         entity_id=request.id,
         changes={"activity_id": str(activity_id)},
     )
+    notices.request_told(session, request.id, [activity_id], event="request.linked", actor=actor)
     session.flush()
 
 

@@ -26,6 +26,7 @@ from app.db.sql import chunks, upsert
 from app.findings import candidates, stored
 from app.findings.locks import serialise_by_state
 from app.findings.models import Finding, FindingPublic
+from app.notices import record as notices
 from app.webhooks import events as webhook_events
 
 
@@ -140,6 +141,7 @@ def _store(
         ),
     )
     _insert(session, fresh, providers)
+    notices.findings_found(session, fresh, actor=actor)
     # Open findings that no longer apply go; so do reopened ones that no longer apply.
     stale = [row.id for row in existing.values() if row.status == "open" or row.id in reopened]
     if stale:
@@ -208,6 +210,7 @@ def detect_new(
     *,
     each: Callable[[], None] | None = None,
     rules: matching.Rules = matching.RULES,
+    actor: Principal | None = None,
 ) -> list[FindingPublic]:
     """Detect and store the findings of activities just created together (an import), none
     of them cancelled: each is compared with what was stored before and with those before it
@@ -234,7 +237,11 @@ def detect_new(
             fresh.append(_fresh(_pair(activity_id, uuid.UUID(found.other_id)), _values(found), now))
         if len(fresh) >= 2_000 or activity_id == ids[-1]:
             _insert(session, fresh, providers)
-            duplicates += _undecided([row for row in fresh if row["kind"] == "duplicate"])
+            possible = [row for row in fresh if row["kind"] == "duplicate"]
+            # An import tells of its possible duplicates; its overlaps and clashes (a file can
+            # raise hundreds of thousands) are in the review queue and the digest.
+            notices.findings_found(session, possible, actor=actor)
+            duplicates += _undecided(possible)
             fresh = []
         if each is not None:
             each()

@@ -21,6 +21,7 @@ from app.errors import NotFound, ValidationFailed
 from app.findings import candidates, detection
 from app.findings.models import DECIDED, STATUS_OF_DECISION, DecisionIn, Finding, FindingPublic
 from app.findings.stored import KIND_ORDER, public
+from app.notices import record as notices
 from app.organizations import service as organizations
 from app.organizations.models import Organization
 from app.webhooks import events as webhook_events
@@ -171,6 +172,14 @@ def decide(session: Session, row: Finding, data: DecisionIn, *, actor: Principal
     row.decided_at = utcnow()
     row.updated_at = row.decided_at
     session.add(row)
+    notices.decided(
+        session,
+        row,
+        decision=data.decision,
+        note=data.note,
+        canonical_id=data.canonical_id,
+        actor=actor,
+    )
     if webhook_events.listening(session, "finding.decided"):
         owners = _owners(session, pair)
         webhook_events.emit(session, [webhook_events.finding_event("decided", row, owners)])
@@ -258,6 +267,7 @@ def _reopen(session: Session, row: Finding, data: DecisionIn, *, actor: Principa
     row.note = row.decided_by = row.decided_at = row.basis = None
     row.updated_at = utcnow()
     session.add(row)
+    notices.decided(session, row, decision="reopen", note=data.note, canonical_id=None, actor=actor)
     if webhook_events.listening(session, "finding.reopened"):
         event = webhook_events.finding_event(
             "reopened", row, _owners(session, pair), reason="decision"

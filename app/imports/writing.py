@@ -50,7 +50,7 @@ def write(batch: Batch, done: Callable[[int], None]) -> None:
         if record["status"] != "cancelled"
     ]
     done(len(ids) - len(live))
-    _found(report, reported, findings.detect_new(session, live, each=lambda: done(1)))
+    _found(report, reported, findings.detect_new(session, live, each=lambda: done(1), actor=actor))
 
 
 def _found(report: ImportReport, reported: set[str], found: Sequence[FindingPublic]) -> None:

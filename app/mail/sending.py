@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
-from app.auth.models import Person
+from app.auth.models import Membership, Person
 from app.config import Settings, SmtpServer
 from app.core.timeutil import as_utc, utcnow
 from app.db import outbox
@@ -47,7 +47,17 @@ _SENT_WITH = sa.select(
     col(OutboxMail.message_id),
     col(OutboxMail.created_at),
     col(OutboxMail.headers),
-    col(Person.removed_at).is_not(None),
+    # For a person: whether they were removed meanwhile, or left every organization.
+    sa.and_(
+        col(OutboxMail.person_id).is_not(None),
+        sa.or_(
+            col(Person.removed_at).is_not(None),
+            ~sa.exists().where(
+                col(Membership.person_id) == col(OutboxMail.person_id),
+                col(Membership.status) == "active",
+            ),
+        ),
+    ),
 ).outerjoin(Person, col(Person.id) == col(OutboxMail.person_id))
 
 
@@ -192,7 +202,7 @@ def _record(
             return
         if cancel:
             mail.status = "cancelled"
-            log.info("mail %s to %s not sent: the person was removed", mail.id, mail.to_address)
+            log.info("mail %s to %s not sent: the person left", mail.id, mail.to_address)
             session.add(mail)
             session.commit()
             return
@@ -244,7 +254,7 @@ def send_due(
                 engine, _SENT_WITH, model=OutboxMail, now=now(), lease=lease, limit=limit
             )
             for mail in claimed:
-                if mail[-1]:  # the person it is for was removed since it was written
+                if mail[-1]:  # its person was removed, or left, since it was written
                     _record(mail[0], None, now(), engine, cancel=True)
                     continue
                 try:

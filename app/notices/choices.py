@@ -32,6 +32,11 @@ def choice(session: Session, person_id: uuid.UUID) -> NoticeChoice:
     return found
 
 
+def shown(session: Session, person_id: uuid.UUID) -> NoticeChoice:
+    """The person's choices as stored, or the defaults (not stored: for reading)."""
+    return session.get(NoticeChoice, person_id) or NoticeChoice(person_id=person_id, secret="")
+
+
 def wants(found: NoticeChoice, kind: str) -> bool:
     """Whether the person gets this kind of notice (findings, decisions, requests, changes)."""
     if kind == "digest":

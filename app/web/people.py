@@ -37,6 +37,8 @@ from app.errors import (
     ValidationFailed,
 )
 from app.http.operations import Buckets
+from app.notices import choices as notice_choices
+from app.notices.models import DIGEST_FREQUENCIES, NOTICE_KINDS
 from app.organizations import service as organizations
 from app.organizations.models import Organization
 from app.web import auth
@@ -315,6 +317,8 @@ def _account(
         languages=LANGUAGES,
         keys=own,
         roles=[r for r in ROLES if ROLE_RANK[r] <= ROLE_RANK[principal.role]],
+        notices=notice_choices.shown(session, person.id),
+        reviews=notice_choices.reviews(session, person.id),
         **extra,
     )
 
@@ -519,3 +523,79 @@ def remove_member(
     organization = _organization(session, acronym, principal)
     people.remove_member(session, organization, member_id, actor=principal)
     return see_other(f"/organizations/{organization.acronym}/members?" + urlencode({"removed": 1}))
+
+
+# E-mail choices and one-click unsubscribe -------------------------------------------------
+
+
+@router.post("/account/notices")
+def save_notices(
+    session: SessionDep,
+    reader: ViewerDep,
+    csrf: Annotated[str, Form(max_length=100)],
+    notice: Annotated[list[str] | None, Form(max_length=20)] = None,
+    digest: Annotated[str, Form(max_length=10)] = "off",
+) -> Response:
+    """Which notices the person gets, and how often the digest comes (coordinators)."""
+    auth.check_csrf(reader, csrf)
+    person = _person(session, reader.require())
+    if digest not in DIGEST_FREQUENCIES:
+        raise ValidationFailed.on("digest", f"one of {', '.join(DIGEST_FREQUENCIES)}")
+    unknown = sorted(set(notice or []) - set(NOTICE_KINDS) - {"digest"})
+    if unknown:
+        raise ValidationFailed.on("notice", f"no such notice: {', '.join(unknown)}")
+    if not notice_choices.reviews(session, person.id):
+        digest = notice_choices.shown(session, person.id).digest  # theirs only when they review
+    notice_choices.save(session, person.id, kinds_on=notice or [], digest=digest)
+    return see_other("/account?saved=notices#notices")
+
+
+def _unsubscribe_page(
+    request: Request,
+    session: Session,
+    reader: auth.Viewer,
+    person_id: uuid.UUID,
+    kinds: str,
+    signature: str,
+    *,
+    done: bool = False,
+) -> HTMLResponse:
+    verified = notice_choices.verified(session, person_id, kinds, signature)
+    if verified is None:
+        return render(request, reader, "unsubscribe.html", status_code=404, valid=False)
+    person, named = verified
+    return render(
+        request, reader, "unsubscribe.html", valid=True, email=person.email, kinds=named, done=done
+    )
+
+
+@router.get("/unsubscribe/{person_id}/{kinds}/{signature}", response_class=HTMLResponse)
+def unsubscribe_page(
+    request: Request,
+    session: SessionDep,
+    reader: ViewerDep,
+    person_id: uuid.UUID,
+    kinds: str,
+    signature: str,
+) -> HTMLResponse:
+    """The link at the foot of an e-mail: says what it turns off, and asks (a link opened by a
+    mail scanner changes nothing)."""
+    return _unsubscribe_page(request, session, reader, person_id, kinds, signature)
+
+
+@router.post("/unsubscribe/{person_id}/{kinds}/{signature}", response_class=HTMLResponse)
+def unsubscribe(
+    request: Request,
+    session: SessionDep,
+    reader: ViewerDep,
+    person_id: uuid.UUID,
+    kinds: str,
+    signature: str,
+) -> HTMLResponse:
+    """Turn those e-mails off: the page's button, or a mail client's one-click unsubscribe
+    (RFC 8058: a POST of List-Unsubscribe=One-Click, without cookies).  The signature is the
+    authority, so no sign-in and no CSRF token are asked."""
+    verified = notice_choices.verified(session, person_id, kinds, signature)
+    if verified is not None:
+        notice_choices.turn_off(session, person_id, verified[1])
+    return _unsubscribe_page(request, session, reader, person_id, kinds, signature, done=True)

@@ -101,6 +101,10 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("POST", "/account"): (303, 403, 403, 403, 403),
     ("POST", "/account/acting-for"): (303, 403, 403, 403, 403),
     ("POST", "/account/keys"): (303, 403, 403, 403, 403),
+    ("POST", "/account/notices"): (303, 403, 403, 403, 403),
+    # A one-click unsubscribe link is its own authority: a made-up one is a 404 for anyone.
+    ("GET", "/unsubscribe/{person_id}/{kinds}/{signature}"): (404, 404, 404, 404, 404),
+    ("POST", "/unsubscribe/{person_id}/{kinds}/{signature}"): (404, 404, 404, 404, 404),
     ("POST", "/keys/{key_id}/revoke"): (303, 403, 403, 403, 303),
     ("GET", "/organizations/{acronym}/members"): (303, 403, 403, 403, 200),
     ("POST", "/organizations/{acronym}/members"): (303, 403, 403, 403, 303),
@@ -418,6 +422,17 @@ def call(world: World, role: str, method: str, path: str) -> httpx.Response:
         ),
         ("POST", "/account/keys"): lambda: page.post(
             "/account/keys", data={"csrf": csrf, "role": "provider"}, follow_redirects=False
+        ),
+        ("POST", "/account/notices"): lambda: page.post(
+            "/account/notices",
+            data={"csrf": csrf, "notice": ["findings"], "digest": "off"},
+            follow_redirects=False,
+        ),
+        ("GET", "/unsubscribe/{person_id}/{kinds}/{signature}"): lambda: page.get(
+            f"/unsubscribe/{uuid.uuid4()}/findings/{'x' * 43}"
+        ),
+        ("POST", "/unsubscribe/{person_id}/{kinds}/{signature}"): lambda: page.post(
+            f"/unsubscribe/{uuid.uuid4()}/findings/{'x' * 43}"
         ),
         ("POST", "/keys/{key_id}/revoke"): lambda: page.post(
             f"/keys/{fresh_key()}/revoke", data={"csrf": csrf}, follow_redirects=False
