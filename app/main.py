@@ -35,6 +35,7 @@ from app.http.operations import CacheCollector, Metrics, configure_logging
 from app.imports import sandbox
 from app.mail import sending as mail_sending
 from app.notices import batch as notice_batch
+from app.notices import record as notice_record
 from app.warmup import settle
 from app.web import docs
 from app.web.pages import page_error
@@ -150,6 +151,7 @@ def _lifespan(
                     poll_seconds=settings.mail_poll_seconds,
                 )
             )
+        notice_record.configure(wait_seconds=settings.notice_wait_seconds)
         if settings.mail_worker:
             # Notices fall due a while after the change (settings.notice_wait_seconds): looked
             # for every few seconds, so that a person hears within that and a few seconds.

@@ -7,7 +7,6 @@ nothing, and a burst of changes costs the request a few inserted rows."""
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
-from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,9 +22,19 @@ from app.notices.models import Notice
 TOPIC = "notices"  # the outbox worker that composes them (app.notices.batch)
 
 
-@cache
+_configured: list[timedelta] = []
+
+
+def configure(*, wait_seconds: float) -> None:
+    """How long notices wait for others to the same people (the service's settings, at
+    start); without it, the process's environment is read at the first notice."""
+    _configured[:] = [timedelta(seconds=wait_seconds)]
+
+
 def _wait() -> timedelta:
-    return timedelta(seconds=Settings().notice_wait_seconds)  # the process's, read once
+    if not _configured:
+        configure(wait_seconds=Settings().notice_wait_seconds)
+    return _configured[0]
 
 
 def _add(

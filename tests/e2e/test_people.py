@@ -60,6 +60,7 @@ def site(
             "ASSISTCAL_OIDC_CLIENT_ID": "assistcal-test",
             "ASSISTCAL_OIDC_CLIENT_SECRET": "a-secret-for-the-test",
             "ASSISTCAL_OIDC_NAME": SSO_NAME,
+            "ASSISTCAL_NOTICE_WAIT_SECONDS": "1",  # notices go out a second after the change
         },
     )
     admin = next(line.strip() for line in server.output if line.strip().startswith("ac_"))
@@ -259,3 +260,89 @@ def test_a_forged_link_is_refused_with_a_page(browser: Any, site: tuple[Server, 
     assert response is not None
     assert response.status == 404
     expect(page.get_by_role("alert")).to_contain_text("not one of ours")
+
+
+def test_a_person_chooses_their_e_mails_and_stops_one_kind_from_its_link(
+    browser: Any, site: tuple[Server, str], smtp: SmtpServer
+) -> None:
+    """A coordinator chooses what she is told on /account (on a phone), gets a notice of a
+    possible duplicate, and follows its unsubscribe link without signing in."""
+    server, admin_key = site
+    admin = {"Authorization": f"Bearer {admin_key}"}
+    carla = "carla.ruiz@oas.org"
+    invited = httpx.post(
+        f"{server.url}/api/v1/organizations/{ORG}/members",
+        json={"email": carla, "role": "coordinator", "name": "Carla Ruiz"},
+        headers=admin,
+    )
+    assert invited.status_code == 201, invited.text
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-GB")
+    page = context.new_page()
+    page.goto(link_in(mail_to(smtp, carla, ORG)))
+    page.get_by_role("button", name="Accept the invitation and sign in").click()
+    expect(page).to_have_url(re.compile(r"/account$"))
+
+    page.get_by_label(
+        "changes to my organization's activities made by someone outside it"
+    ).uncheck()
+    page.get_by_label("A digest of what waits for review").select_option("daily")
+    page.get_by_role("button", name="Save my choices of e-mail").click()
+    expect(page.get_by_role("status")).to_have_text("Your choices of e-mail are saved.")
+    expect(page.get_by_label("A digest of what waits for review")).to_have_value("daily")
+    expect(
+        page.get_by_label("changes to my organization's activities made by someone outside it")
+    ).not_to_be_checked()
+    labelled(page)
+    shot(page, "account-notices-390")
+
+    # Two organizations record one workshop: Carla hears of it a moment later.
+    keys = {}
+    for acronym in (ORG, "BAFA"):
+        if acronym != ORG:
+            httpx.post(
+                f"{server.url}/api/v1/organizations",
+                json={"acronym": acronym, "name": "Federal Office for Economic Affairs"},
+                headers=admin,
+            )
+        made = httpx.post(
+            f"{server.url}/api/v1/organizations/{acronym}/api-keys",
+            json={"role": "provider"},
+            headers=admin,
+        )
+        keys[acronym] = made.json()["key"]
+    body = activity_body(title="Workshop on strategic trade controls", countries=["BZ"])
+    for acronym in (ORG, "BAFA"):
+        answer = httpx.post(
+            f"{server.url}/api/v1/activities",
+            json=body,
+            headers={"Authorization": f"Bearer {keys[acronym]}"},
+        )
+        assert answer.status_code == 201, answer.text
+    notice = mail_to(smtp, carla, "Possible duplicate: Belize")
+    assert notice["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    unsubscribe = notice["List-Unsubscribe"].strip("<>")
+    path = unsubscribe[unsubscribe.index("/unsubscribe/") :]
+
+    # The link, opened in another browser (not signed in), asks before it changes anything.
+    stranger = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-GB")
+    other = stranger.new_page()
+    other.goto(f"{server.url}{path}")
+    expect(other.get_by_role("heading", name="Stop e-mails")).to_be_visible()
+    expect(other.get_by_text(carla)).to_be_visible()
+    shot(other, "unsubscribe-ask-390")
+    other.get_by_role("button", name="Stop these e-mails").click()
+    expect(other.get_by_role("heading", name="E-mails stopped")).to_be_visible()
+    shot(other, "unsubscribe-done-390")
+    # A link changed on the way does nothing.
+    other.goto(f"{server.url}{path[:-4]}AAAA")
+    expect(other.get_by_role("heading", name="This link does not work")).to_be_visible()
+    stranger.close()
+
+    page.reload()
+    expect(
+        page.get_by_label(
+            "possible duplicates, overlaps and clashes involving my organization's activities"
+        )
+    ).not_to_be_checked()
+    expect(page.get_by_label("coordinators' decisions on them")).to_be_checked()
+    context.close()

@@ -6,6 +6,7 @@ cannot use; a removed person gets nothing; a rolled-back change tells nothing; a
 message is retried with the same Message-ID."""
 
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -435,3 +436,70 @@ def test_the_account_page_keeps_a_persons_choices(
     )
     assert wrong.status_code == 422
     assert "digest" in wrong.text
+
+
+def test_a_process_killed_after_sending_sends_again_after_the_lease_with_the_same_message_id(
+    client: TestClient, engine: Engine, make_key: KeyMaker, post: Post
+) -> None:
+    """At least once: a process that dies between the server's acceptance and recording it
+    leaves the mail leased; another sends it again after the lease, with the Message-ID the
+    client merges the two by."""
+    make_member(engine, "OPCW", "bob@opcw.example", name="Bob")
+    post.deliver()  # the invitation
+    submit(client, make_key("OPCW", "provider"), **WORKSHOP)
+    submit(client, make_key("UNLIREC", "provider"), **WORKSHOP)
+    at = utcnow() + timedelta(minutes=1)
+    assert batch.tell_due(engine, post.settings, now=lambda: at) == 1
+
+    class DiesAfterSending:
+        def __init__(self, real: sending.Transport) -> None:
+            self.real, self.timeout = real, real.timeout
+
+        def send(self, message: EmailMessage) -> None:
+            self.real.send(message)
+            raise SystemExit("killed")
+
+        def close(self) -> None:
+            self.real.close()
+
+    dying = DiesAfterSending(sending.transport_for(post.settings))
+    with pytest.raises(SystemExit):
+        sending.send_due(engine, transport=dying, mail_from=post.settings.mail_from, now=lambda: at)
+    assert len(post.to("bob@opcw.example")) == 1
+    post.deliver(after=timedelta(minutes=5))  # still leased to the process that died
+    assert len(post.to("bob@opcw.example")) == 1
+    post.deliver(after=timedelta(hours=1))
+    first, again = post.to("bob@opcw.example")
+    assert first["Message-ID"] == again["Message-ID"]
+    post.deliver(after=timedelta(hours=2))
+    assert len(post.to("bob@opcw.example")) == 2  # recorded as sent this time
+
+
+def test_the_running_service_tells_within_the_wait(
+    engine: Engine, settings: Settings, smtp: SmtpServer, make_key: KeyMaker, clean_db: None
+) -> None:
+    """The service's own worker composes the notices as they fall due and its mail worker
+    sends them: here with a wait of one second."""
+    from app.main import create_app
+
+    make_member(engine, "OPCW", "bob@opcw.example", name="Bob")
+    live = settings.model_copy(
+        update={
+            "mail_worker": True,
+            "smtp_url": SecretStr(smtp.url),
+            "notice_wait_seconds": 1.0,
+            "public_url": "https://calendar.example.org",
+        }
+    )
+    with TestClient(create_app(live)) as client:
+        started = utcnow()
+        submit(client, make_key("OPCW", "provider"), **WORKSHOP)
+        submit(client, make_key("UNLIREC", "provider"), **WORKSHOP)
+        deadline = started + timedelta(seconds=20)
+        while not [r for r in smtp.received if "List-Unsubscribe" in r.message]:
+            assert utcnow() < deadline, "no notice within 20 s"
+            time.sleep(0.1)
+    told = utcnow() - started
+    [message] = [r.message for r in smtp.received if "List-Unsubscribe" in r.message]
+    assert message["To"] == "bob@opcw.example"
+    assert told < timedelta(seconds=10)
