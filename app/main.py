@@ -34,6 +34,7 @@ from app.http import errors, openapi, ops, pipeline
 from app.http.operations import CacheCollector, Metrics, configure_logging
 from app.imports import sandbox
 from app.mail import sending as mail_sending
+from app.notices import digest
 from app.warmup import settle
 from app.web import docs
 from app.web.pages import page_error
@@ -149,6 +150,9 @@ def _lifespan(
                     poll_seconds=settings.mail_poll_seconds,
                 )
             )
+            # The coordinators' digests, queued at their hour by whichever process looks
+            # first (app.notices.digest): they go where this process's mail goes.
+            workers.append(digest.Worker(engine, settings))
         for worker in workers:
             worker.start()
         try:
