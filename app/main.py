@@ -36,6 +36,7 @@ from app.imports import sandbox
 from app.mail import sending as mail_sending
 from app.notices import batch as notice_batch
 from app.notices import record as notice_record
+from app.notices import digest
 from app.warmup import settle
 from app.web import docs
 from app.web.pages import page_error
@@ -156,6 +157,9 @@ def _lifespan(
             # Notices fall due a while after the change (settings.notice_wait_seconds): looked
             # for every few seconds, so that a person hears within that and a few seconds.
             workers.append(notice_batch.Worker(engine, settings, poll_seconds=5.0))
+            # The coordinators' digests, queued at their hour by whichever process looks
+            # first (app.notices.digest): they go where this process's mail goes.
+            workers.append(digest.Worker(engine, settings))
         for worker in workers:
             worker.start()
         try:

@@ -11,6 +11,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import trustme
+from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
@@ -28,6 +30,7 @@ from app.db.migrate import upgrade
 from app.main import create_app
 from app.organizations import service as organizations
 from app.tables import metadata
+from tests.support.smtp import SmtpServer, start
 
 TEST_URL_ENV = "ASSISTCAL_TEST_DATABASE_URL"
 
@@ -106,6 +109,26 @@ def seconds_over(monkeypatch: pytest.MonkeyPatch) -> None:
     from app.core.timeutil import utcnow
 
     monkeypatch.setattr("app.api.feeds.utcnow", lambda: utcnow() + timedelta(seconds=5))
+
+
+@pytest.fixture(scope="session")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+def smtp_server(ca: trustme.CA) -> Iterator[Callable[[str], SmtpServer]]:
+    """smtp_server("smtp" | "smtp+starttls" | "smtps") -> a running server, stopped after."""
+    controllers: list[Controller] = []
+
+    def make(mode: str) -> SmtpServer:
+        server, controller = start(mode, ca)
+        controllers.append(controller)
+        return server
+
+    yield make
+    for controller in controllers:
+        controller.stop()
 
 
 KeyMaker = Callable[..., str]

@@ -7,7 +7,7 @@ country table).  tests/cli/test_startup.py keeps it so."""
 
 import typer
 
-from app.cli import accounts, data, database, mail, people
+from app.cli import accounts, data, database, mail, notify, people
 from app.cli.serve import serve
 
 app = typer.Typer(help="assistcal: the shared calendar of UNSCR 1540 assistance activities.")
@@ -21,6 +21,7 @@ app.add_typer(data.demo_app, name="demo")
 app.add_typer(data.findings_app, name="findings")
 app.add_typer(data.report_app, name="report")
 app.add_typer(mail.app, name="mail")
+app.add_typer(notify.app, name="notify")
 
 __all__ = ["app", "main"]
 

@@ -98,6 +98,9 @@ class Country:
     regions: frozenset[str]
     # language -> the UN's name (UNSD's M49 name, else UNTERM's short name); English is `name`
     names: Mapping[str, str] = field(default_factory=dict, compare=False)
+    # The M49 sub-region (Latin America and the Caribbean, Western Asia, ...): one per State,
+    # what a summary by region groups by.
+    subregion: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,7 @@ def _read_geography() -> Geography:
             independent=row.get("Independent") == "Y",
             regions=regions,
             names=_un_names(row),
+            subregion=_m49(row["Sub-region Code"]) if row.get("Sub-region Code") else None,
         )
     region_names = {_m49(code): name for code, name in data["regioncodes2names"].items()}
     states: dict[str, set[str]] = {code: set() for code in region_names}
@@ -185,6 +189,13 @@ def is_country(code: str) -> bool:
 
 def is_region(code: str) -> bool:
     return code in geography().region_names
+
+
+def subregion(code: str) -> str | None:
+    """The M49 sub-region of a country (419 for Trinidad and Tobago), None for a code that
+    is not a country or belongs to none."""
+    found = geography().countries.get(code)
+    return found.subregion if found else None
 
 
 def region_states(code: str) -> frozenset[str]:

@@ -2,7 +2,9 @@
 HTML part that adds nothing the text lacks (docs: PAGES.md, E-mails), in the reader's language.
 
 Each mail is `<name>.txt`, whose top-level `subject` is the subject, and `<name>.html`
-(autoescaped), both extending the layout that says why the reader gets it."""
+(autoescaped), both extending the layout that says why the reader gets it.  Besides the
+caller's context, a template has `language` and, in that language, `_` (a message), `plural`,
+`label` (a vocabulary code), `day`, `country` and `region`."""
 
 import textwrap
 from dataclasses import dataclass
@@ -48,6 +50,11 @@ def compose(template: str, language: str, **context: Any) -> Composed:
         "_": i18n.translator(language),
         "label": lambda code: i18n.label(code, language),
         "language": language,
+        # Dates, States, regions and counted words written the reader's way.
+        "day": lambda value, style="medium": i18n.day(value, language, style),
+        "country": lambda code: i18n.country(code, language),
+        "region": lambda code: i18n.region(code, language),
+        "plural": lambda one, many, n, **more: i18n.plural(one, many, n, language, **more),
     }
     text = environment.get_template(f"{template}.txt").make_module(values)
     subject = " ".join(str(vars(text)["subject"]).split())[
@@ -58,9 +65,20 @@ def compose(template: str, language: str, **context: Any) -> Composed:
 
 
 def _wrapped(text: str) -> str:
-    return "\n".join(
-        textwrap.fill(line, WIDTH, break_long_words=False, break_on_hyphens=False)
-        if len(line) > WIDTH
-        else line
-        for line in text.splitlines()
+    return "\n".join(_fill(line) if len(line) > WIDTH else line for line in text.splitlines())
+
+
+def _fill(line: str) -> str:
+    """A long line in lines of WIDTH, keeping its indent, and a list item's ("- ") lines
+    under its first word, so that a link on its own line under an item stays indented."""
+    words = line.lstrip()
+    indent = line[: len(line) - len(words)]
+    hanging = indent + ("  " if words.startswith("- ") else "")
+    return textwrap.fill(
+        words,
+        WIDTH,
+        initial_indent=indent,
+        subsequent_indent=hanging,
+        break_long_words=False,
+        break_on_hyphens=False,
     )
