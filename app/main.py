@@ -33,9 +33,9 @@ from app.findings.service import open_findings
 from app.http import errors, openapi, ops, pipeline
 from app.http.operations import CacheCollector, Metrics, configure_logging
 from app.imports import sandbox
+from app.mail import notices as notice_record
 from app.mail import sending as mail_sending
 from app.notices import batch as notice_batch
-from app.notices import record as notice_record
 from app.notices import digest
 from app.warmup import settle
 from app.web import docs

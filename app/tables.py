@@ -9,8 +9,8 @@ from app.auth.models import ApiKey, AuthLink, Membership, Person
 from app.db.stamp import ChangeStamp
 from app.feeds.models import FeedEvent, FeedToken
 from app.findings.models import Finding, TextVector
-from app.mail.models import OutboxMail
-from app.notices.models import DigestSent, Notice, NoticeChoice
+from app.mail.models import Notice, OutboxMail
+from app.notices.models import DigestSent, NoticeChoice
 from app.organizations.models import Organization, OrganizationProfile
 from app.web.models import PendingUpload, WebSession
 from app.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery

@@ -3,7 +3,7 @@
 import functools
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -324,3 +324,14 @@ def history(
     items = [HistoryEntry.model_validate(entry, from_attributes=True) for entry in entries]
     last_id = entries[-1].id if entries else None
     return items, cursors.encode(last_id) if more and last_id is not None else None
+
+
+def providers_of(session: Session, activity_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """The provider (organization id) of each of these activities that exists."""
+    ids = list(set(activity_ids))
+    if not ids:
+        return {}
+    statement = sa.select(col(Activity.id), col(Activity.provider_id)).where(
+        col(Activity.id).in_(ids)
+    )
+    return {row[0]: row[1] for row in session.execute(statement)}

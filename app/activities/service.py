@@ -21,7 +21,7 @@ from app.errors import (
     ValidationFailed,
     reject_nulls,
 )
-from app.notices import record as notices
+from app.mail import notices
 from app.organizations import service as organizations
 from app.organizations.models import Organization
 from app.webhooks import events as webhook_events

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from app.activities.models import Activity, ActivityCountry
+from app.activities.queries import providers_of
 from app.assistance.models import (
     STATUSES,
     ActivityMatch,
@@ -33,7 +34,7 @@ from app.db.pagination import newest_first
 from app.db.sql import json_contains
 from app.db.types import json_set, json_text
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from app.notices import record as notices
+from app.mail import notices
 from app.organizations.models import Organization, OrganizationProfile
 from app.webhooks import events as webhook_events
 
@@ -213,7 +214,13 @@ def update(
         answering = session.exec(
             select(RequestActivity.activity_id).where(RequestActivity.request_id == request.id)
         ).all()
-        notices.request_told(session, request.id, answering, event="request.matched", actor=actor)
+        notices.request_told(
+            session,
+            request.id,
+            providers_of(session, answering),
+            event="request.matched",
+            actor=actor,
+        )
     return request, moved
 
 
@@ -251,7 +258,13 @@ def link(
         entity_id=request.id,
         changes={"activity_id": str(activity_id)},
     )
-    notices.request_told(session, request.id, [activity_id], event="request.linked", actor=actor)
+    notices.request_told(
+        session,
+        request.id,
+        providers_of(session, [activity_id]),
+        event="request.linked",
+        actor=actor,
+    )
     session.flush()
 
 

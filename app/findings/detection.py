@@ -18,6 +18,7 @@ from sqlmodel import Session, col
 
 from app.activities import service as activities
 from app.activities.models import Activity
+from app.activities.queries import providers_of
 from app.audit import service as audit
 from app.core import matching
 from app.core.principal import Principal
@@ -26,7 +27,7 @@ from app.db.sql import chunks, upsert
 from app.findings import candidates, stored
 from app.findings.locks import serialise_by_state
 from app.findings.models import Finding, FindingPublic
-from app.notices import record as notices
+from app.mail import notices
 from app.webhooks import events as webhook_events
 
 
@@ -141,7 +142,7 @@ def _store(
         ),
     )
     _insert(session, fresh, providers)
-    notices.findings_found(session, fresh, actor=actor)
+    _tell(session, fresh, actor)
     # Open findings that no longer apply go; so do reopened ones that no longer apply.
     stale = [row.id for row in existing.values() if row.status == "open" or row.id in reopened]
     if stale:
@@ -150,6 +151,13 @@ def _store(
         still_open = table.c.status.concat("") == "open"
         session.execute(table.delete().where(table.c.id.in_(stale), still_open))
     return fresh
+
+
+def _tell(session: Session, rows: list[dict[str, Any]], actor: Principal | None) -> None:
+    """The providers of new findings' activities hear of them (app.mail.notices)."""
+    if rows:
+        pairs = [a for row in rows for a in (row["first_id"], row["second_id"])]
+        notices.findings_found(session, rows, providers_of(session, pairs), actor=actor)
 
 
 def _values(found: matching.Finding) -> dict[str, Any]:
@@ -240,7 +248,7 @@ def detect_new(
             possible = [row for row in fresh if row["kind"] == "duplicate"]
             # An import tells of its possible duplicates; its overlaps and clashes (a file can
             # raise hundreds of thousands) are in the review queue and the digest.
-            notices.findings_found(session, possible, actor=actor)
+            _tell(session, possible, actor)
             duplicates += _undecided(possible)
             fresh = []
         if each is not None:

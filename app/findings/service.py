@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 
 from app.activities import service as activities
 from app.activities.models import Activity, ActivityCountry
+from app.activities.queries import providers_of
 from app.audit import service as audit
 from app.core.principal import Principal
 from app.core.timeutil import utcnow
@@ -21,7 +22,7 @@ from app.errors import NotFound, ValidationFailed
 from app.findings import candidates, detection
 from app.findings.models import DECIDED, STATUS_OF_DECISION, DecisionIn, Finding, FindingPublic
 from app.findings.stored import KIND_ORDER, public
-from app.notices import record as notices
+from app.mail import notices
 from app.organizations import service as organizations
 from app.organizations.models import Organization
 from app.webhooks import events as webhook_events
@@ -175,6 +176,7 @@ def decide(session: Session, row: Finding, data: DecisionIn, *, actor: Principal
     notices.decided(
         session,
         row,
+        providers_of(session, pair).values(),
         decision=data.decision,
         note=data.note,
         canonical_id=data.canonical_id,
@@ -267,7 +269,15 @@ def _reopen(session: Session, row: Finding, data: DecisionIn, *, actor: Principa
     row.note = row.decided_by = row.decided_at = row.basis = None
     row.updated_at = utcnow()
     session.add(row)
-    notices.decided(session, row, decision="reopen", note=data.note, canonical_id=None, actor=actor)
+    notices.decided(
+        session,
+        row,
+        providers_of(session, pair).values(),
+        decision="reopen",
+        note=data.note,
+        canonical_id=None,
+        actor=actor,
+    )
     if webhook_events.listening(session, "finding.reopened"):
         event = webhook_events.finding_event(
             "reopened", row, _owners(session, pair), reason="decision"

@@ -3,6 +3,7 @@ about (a rolled-back change sends nothing), then sent by the mail worker."""
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -33,3 +34,24 @@ class OutboxMail(SQLModel, table=True):
     headers: dict[str, str] | None = Field(default=None, sa_type=JSONValue)
     # The person it is for, when it is for one: not sent once they are removed.
     person_id: uuid.UUID | None = None
+
+
+class Notice(SQLModel, table=True):
+    """An event to tell the members of one organization: written in the transaction of the
+    change (a rolled-back change tells nothing), composed into e-mails once due, together
+    with whatever else is waiting for the same people (app.notices.batch).  Recorded by
+    app.mail.notices."""
+
+    __tablename__ = "notice"
+    __table_args__ = (sa.Index("ix_notice_due", "status", "due_at"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    organization_id: int = Field(foreign_key="organization.id", index=True)
+    kind: str = Field(max_length=20)  # findings, decisions, requests, changes
+    event: str = Field(max_length=40)  # finding.created, finding.decided, activity.updated, ...
+    topic: str = Field(max_length=80)  # what it is about, for threading: "finding:<id>"
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=JSONValue)
+    actor_person_id: uuid.UUID | None = None  # who made the change: not told of it
+    status: str = Field(default="pending", max_length=10)  # pending, told
+    created_at: datetime = Field(default_factory=utcnow)
+    due_at: datetime

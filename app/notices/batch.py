@@ -33,9 +33,10 @@ from app.db import outbox
 from app.db.engine import open_session
 from app.findings.models import Finding
 from app.mail import service as mail
+from app.mail.models import Notice
+from app.mail.notices import TOPIC
 from app.notices import choices
-from app.notices.models import Notice, NoticeChoice
-from app.notices.record import TOPIC
+from app.notices.models import NoticeChoice
 from app.organizations.models import Organization
 
 log = logging.getLogger("assistcal.notices")

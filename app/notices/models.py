@@ -1,16 +1,16 @@
-"""What notices keep: each person's choices, the events waiting to be told, and the
-digests sent."""
+"""What notices keep: each person's choices and the digests sent (the events waiting to be
+told are app.mail.models.Notice)."""
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal, get_args
+from typing import Literal, get_args
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 import app.db.types  # noqa: F401  (the metadata's naming convention, before the tables)
 from app.core.timeutil import utcnow
-from app.db.types import JSONValue, owned_by
+from app.db.types import owned_by
 
 # What a person may turn off, each with its own unsubscribe link.
 NoticeKind = Literal["findings", "decisions", "requests", "changes", "digest"]
@@ -36,26 +36,6 @@ class NoticeChoice(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
     __table_args__ = (sa.PrimaryKeyConstraint("person_id"),)
-
-
-class Notice(SQLModel, table=True):
-    """An event to tell the members of one organization: written in the transaction of the
-    change (a rolled-back change tells nothing), composed into e-mails once due, together
-    with whatever else is waiting for the same people (app.notices.batch)."""
-
-    __tablename__ = "notice"
-    __table_args__ = (sa.Index("ix_notice_due", "status", "due_at"),)
-
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    organization_id: int = Field(foreign_key="organization.id", index=True)
-    kind: str = Field(max_length=20)  # findings, decisions, requests, changes
-    event: str = Field(max_length=40)  # finding.created, finding.decided, activity.updated, ...
-    topic: str = Field(max_length=80)  # what it is about, for threading: "finding:<id>"
-    data: dict[str, Any] = Field(default_factory=dict, sa_type=JSONValue)
-    actor_person_id: uuid.UUID | None = None  # who made the change: not told of it
-    status: str = Field(default="pending", max_length=10)  # pending, told
-    created_at: datetime = Field(default_factory=utcnow)
-    due_at: datetime
 
 
 class DigestSent(SQLModel, table=True):

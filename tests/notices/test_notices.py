@@ -27,9 +27,9 @@ from app.config import Settings
 from app.core.timeutil import utcnow
 from app.db.engine import open_session
 from app.mail import sending
-from app.mail.models import OutboxMail
+from app.mail.models import Notice, OutboxMail
 from app.notices import batch
-from app.notices.models import Notice, NoticeChoice
+from app.notices.models import NoticeChoice
 from app.organizations import service as organizations
 from tests.conftest import KeyMaker
 from tests.helpers import activity_body, auth, make_member
@@ -360,7 +360,7 @@ def test_a_removed_person_gets_nothing_and_a_rolled_back_change_tells_nothing(
     }
 
     with open_session(engine, write=True) as session:
-        from app.notices import record
+        from app.mail import notices as record
 
         session.execute(sa.select(1))
         record._write(

@@ -1,6 +1,6 @@
 """Recording what the members of an organization should hear, in the transaction of the
 change itself: a rolled-back change tells nothing.  One row per organization concerned
-(app.notices.models.Notice); who in it gets an e-mail is decided when the notices are
+(app.mail.models.Notice); who in it gets an e-mail is decided when the notices are
 composed (app.notices.batch), so a person removed or who turned the kind off meanwhile gets
 nothing, and a burst of changes costs the request a few inserted rows."""
 
@@ -10,14 +10,13 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, col
+from sqlmodel import Session
 
-from app.activities.models import Activity
 from app.config import Settings
 from app.core.principal import Principal
 from app.core.timeutil import utcnow
 from app.db import outbox
-from app.notices.models import Notice
+from app.mail.models import Notice
 
 TOPIC = "notices"  # the outbox worker that composes them (app.notices.batch)
 
@@ -70,24 +69,15 @@ def _write(session: Session, rows: list[dict[str, Any]]) -> None:
         outbox.queued(session, TOPIC)
 
 
-def _providers(session: Session, activity_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
-    """The provider (organization id) of each activity."""
-    ids = list(set(activity_ids))
-    if not ids:
-        return {}
-    statement = sa.select(col(Activity.id), col(Activity.provider_id)).where(
-        col(Activity.id).in_(ids)
-    )
-    return {row[0]: row[1] for row in session.execute(statement)}
-
-
 def findings_found(
-    session: Session, rows: Iterable[Mapping[str, Any]], *, actor: Principal | None
+    session: Session,
+    rows: Iterable[Mapping[str, Any]],
+    providers: Mapping[uuid.UUID, int],
+    *,
+    actor: Principal | None,
 ) -> None:
     """New findings (rows as stored: id, kind, first_id, second_id): the providers of both
-    activities hear of each."""
-    rows = list(rows)
-    providers = _providers(session, (a for r in rows for a in (r["first_id"], r["second_id"])))
+    activities (`providers`: organization id by activity id) hear of each."""
     notices: list[dict[str, Any]] = []
     for row in rows:
         pair = (row["first_id"], row["second_id"])
@@ -105,14 +95,15 @@ def findings_found(
 def decided(
     session: Session,
     finding: Any,
+    providers: Iterable[int],
     *,
     decision: str,
     note: str | None,
     canonical_id: uuid.UUID | None,
     actor: Principal,
 ) -> None:
-    """A coordinator's decision on a finding (or its reopening): both providers hear it."""
-    pair = (finding.first_id, finding.second_id)
+    """A coordinator's decision on a finding (or its reopening): both providers (organization
+    ids) hear it."""
     data = {
         "finding_id": str(finding.id),
         "finding_kind": finding.kind,
@@ -122,7 +113,7 @@ def decided(
         "by": actor.label,
     }
     rows = _add(
-        _providers(session, pair).values(),
+        providers,
         kind="decisions",
         event="finding.decided",
         topic=f"finding.{finding.id}",
@@ -134,7 +125,7 @@ def decided(
 
 def activity_changed(
     session: Session,
-    activity: Activity,
+    activity: Any,
     *,
     event: str,
     changes: Mapping[str, Any],
@@ -165,15 +156,14 @@ def activity_changed(
 def request_told(
     session: Session,
     request_id: uuid.UUID,
-    activity_ids: Iterable[uuid.UUID],
+    providers: Mapping[uuid.UUID, int],
     *,
     event: str,
     actor: Principal,
 ) -> None:
     """A request matched (request.matched: the providers of the activities answering it) or
     one of an organization's activities linked to a request (request.linked): the providers
-    hear of it, except the one that did it."""
-    providers = _providers(session, activity_ids)
+    (`providers`: organization id by activity id) hear of it, except the one that did it."""
     data = {
         "request_id": str(request_id),
         "activity_ids": sorted(str(a) for a in providers),
