@@ -127,9 +127,12 @@ def _new_revision(
     actor: Principal | None,
     action: str,
     changes: dict[str, Any],
+    previous_provider: int | None = None,
 ) -> None:
     """Every change to an activity: the next revision, a new updated_at, an audit entry, a
-    webhook event; the feeds are rendered again after the commit."""
+    webhook event, a notice to its provider when someone outside it made the change (to the
+    one it had too, when it moved to another); the feeds are rendered again after the
+    commit."""
     activity.revision += 1
     activity.updated_at = utcnow()
     session.add(activity)
@@ -145,7 +148,12 @@ def _new_revision(
     kind = "withdrawn" if action == "activity.withdraw" else "updated"
     if actor is not None and action in ("activity.update", "activity.withdraw"):
         notices.activity_changed(
-            session, activity, event=f"activity.{kind}", changes=changes, actor=actor
+            session,
+            activity,
+            {activity.provider_id, previous_provider or activity.provider_id},
+            event=f"activity.{kind}",
+            changes=changes,
+            actor=actor,
         )
     if webhook_events.listening(session, f"activity.{kind}"):
         provider = session.get(Organization, activity.provider_id)
@@ -226,6 +234,7 @@ def update(
         return activity, frozenset()
 
     _ensure_ref_free(session, provider_id, after["external_ref"], activity.id)
+    previous_provider = activity.provider_id
     activity.provider_id = provider_id
     for name, value in records.columns(after).items():
         setattr(activity, name, value)
@@ -238,6 +247,7 @@ def update(
             **{name: [records.plain(v) for v in pair] for name, pair in changes.items()},
             **({"reason": reason} if reason else {}),
         },
+        previous_provider=previous_provider,
     )
     _flush_unique_ref(session, after["external_ref"])
     if {"countries", "regions", "start_date", "end_date"} & changes.keys():

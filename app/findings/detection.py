@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlmodel import Session, col
@@ -29,6 +29,11 @@ from app.findings.locks import serialise_by_state
 from app.findings.models import Finding, FindingPublic
 from app.mail import notices
 from app.webhooks import events as webhook_events
+
+# Which new findings the providers hear of by e-mail: all; the possible duplicates only (an
+# import: a file can raise thousands of overlaps and clashes, which wait in the review queue);
+# none (a rescan, which finds again what was there, or what a change of rules makes).
+Tell = Literal["all", "duplicates", "none"]
 
 
 def _pair(a: uuid.UUID, b: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID]:
@@ -49,11 +54,13 @@ def refresh(
     created: bool = False,
     actor: Principal | None = None,
     rules: matching.Rules = matching.RULES,
+    tell: Tell = "all",
 ) -> list[FindingPublic]:
     """Detect the findings of `activity` against its neighbours, store them (see _store) and
     return every finding of the activity, strongest first.  `created`: the activity is new,
-    so it has no findings yet."""
-    fresh = _store(session, activity, created=created, actor=actor, rules=rules)
+    so it has no findings yet.  `tell`: which new findings its providers hear of by e-mail
+    (an import's rows: the possible duplicates only)."""
+    fresh = _store(session, activity, created=created, actor=actor, rules=rules, tell=tell)
     if created:
         # No other transaction sees the new activity yet: its findings are those just written.
         return _undecided(fresh)
@@ -72,6 +79,7 @@ def _store(
     created: bool,
     actor: Principal | None,
     rules: matching.Rules,
+    tell: Tell,
 ) -> list[dict[str, Any]]:
     """Detect the findings of `activity` and store them; returns the rows newly inserted.
 
@@ -142,7 +150,17 @@ def _store(
         ),
     )
     _insert(session, fresh, providers)
-    _tell(session, fresh, actor)
+    # Told: the new findings, and those that became possible duplicates.
+    became = [
+        {"id": row.id, "kind": found.kind, "first_id": row.first_id, "second_id": row.second_id}
+        for row, found in kind_changed
+        if found.kind == "duplicate" and row.status == "open"
+    ]
+    if tell != "none":
+        told = [*fresh, *became]
+        _tell(
+            session, told if tell == "all" else [r for r in told if r["kind"] == "duplicate"], actor
+        )
     # Open findings that no longer apply go; so do reopened ones that no longer apply.
     stale = [row.id for row in existing.values() if row.status == "open" or row.id in reopened]
     if stale:
@@ -336,7 +354,7 @@ def rescan(
     for activity_id in ids:
         activity = session.get(Activity, activity_id)
         if activity is not None:
-            _store(session, activity, created=False, actor=None, rules=rules)
+            _store(session, activity, created=False, actor=None, rules=rules, tell="none")
 
 
 def totals(session: Session) -> dict[str, int]:

@@ -31,7 +31,9 @@ def write(batch: Batch, done: Callable[[int], None]) -> None:
             batch.failed(number, problem)
         else:
             report.updated += 1
-            _found(report, reported, findings.refresh(session, updated, actor=actor))
+            _found(
+                report, reported, findings.refresh(session, updated, actor=actor, tell="duplicates")
+            )
         done(1)
     for acronym, name in batch.new_orgs.items():
         if any(wanted == acronym for wanted, _ in batch.creates):

@@ -34,6 +34,8 @@ class OutboxMail(SQLModel, table=True):
     headers: dict[str, str] | None = Field(default=None, sa_type=JSONValue)
     # The person it is for, when it is for one: not sent once they are removed.
     person_id: uuid.UUID | None = None
+    # The organization it tells of, when one: not sent once the person has left it.
+    organization_id: int | None = None
 
 
 class Notice(SQLModel, table=True):

@@ -126,6 +126,7 @@ def decided(
 def activity_changed(
     session: Session,
     activity: Any,
+    providers: Iterable[int],
     *,
     event: str,
     changes: Mapping[str, Any],
@@ -133,8 +134,10 @@ def activity_changed(
 ) -> None:
     """An activity changed (activity.updated) or withdrawn (activity.withdrawn) by someone
     outside its provider (a coordinator correcting it): its provider hears of it, with the
-    fields changed and the reason given (`changes` as the audit log has them)."""
-    if actor.organization_id == activity.provider_id:
+    fields changed and the reason given (`changes` as the audit log has them); `providers`:
+    the one it has and, when it moved, the one it had."""
+    told = [p for p in providers if p != actor.organization_id]
+    if not told:
         return
     data = {
         "activity_id": str(activity.id),
@@ -143,7 +146,7 @@ def activity_changed(
         "by": actor.label,
     }
     rows = _add(
-        [activity.provider_id],
+        told,
         kind="changes",
         event=event,
         topic=f"activity.{activity.id}",

@@ -38,7 +38,10 @@ ERROR_LENGTH = 200
 # which may not import it back (docs/architecture.md).
 _person = sa.table("person", sa.column("id", sa.Uuid), sa.column("removed_at", sa.DateTime))
 _membership = sa.table(
-    "membership", sa.column("person_id", sa.Uuid), sa.column("status", sa.String)
+    "membership",
+    sa.column("person_id", sa.Uuid),
+    sa.column("organization_id", sa.Integer),
+    sa.column("status", sa.String),
 )
 
 # What a mail is sent with: (id, to, subject, text, html, language, Message-ID, created,
@@ -53,7 +56,8 @@ _SENT_WITH = sa.select(
     col(OutboxMail.message_id),
     col(OutboxMail.created_at),
     col(OutboxMail.headers),
-    # For a person: whether they were removed meanwhile, or left every organization.
+    # For a person: whether they were removed meanwhile, or left the organization it tells
+    # of (every organization, when it tells of several).
     sa.and_(
         col(OutboxMail.person_id).is_not(None),
         sa.or_(
@@ -61,6 +65,10 @@ _SENT_WITH = sa.select(
             ~sa.exists().where(
                 _membership.c.person_id == col(OutboxMail.person_id),
                 _membership.c.status == "active",
+                sa.or_(
+                    col(OutboxMail.organization_id).is_(None),
+                    _membership.c.organization_id == col(OutboxMail.organization_id),
+                ),
             ),
         ),
     ),

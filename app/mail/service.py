@@ -40,13 +40,15 @@ def queue(
     language: str,
     headers: dict[str, str] | None = None,
     person_id: uuid.UUID | None = None,
+    organization_id: int | None = None,
     message_id: str | None = None,
     **context: Any,
 ) -> OutboxMail:
     """Compose the mail `template` for `to` in `language` (app.mail.compose) and add it to the
     outbox in `session`'s transaction (no commit): its commit wakes the mail worker.
     `headers`: more headers (threading, Reply-To, List-Unsubscribe); `person_id`: the person
-    it is for (nothing is sent once they are removed); `message_id`: its Message-ID, when the
+    it is for (nothing is sent once they are removed, or once they leave `organization_id`,
+    the organization it tells of, when there is one); `message_id`: its Message-ID, when the
     caller must know it (a thread's first message), else a new one."""
     if "@" not in to or parseaddr(to)[1] != to or to != to.strip():
         raise ValueError(f"not an e-mail address: {to!r}")
@@ -61,6 +63,7 @@ def queue(
         message_id=message_id or make_msgid(domain=process_domain()),
         headers=headers or None,
         person_id=person_id,
+        organization_id=organization_id,
     )
     session.add(mail)
     outbox.queued(session, TOPIC)

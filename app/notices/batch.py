@@ -9,6 +9,7 @@ on PostgreSQL; SQLite's writes are serial).
 The content is read when the mail is composed, not when the change was made: a finding that
 no longer applies by then is not told, and the activities are shown as they are now."""
 
+import json
 import logging
 import uuid
 from collections.abc import Callable, Iterable
@@ -24,7 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from app.activities.models import Activity, ActivityCountry
-from app.assistance.models import AssistanceRequest
+from app.assistance.models import STATUSES, AssistanceRequest
 from app.auth.models import Membership, Person
 from app.config import Settings
 from app.core import i18n
@@ -193,7 +194,7 @@ def _item(reader: _Reader, notice: Notice, organization_id: int, language: str) 
             "clash": _("Clash"),
         }[finding.kind]
         when = dates(activities[0].start_date, activities[0].end_date, language)
-        where = f"{_where(reader, activities, language)}, {when}"
+        where = ", ".join(part for part in (_where(reader, activities, language), when) if part)
         values: dict[str, Any] = {
             "finding_kind": finding.kind,
             "kind_words": kind_words,
@@ -241,7 +242,15 @@ def _item(reader: _Reader, notice: Notice, organization_id: int, language: str) 
             notice.event,
             "changes",
             notice.topic,
-            f"{verb}: {activity.title}, {shown.dates}",
+            ", ".join(
+                part
+                for part in (
+                    f"{verb}: {activity.title}",
+                    _where(reader, [activity], language),
+                    shown.dates,
+                )
+                if part
+            ),
             [shown],
             {
                 "by": data.get("by"),
@@ -251,7 +260,8 @@ def _item(reader: _Reader, notice: Notice, organization_id: int, language: str) 
         )
     if notice.event in ("request.matched", "request.linked"):
         request = reader.session.get(AssistanceRequest, uuid.UUID(data["request_id"]))
-        if request is None:
+        if request is None or STATUSES.index(request.status) < STATUSES.index("circulated"):
+            # Providers see a request once it is circulated to them (as the API shows it).
             return None
         ours = [
             a
@@ -321,9 +331,12 @@ def _compose(
     found: NoticeChoice,
     items: list[Item],
     *,
-    organization: Organization | None,
+    organizations: list[int],
+    reviews: bool,
     base: str,
 ) -> None:
+    """Queue the e-mail telling `person` these items (through `organizations`, theirs)."""
+    organization = _organization_of(session, organizations[0]) if organizations else None
     language = person.language if person.language in i18n.LANGUAGES else "en"
     _ = i18n.translator(language)
     kinds = sorted({item.kind for item in items})
@@ -350,10 +363,14 @@ def _compose(
         # The other provider's contact: a reply reaches the people to talk to.
         own = organization.id if organization else None
         theirs = [a for a in items[0].activities if a.provider_id != own]
-        if theirs and theirs[0].contact:
+        written = _address(theirs[0].provider_name, theirs[0].contact) if theirs else None
+        if written is not None:
             reply_to = (theirs[0].provider_name, theirs[0].contact)
-            headers["Reply-To"] = formataddr(reply_to)
-    shown = items[:SHOWN]
+            headers["Reply-To"] = written
+    # Findings can come by the thousand (a large file); the rest are few and all told.
+    findings = [item for item in items if item.kind == "findings"]
+    left_out = findings[SHOWN:]
+    shown = [item for item in items if item not in left_out]
     if len(items) == 1:
         subject = items[0].subject
     else:
@@ -382,13 +399,74 @@ def _compose(
         name=person.name,
         organization=organization.acronym if organization else "",
         items=shown,
-        more=len(items) - len(shown),
-        review_url=f"{base}/review",
+        more=len(left_out),
+        # the review queue is for coordinators; a provider's warnings are on its own page
+        review_url=f"{base}/review" if reviews else f"{base}/our/warnings",
         account_url=f"{base}/account",
         unsubscribe_url=unsubscribe,
         reply_to=reply_to,
         kinds=[kind_words[k] for k in kinds],
+        organization_id=organizations[0] if len(organizations) == 1 else None,
     )
+
+
+def _organization_of(session: Session, organization_id: int) -> Organization | None:
+    return session.get(Organization, organization_id)
+
+
+def _address(name: str, address: str | None) -> str | None:
+    """A Reply-To header for the address, its domain in ASCII (IDNA); None when it cannot be
+    written in a header (a local part outside ASCII)."""
+    if not address:
+        return None
+    local, _, domain = address.rpartition("@")
+    try:
+        local.encode("ascii")
+        ascii_domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+    return formataddr((name, f"{local}@{ascii_domain}"))
+
+
+def _items_for(
+    reader: _Reader,
+    notices: list[Notice],
+    member: _Member,
+    found: NoticeChoice,
+    language: str,
+    said: dict[tuple[uuid.UUID, int, str], Item | None],
+) -> tuple[list[Item], list[int]]:
+    """What the member is told of these notices, and through which of their organizations:
+    not their own changes, not what they turned off, and a change told to two of their
+    organizations once."""
+    items: list[Item] = []
+    organizations: list[int] = []
+    seen: set[tuple[str, str, str, str]] = set()
+    for notice in notices:
+        if notice.organization_id not in member.organizations:
+            continue
+        if notice.actor_person_id == member.person.id or not choices.wants(found, notice.kind):
+            continue
+        # One change recorded for two organizations has one time and the same data.
+        key = (
+            notice.event,
+            notice.topic,
+            notice.created_at.isoformat(),
+            json.dumps(notice.data, sort_keys=True),
+        )
+        if key in seen:
+            continue
+        cached = (notice.id, notice.organization_id, language)
+        if cached not in said:
+            said[cached] = _item(reader, notice, notice.organization_id, language)
+        item = said[cached]
+        if item is None:
+            continue
+        seen.add(key)
+        items.append(item)
+        if notice.organization_id not in organizations:
+            organizations.append(notice.organization_id)
+    return items, organizations
 
 
 def tell_due(engine: Engine, settings: Settings, *, now: Callable[[], datetime] = utcnow) -> int:
@@ -421,30 +499,33 @@ def tell_due(engine: Engine, settings: Settings, *, now: Callable[[], datetime] 
             return 0
         members = _members(session, {n.organization_id for n in notices})
         reader = _Reader(session, base)
+        said: dict[
+            tuple[uuid.UUID, int, str], Item | None
+        ] = {}  # each notice read once per language
         queued = 0
         for person_id, member in sorted(members.items(), key=lambda m: m[1].person.email):
-            found = choices.choice(session, person_id)
             language = member.person.language if member.person.language in i18n.LANGUAGES else "en"
-            items: list[Item] = []
-            seen: set[tuple[str, str, str]] = set()
-            organization = None
-            for notice in notices:
-                if notice.organization_id not in member.organizations:
-                    continue
-                if notice.actor_person_id == person_id or not choices.wants(found, notice.kind):
-                    continue
-                key = (notice.event, notice.topic, str(notice.data.get("decision")))
-                if key in seen:  # told through two of their organizations
-                    continue
-                item = _item(reader, notice, notice.organization_id, language)
-                if item is None:
-                    continue
-                seen.add(key)
-                items.append(item)
-                organization = organization or reader.organization(notice.organization_id)
-            if items:
-                _compose(session, member.person, found, items, organization=organization, base=base)
-                queued += 1
+            try:
+                # One person's e-mail that cannot be made (a contact address that cannot be
+                # written in a header, a bug) is logged and skipped, not everyone's.
+                with session.begin_nested():
+                    found = choices.choice(session, person_id)
+                    items, organizations = _items_for(
+                        reader, notices, member, found, language, said
+                    )
+                    if items:
+                        _compose(
+                            session,
+                            member.person,
+                            found,
+                            items,
+                            organizations=organizations,
+                            reviews=choices.reviews(session, person_id),
+                            base=base,
+                        )
+                        queued += 1
+            except Exception:
+                log.exception("notices: the e-mail to %s could not be made", member.person.email)
         for notice in notices:
             session.delete(notice)  # told (or nobody to tell): nothing more to keep
         session.commit()

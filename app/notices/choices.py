@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 
 from app.auth.models import Membership, Person
 from app.core.timeutil import utcnow
+from app.db.sql import insert_for
 from app.notices.models import DIGEST_FREQUENCIES, NOTICE_KINDS, NoticeChoice
 
 # A digest is for those who review: coordinators and admins.
@@ -27,8 +28,14 @@ def choice(session: Session, person_id: uuid.UUID) -> NoticeChoice:
     added to the session, not committed."""
     found = session.get(NoticeChoice, person_id)
     if found is None:
-        found = NoticeChoice(person_id=person_id, secret=secrets.token_urlsafe(32))
-        session.add(found)
+        # Two processes (or a save on /account) may make it at the same moment: the first
+        # one's row stands, the other reads it.
+        table = NoticeChoice.__table__  # type: ignore[attr-defined]
+        row = NoticeChoice(person_id=person_id, secret=secrets.token_urlsafe(32)).model_dump()
+        insert = insert_for(session.get_bind().dialect.name, table)
+        session.execute(insert.values(**row).on_conflict_do_nothing(index_elements=["person_id"]))
+        found = session.get(NoticeChoice, person_id)
+        assert found is not None
     return found
 
 
@@ -108,6 +115,7 @@ def verified(
     person = session.get(Person, person_id)
     if found is None or person is None:
         return None
-    if not hmac.compare_digest(_signature(found.secret, person_id, kinds), signature):
+    expected = _signature(found.secret, person_id, kinds).encode()
+    if not hmac.compare_digest(expected, signature.encode("utf-8", "replace")):
         return None
     return person, named

@@ -60,11 +60,13 @@ def upgrade() -> None:
     with op.batch_alter_table('mail_outbox', schema=None) as batch_op:
         batch_op.add_column(sa.Column('headers', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True))
         batch_op.add_column(sa.Column('person_id', sa.Uuid(), nullable=True))
+        batch_op.add_column(sa.Column('organization_id', sa.Integer(), nullable=True))
 
 
 
 def downgrade() -> None:
     with op.batch_alter_table('mail_outbox', schema=None) as batch_op:
+        batch_op.drop_column('organization_id')
         batch_op.drop_column('person_id')
         batch_op.drop_column('headers')
 
