@@ -238,13 +238,23 @@ def conditions(
         where.append(col(Activity.start_date) <= filters.date_to)
     if filters.q:
         pattern = _like(filters.q)
-        where.append(
-            sa.or_(
-                col(Activity.title).ilike(pattern, escape="\\"),
-                col(Activity.description).ilike(pattern, escape="\\"),
-                col(Activity.external_ref).ilike(pattern, escape="\\"),
+        matches = [
+            col(Activity.title).ilike(pattern, escape="\\"),
+            col(Activity.description).ilike(pattern, escape="\\"),
+            col(Activity.external_ref).ilike(pattern, escape="\\"),
+        ]
+        # A State's name in any of the languages, accents optional: "Trinidad y Tobago",
+        # "trinite-et-tobago" find the activities for Trinidad and Tobago.
+        named = vocab.countries_named(filters.q)
+        if named:
+            matches.append(
+                col(Activity.id).in_(
+                    sa.select(col(ActivityCountry.activity_id)).where(
+                        col(ActivityCountry.country).in_(sorted(named))
+                    )
+                )
             )
-        )
+        where.append(sa.or_(*matches))
     if filters.updated_since is not None:
         try:
             since = as_utc(filters.updated_since)

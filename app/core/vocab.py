@@ -9,6 +9,7 @@ from the IANA database that zoneinfo sees.
 """
 
 import threading
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -232,3 +233,40 @@ def warm() -> None:
     geography()
     language_codes()
     time_zones()
+
+
+SEARCH_LANGUAGES = ("en", "es", "fr", "pt", "ru", "ar", "zh")
+
+
+def _folded(text: str) -> str:
+    """Text as a search compares it: without case, accents or punctuation ("Trinité-et-Tobago"
+    -> "trinite et tobago"); letters of other scripts are kept."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join("".join(c if c.isalnum() else " " for c in plain).split())
+
+
+@cache
+def _searchable_names() -> tuple[tuple[str, str], ...]:
+    """(folded name, code) of every country, by every name it goes by here: the UN's in its
+    six languages, and the common names of the seven languages of the service (Babel's CLDR:
+    "Trinidad y Tobago" beside the UN's "Trinidad y Tabago", Portuguese's own)."""
+    from babel import Locale
+
+    found: set[tuple[str, str]] = set()
+    cldr = [Locale.parse(language).territories for language in SEARCH_LANGUAGES]
+    for code, country in geography().countries.items():
+        for name in (country.name, *country.names.values(), *(t.get(code, "") for t in cldr)):
+            if name:
+                found.add((_folded(name), code))
+    return tuple(sorted(found))
+
+
+def countries_named(text: str) -> frozenset[str]:
+    """The countries one of whose names contains `text` (three letters or more; any case,
+    accents optional): what a search for "Trinidad y Tobago", "trinite-et-tobago" or
+    "Тринидад" means."""
+    wanted = _folded(text)
+    if len(wanted) < 3:
+        return frozenset()
+    return frozenset(code for name, code in _searchable_names() if wanted in name)

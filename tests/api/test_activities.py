@@ -473,6 +473,12 @@ def calendar(client: TestClient, make_key: KeyMaker) -> dict[str, str]:
         ({"q": "bioseguridad"}, ["pe_bio"]),
         ({"q": "CUSTOMS"}, ["jm_export"]),
         ({"q": "100%_"}, []),
+        # a State by its name in any of the seven languages, accents optional
+        ({"q": "Trinidad y Tobago"}, ["tt_nap", "caribbean"]),
+        ({"q": "Trinité-et-Tobago"}, ["tt_nap", "caribbean"]),
+        ({"q": "trinite et tobago"}, ["tt_nap", "caribbean"]),
+        ({"q": "Тринидад и Тобаго"}, ["tt_nap", "caribbean"]),
+        ({"q": "Perú"}, ["pe_bio"]),
         ({"country": "TT", "theme": "physical_protection"}, ["caribbean"]),
     ],
 )
