@@ -45,6 +45,12 @@ def _translations(language: str) -> NullTranslations:
     return Translations(compiled)
 
 
+def N_(message: str) -> str:
+    """Mark a message where it is written, to be translated where it is shown (a table of
+    refusals, an error kept for later): `pybabel extract -k N_` finds it (babel.cfg)."""
+    return message
+
+
 def plural(singular: str, plural: str, n: int, language: str, **values: object) -> str:
     """The form of a message for `n` in `language` ("1 day", "2 days"); `%(n)s` in it is
     `n` written the reader's way, other `%(name)s` the `values`."""
@@ -149,13 +155,13 @@ def reason(code: str, message: str, params: Mapping[str, Any] | None, language: 
 # How each contradiction of app.core.differences reads ("first" / "second": what each
 # record says); vocabulary codes among the values are written as words.
 _DIFFERENCES = {
-    "other_instrument": "Not a duplicate: different instruments (%(first)s / %(second)s)",
-    "other_domain": "Not a duplicate: different weapons (%(first)s / %(second)s)",
-    "other_audience": "Not a duplicate: different audiences (%(first)s / %(second)s)",
-    "other_edition": "Not a duplicate: different editions (%(first)s / %(second)s)",
-    "other_city": "Not a duplicate: different cities (%(first)s / %(second)s)",
-    "other_part": "Not a duplicate: different parts of one event (%(first)s / %(second)s)",
-    "other_name": "Not a duplicate: different names (%(first)s / %(second)s)",
+    "other_instrument": N_("Not a duplicate: different instruments (%(first)s / %(second)s)"),
+    "other_domain": N_("Not a duplicate: different weapons (%(first)s / %(second)s)"),
+    "other_audience": N_("Not a duplicate: different audiences (%(first)s / %(second)s)"),
+    "other_edition": N_("Not a duplicate: different editions (%(first)s / %(second)s)"),
+    "other_city": N_("Not a duplicate: different cities (%(first)s / %(second)s)"),
+    "other_part": N_("Not a duplicate: different parts of one event (%(first)s / %(second)s)"),
+    "other_name": N_("Not a duplicate: different names (%(first)s / %(second)s)"),
 }
 
 

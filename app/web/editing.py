@@ -23,6 +23,7 @@ from app.activities import queries
 from app.activities import service as activities
 from app.activities.models import Activity, ActivityCreate, ActivityPublic, ActivityUpdate
 from app.core import i18n, vocab
+from app.core.i18n import N_
 from app.core.principal import Principal
 from app.db.session import SessionDep
 from app.errors import (
@@ -90,7 +91,7 @@ EDITED = (
 )
 REQUIRED = ("title", "language", "activity_type", "start_date", "end_date")
 LANGUAGES = ("en", "es", "fr", "ru", "ar", "zh", "pt")
-MISSING = "Fill in this field."
+MISSING = N_("Fill in this field.")
 
 Values = dict[str, Any]
 
@@ -386,7 +387,7 @@ def edit(
     shown = queries.to_public(session, activity)
     try:
         if not values["revision"].isdigit():
-            raise ValidationFailed.on("revision", "reload the page and make the change again")
+            raise ValidationFailed.on("revision", N_("reload the page and make the change again"))
         data = _validated(values)
         fields = {*EDITED, *(["provider"] if data.provider else [])}
         patch = ActivityUpdate.model_validate(data.model_dump(include=fields))
@@ -462,7 +463,7 @@ def withdraw(
     )
     if not reason.strip():
         return again(
-            revision=revision, errors={"reason": "Say why it is withdrawn."}, changed=False,
+            revision=revision, errors={"reason": N_("Say why it is withdrawn.")}, changed=False,
             status_code=422,
         )  # fmt: skip
     try:

@@ -22,7 +22,7 @@ from app.api.people import link_base
 from app.auth import oidc, people
 from app.auth import service as keys
 from app.auth.models import MemberIn, MemberUpdate, Person
-from app.core.i18n import LANGUAGES
+from app.core.i18n import LANGUAGES, N_
 from app.core.keys import hash_key
 from app.core.principal import ROLE_RANK, Principal
 from app.core.vocab import ROLES
@@ -135,23 +135,33 @@ def sign_in_options(request: Request) -> dict[str, Any]:
 # The link in an e-mail ---------------------------------------------------------------------
 
 REFUSALS = {
-    "unknown": (404, "This link is not one of ours, or it was mistyped. Ask for a new one."),
-    "used": (410, "This link has been used already: each link signs in once. Ask for a new one."),
-    "expired": (410, "This link has expired. Ask for a new one."),
-    "removed": (403, "This account has been removed. Ask your organization to invite you again."),
+    "unknown": (404, N_("This link is not one of ours, or it was mistyped. Ask for a new one.")),
+    "used": (
+        410,
+        N_("This link has been used already: each link signs in once. Ask for a new one."),
+    ),
+    "expired": (410, N_("This link has expired. Ask for a new one.")),
+    "removed": (
+        403,
+        N_("This account has been removed. Ask your organization to invite you again."),
+    ),
     "not_invited": (
         403,
-        "There is no invitation for this e-mail address. Ask an administrator of your "
-        "organization to invite you.",
+        N_(
+            "There is no invitation for this e-mail address. Ask an administrator of your "
+            "organization to invite you."
+        ),
     ),
     "sso_state": (
         400,
-        "This sign-in took too long, or its answer was used already. Start again.",
+        N_("This sign-in took too long, or its answer was used already. Start again."),
     ),
     "unverified": (
         403,
-        "Your sign-in service did not confirm this e-mail address, so it cannot sign you in. "
-        "Sign in with a link by e-mail instead.",
+        N_(
+            "Your sign-in service did not confirm this e-mail address, so it cannot sign you "
+            "in. Sign in with a link by e-mail instead."
+        ),
     ),
 }
 
