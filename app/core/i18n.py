@@ -1,6 +1,6 @@
-"""The languages of pages and e-mails: English (the messages as written) and Spanish
-(locale/es.po, read with Babel), vocabulary labels, State names (the UN's, from
-app.core.vocab), region names and dates in the reader's format."""
+"""The languages of pages and e-mails: English (the messages as written) and the catalogs of
+locale/<language>.po (Babel's; bash .ci/catalogs keeps them up to date), vocabulary labels,
+State names (the UN's, from app.core.vocab), region names and dates in the reader's format."""
 
 from collections.abc import Callable, Mapping
 from datetime import date
@@ -18,7 +18,25 @@ from babel.support import NullTranslations, Translations
 
 from app.core import vocab
 
-LANGUAGES = ("en", "es")
+LANGUAGES = ("en", "es", "fr", "pt", "ru", "ar", "zh")
+# Each language by its own name (the language menu), and those written right to left.
+AUTONYMS = {
+    "en": "English",
+    "es": "Español",
+    "fr": "Français",
+    "pt": "Português",
+    "ru": "Русский",
+    "ar": "العربية",
+    "zh": "中文",
+}
+RIGHT_TO_LEFT = frozenset({"ar"})
+
+
+def direction(language: str) -> str:
+    """The writing direction of a page or e-mail in `language`: "rtl" or "ltr"."""
+    return "rtl" if language in RIGHT_TO_LEFT else "ltr"
+
+
 LOCALE_DIR = Path(__file__).parent / "locale"
 
 

@@ -181,7 +181,16 @@ def country_name(code: str, language: str = "en") -> str:
     found = geography().countries.get(code)
     if found is None:
         return code
-    return found.names.get(language, found.name)
+    if language in found.names:
+        return found.names[language]
+    if language not in UN_LANGUAGES and language != "en":
+        # Not one of the UN's languages (Portuguese): the name CLDR gives, through Babel.
+        from babel import Locale
+
+        named = Locale.parse(language).territories.get(code)
+        if named:
+            return str(named)
+    return found.name
 
 
 def is_country(code: str) -> bool:

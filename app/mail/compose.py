@@ -50,6 +50,7 @@ def compose(template: str, language: str, **context: Any) -> Composed:
         "_": i18n.translator(language),
         "label": lambda code: i18n.label(code, language),
         "language": language,
+        "direction": i18n.direction(language),
         # Dates, States, regions and counted words written the reader's way.
         "day": lambda value, style="medium": i18n.day(value, language, style),
         "country": lambda code: i18n.country(code, language),

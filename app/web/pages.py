@@ -8,10 +8,14 @@ the others in a module per area."""
 from typing import Annotated
 from urllib.parse import urlencode
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlmodel import col
 
+from app.auth.models import Person
 from app.core import i18n
+from app.db.engine import open_session
 from app.db.session import SessionDep
 from app.errors import AppError
 from app.web import assistance, auth, calendar, coverage, editing, importing, ours, people, review
@@ -41,11 +45,23 @@ def home(request: Request, reader: ViewerDep) -> HTMLResponse:
 
 @router.get("/language", response_class=HTMLResponse)
 def switch_language(
-    to: Annotated[str, Query(max_length=5)], next: Annotated[str | None, Query()] = None
+    request: Request,
+    reader: ViewerDep,
+    to: Annotated[str, Query(max_length=5)],
+    next: Annotated[str | None, Query()] = None,
 ) -> RedirectResponse:
+    """The language menu: a cookie for this browser, and for a person signed in, their
+    account's language too (their e-mails, and the pages wherever they sign in next)."""
     response = see_other(safe_next(next))
     if to in i18n.LANGUAGES:
         response.set_cookie(LANG_COOKIE, to, max_age=365 * 86400, samesite="lax", path="/")
+        person_id = reader.principal.person_id if reader.principal else None
+        if person_id is not None:
+            with open_session(request.app.state.engine, write=True) as session:
+                session.execute(
+                    sa.update(Person).where(col(Person.id) == person_id).values(language=to)
+                )
+                session.commit()
     return response
 
 

@@ -22,7 +22,7 @@ from app.api.people import link_base
 from app.auth import oidc, people
 from app.auth import service as keys
 from app.auth.models import MemberIn, MemberUpdate, Person
-from app.core.i18n import LANGUAGES, N_
+from app.core.i18n import N_
 from app.core.keys import hash_key
 from app.core.principal import ROLE_RANK, Principal
 from app.core.vocab import ROLES
@@ -324,7 +324,6 @@ def _account(
         "account.html",
         status_code=status_code,
         person=person,
-        languages=LANGUAGES,
         keys=own,
         roles=[r for r in ROLES if ROLE_RANK[r] <= ROLE_RANK[principal.role]],
         notices=notice_choices.shown(session, person.id),
@@ -443,7 +442,6 @@ def _members(
         members=people.members(session, organization, actor=principal),
         keys=keys.list_for(session, organization),
         roles=[r for r in ROLES if principal.is_admin or ROLE_RANK[r] <= ROLE_RANK[principal.role]],
-        languages=LANGUAGES,
         **extra,
     )
 

@@ -35,6 +35,8 @@ def helpers(request: Request, reader: auth.Viewer) -> dict[str, Any]:
     return {
         "_": i18n.translator(lang),
         "lang": lang,
+        "dir": i18n.direction(lang),
+        "page_languages": [(code, i18n.AUTONYMS[code]) for code in i18n.LANGUAGES],
         "viewer": reader.principal,
         "acting": reader.acting,
         "csrf": reader.csrf,

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 
 from app.assistance.models import AssistanceRequest
 from app.config import Settings
+from app.core import i18n
 from app.core.timeutil import utcnow
 from app.db.engine import open_session
 from app.mail import sending
@@ -119,7 +120,7 @@ def test_the_invitation_says_why_and_what_to_do_in_text_and_accessible_html() ->
     assert "as provider" in mail.text
     assert "If you did not expect it, ignore it" in mail.text
     assert all(len(line) <= 72 for line in mail.text.splitlines() if line != LINK)
-    assert '<html lang="en">' in mail.html
+    assert '<html lang="en" dir="ltr">' in mail.html
     assert f"<title>{mail.subject}</title>" in mail.html
     assert "Hello Ana &lt;Ruiz&gt;," in mail.html  # escaped
     escaped = LINK.replace("&", "&amp;")
@@ -142,20 +143,23 @@ def test_the_invitation_says_why_and_what_to_do_in_text_and_accessible_html() ->
         ("digest", DIGEST | {"digest": replace(DIGEST["digest"], frequency="daily")}),
     ],
 )
-def test_every_line_of_every_mail_is_in_spanish(template: str, context: dict[str, object]) -> None:
+@pytest.mark.parametrize("language", [code for code in i18n.LANGUAGES if code != "en"])
+def test_every_line_of_every_mail_is_in_each_language(
+    template: str, context: dict[str, object], language: str
+) -> None:
     english = compose(template, "en", **context)
-    spanish = compose(template, "es", **context)
-    assert spanish.subject != english.subject
-    assert '<html lang="es">' in spanish.html
+    translated = compose(template, language, **context)
+    assert translated.subject != english.subject
+    assert f'<html lang="{language}" dir="{i18n.direction(language)}">' in translated.html
     words = [
         line
         for line in english.text.splitlines()
         if line.strip() not in ("", "--", LINK) and not line.strip().startswith("https://")
     ]
-    left = [line for line in words if line in spanish.text.splitlines()]
+    left = [line for line in words if line in translated.text.splitlines()]
     assert left == [], "not translated"
-    with pytest.raises(ValueError, match="no e-mails in 'fr'"):
-        compose(template, "fr", **context)
+    with pytest.raises(ValueError, match="no e-mails in 'de'"):
+        compose(template, "de", **context)
 
 
 def test_delivered_as_a_text_and_html_message_with_its_headers(
@@ -185,7 +189,7 @@ def test_delivered_as_a_text_and_html_message_with_its_headers(
     assert "le invita a unirse a UNLIREC" in text.get_content()
     assert LINK in text.get_content()
     assert html.get_content_type() == "text/html"
-    assert '<html lang="es">' in html.get_content()
+    assert '<html lang="es" dir="ltr">' in html.get_content()
 
     [row] = stored(engine)
     assert (row.status, row.attempts, row.last_error) == ("sent", 1, None)

@@ -196,7 +196,7 @@ def test_the_digest_tells_what_waits_with_links_and_how_to_stop_it(
     assert all(len(line) <= 72 for line in text.splitlines() if "http" not in line)
 
     html = html_of(message)
-    assert '<html lang="en">' in html
+    assert '<html lang="en" dir="ltr">' in html
     assert f'href="{BASE}/review#finding-{world.finding_id}"' in html
     assert f'href="{BASE}/review?kind=duplicate"' in html
     assert "<style" not in html  # inline styles only
@@ -234,7 +234,7 @@ def test_a_spanish_reader_gets_it_in_spanish(
     assert "- Perú: Asistencia legislativa \u2013 Recibida, en espera desde el" in flat
     assert "América Latina y el Caribe, 31 de 33: Antigua y Barbuda" in flat
     assert "Recibe este resumen semanal porque coordina en assistcal." in flat
-    assert '<html lang="es">' in html_of(message)
+    assert '<html lang="es" dir="ltr">' in html_of(message)
     months = ("ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sept", "oct", "nov", "dic")
     assert any(f" {month} " in text for month in months)  # dates the Spanish way
 

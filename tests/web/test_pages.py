@@ -149,11 +149,22 @@ def test_each_reader_sees_only_what_it_may(web: TestClient, make_key: KeyMaker) 
 
 def test_spanish_from_accept_language_then_remembered(web: TestClient) -> None:
     spanish = web.get("/", headers={"Accept-Language": "es-MX,es;q=0.9,en;q=0.5"}).text
-    assert '<html lang="es">' in spanish
+    assert '<html lang="es" dir="ltr">' in spanish
     assert "Calendario de asistencia 1540" in spanish
     assert "Calendar</a>" not in spanish
-    english = web.get("/", headers={"Accept-Language": "fr-FR, en;q=0.8"}).text
-    assert '<html lang="en">' in english
+    english = web.get("/", headers={"Accept-Language": "de-DE, en;q=0.8"}).text
+    assert '<html lang="en" dir="ltr">' in english  # no German: the next one asked for
+    # Brazil's and Haiti's browsers get Portuguese and French; Arabic reads right to left
+    for asked, lang, direction in [
+        ("pt-BR,pt;q=0.9", "pt", "ltr"),
+        ("fr-HT, fr;q=0.9", "fr", "ltr"),
+        ("ar-EG", "ar", "rtl"),
+        ("zh-CN,zh;q=0.9", "zh", "ltr"),
+        ("ru", "ru", "ltr"),
+    ]:
+        page = web.get("/", headers={"Accept-Language": asked}).text
+        assert f'<html lang="{lang}" dir="{direction}">' in page
+        assert "1540 assistance calendar" not in page
     web.get("/language?to=es&next=/subscribe", follow_redirects=False)
     chosen = web.get("/subscribe", headers={"Accept-Language": "en"}).text
     assert "Cómo se suscribe cada aplicación" in chosen
