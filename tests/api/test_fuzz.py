@@ -4,7 +4,8 @@ content type, no undocumented status code or header.  ASSISTCAL_FUZZ_EXAMPLES se
 examples per operation (25 by default); each example is sent as every role.
 
 The app is made when the module loads (schemathesis reads its schema then), on the test
-database of ASSISTCAL_TEST_DATABASE_URL or else a SQLite file of its own."""
+database of ASSISTCAL_TEST_DATABASE_URL (this worker's under pytest-xdist: tests/conftest.py)
+or else a SQLite file of its own."""
 
 import os
 import tempfile
@@ -30,7 +31,7 @@ from app.db.migrate import upgrade
 from app.main import create_app
 from app.organizations import service as organizations
 from app.tables import metadata
-from tests.conftest import TEST_URL_ENV
+from tests.conftest import given_database_url
 
 pytestmark = pytest.mark.db
 EXAMPLES = int(os.environ.get("ASSISTCAL_FUZZ_EXAMPLES", "25"))
@@ -42,7 +43,7 @@ CHECKS = [
     response_headers_conformance,
 ]
 ROLES = ("anonymous", "provider", "coordinator", "admin")
-URL = os.environ.get(TEST_URL_ENV) or f"sqlite:///{tempfile.mkdtemp()}/fuzz.db"
+URL = given_database_url() or f"sqlite:///{tempfile.mkdtemp()}/fuzz.db"
 APP = create_app(
     Settings(
         database_url=URL,
