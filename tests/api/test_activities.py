@@ -477,7 +477,7 @@ def calendar(client: TestClient, make_key: KeyMaker) -> dict[str, str]:
         ({"q": "Trinidad y Tobago"}, ["tt_nap", "caribbean"]),
         ({"q": "Trinité-et-Tobago"}, ["tt_nap", "caribbean"]),
         ({"q": "trinite et tobago"}, ["tt_nap", "caribbean"]),
-        ({"q": "Тринидад и Тобаго"}, ["tt_nap", "caribbean"]),
+        ({"q": "Тринидад и Тобаго"}, ["tt_nap", "caribbean"]),  # noqa: RUF001
         ({"q": "Perú"}, ["pe_bio"]),
         ({"country": "TT", "theme": "physical_protection"}, ["caribbean"]),
     ],
