@@ -1,4 +1,4 @@
-"""POST /imports: a CSV, XLSX or iCalendar file of activities, checked and then written (or
+"""POST /imports: a CSV, XLSX, iCalendar or IATI file of activities, checked and then written (or
 not)."""
 
 from datetime import date
@@ -20,7 +20,9 @@ router = APIRouter(tags=["imports"])
 async def uploaded_table(
     request: Request,
     actor: PrincipalBeforeTransaction,
-    file: Annotated[UploadFile, File(description="CSV, XLSX or iCalendar (.ics)")],
+    file: Annotated[
+        UploadFile, File(description="CSV, XLSX, iCalendar (.ics) or IATI activity XML")
+    ],
     sheet: Annotated[str | None, Form(max_length=100)] = None,
     date_from: Annotated[
         date | None, Query(alias="from", description="iCalendar: occurrences from")

@@ -83,10 +83,9 @@ def import_file(
         ),
     ] = None,
 ) -> None:
-    """Import activities from a CSV, XLSX or iCalendar file (see docs/api.md, Imports): all or
-    nothing unless --skip-invalid; exit status 1 when rows failed."""
+    """Import activities from a CSV, XLSX, iCalendar or IATI XML file (see docs/api.md,
+    Imports): all or nothing unless --skip-invalid; exit status 1 when rows failed."""
     from app.config import Settings
-    from app.core import tabular
     from app.errors import AppError
     from app.imports import sandbox
     from app.imports import service as imports
@@ -108,7 +107,7 @@ def import_file(
             provider=provider,
             create_orgs=create_orgs,
         )
-        mapped, _ = tabular.map_headers(table.headers, options.mapping)
+        mapped, _ = imports.map_columns(table, options.mapping)
         if provider is None and "provider" not in mapped.values():
             typer.secho(
                 "error: name the provider: --provider ACRONYM, or a provider column",
@@ -137,6 +136,12 @@ def import_file(
     )
     for line in _matched(report, written):
         typer.echo(line)
+    if report.notes:
+        typer.echo("\nnot imported:")
+        for note in report.notes[:100]:
+            typer.echo(f"{note.row:>6}  {note.activity[:40]:<40} {note.message}")
+        if len(report.notes) > 100:
+            typer.echo(f"... and {len(report.notes) - 100} more")
     if report.errors:
         typer.echo(f"\n{'row':>6}  {'column':<20} {'value':<24} message")
         for error in report.errors[:100]:

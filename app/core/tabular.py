@@ -137,17 +137,24 @@ def _header_index() -> dict[str, str]:
 
 
 def map_headers(
-    headers: Sequence[str], explicit: Mapping[str, str] | None = None
+    headers: Sequence[str],
+    explicit: Mapping[str, str] | None = None,
+    known: Sequence[str | None] | None = None,
 ) -> tuple[dict[int, str], list[str]]:
-    """Which column holds which field: `explicit` (header -> field) first, then the known
-    headers.  Returns {column index: field} and the headers left unused."""
+    """Which column holds which field: `explicit` (header -> field) first, then what the file
+    itself says a column holds (`known`, by position: an HXL hashtag's field, an IATI
+    element's), then the known headers.  Returns {column index: field} and the headers left
+    unused."""
     index = _header_index()
     chosen = {plain(k): v for k, v in (explicit or {}).items()}
     mapping: dict[int, str] = {}
     unused = []
     for position, header in enumerate(headers):
         key = plain(str(header or ""))
-        field = chosen.get(key) or index.get(key)
+        said = known[position] if known and position < len(known) else None
+        if said in IGNORED and key not in chosen:
+            continue
+        field = chosen.get(key) or (said if said in HEADERS else None) or index.get(key)
         if field and field not in mapping.values():
             mapping[position] = field
         elif key and key not in IGNORED:

@@ -3,6 +3,7 @@ and how each is written, for the CSV and XLSX exports (and for reading them back
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from app.activities.models import ActivityPublic
@@ -78,6 +79,23 @@ COLUMNS: tuple[Column, ...] = (
     Column("withdrawn_at", lambda a: a.withdrawn_at.isoformat() if a.withdrawn_at else None),
     Column("duplicate_of", lambda a: str(a.duplicate_of) if a.duplicate_of else None),
 )
+
+
+def hashtag_key(tag: str) -> str:
+    """An HXL hashtag as compared: lower case, without spaces, its attributes in order
+    (HXL holds "#org +impl" and "#Org+impl" the same)."""
+    name, *attributes = tag.replace(" ", "").lower().split("+")
+    return "+".join([name, *sorted(a for a in attributes if a)])
+
+
+def column_of_hashtag(tag: str) -> str | None:
+    """The name of the export's column with this HXL hashtag, if one has it."""
+    return _by_hashtag().get(hashtag_key(tag)) if tag else None
+
+
+@cache
+def _by_hashtag() -> dict[str, str]:
+    return {hashtag_key(column.hxl): column.name for column in COLUMNS if column.hxl}
 
 
 def neutralised(value: Any) -> Any:

@@ -34,11 +34,11 @@ TAGS: list[dict[str, Any]] = [
     },
     {
         "name": "imports",
-        "description": "Activities from a CSV, XLSX or iCalendar file, with a dry run.",
+        "description": "Activities from a CSV, XLSX, iCalendar or IATI file, with a dry run.",
     },
     {
         "name": "exports",
-        "description": "Every activity that matches the list's filters, as CSV or XLSX.",
+        "description": "Every activity that matches the list's filters, as CSV, XLSX or IATI XML.",
     },
     {
         "name": "reports",

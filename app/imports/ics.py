@@ -68,7 +68,7 @@ def read(data: bytes, first: date, last: date) -> Table:
         raise ValidationFailed.on(
             "file", f"no events (VEVENT) in the file between {first} and {last}"
         )
-    return Table(list(HEADERS), rows)
+    return Table(list(HEADERS), rows, kind="ics")
 
 
 MAX_OCCURRENCES = 20_000

@@ -46,8 +46,22 @@ class ImportMatch(BaseModel):
     candidates: list[MatchCandidate]
 
 
+class ImportNote(BaseModel):
+    """Something of a row that the import could not take, though the row itself is good: a
+    transaction of an IATI activity, a State it does not know."""
+
+    row: int = Field(description="row number in the file (an IATI file: its activity's, from 2)")
+    activity: str = Field(description="the activity's reference in the file (iati-identifier)")
+    message: str
+
+
 class ImportReport(BaseModel):
     dry_run: bool
+    source: str = Field(
+        default="csv",
+        description="what the file was read as: csv, xlsx, ics or iati; csv+hxl or xlsx+hxl "
+        "when a row of HXL hashtags under the header named its columns",
+    )
     created: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -55,6 +69,11 @@ class ImportReport(BaseModel):
     findings: list[dict[str, Any]] = Field(default_factory=list)
     mapping: dict[str, str] = Field(default_factory=dict, description="field -> column header")
     unused_columns: list[str] = Field(default_factory=list)
+    notes: list[ImportNote] = Field(
+        default_factory=list,
+        description="per row, what the import could not take (an IATI activity's budgets, "
+        "sectors that are no 1540 theme, ...)",
+    )
     matched: list[ImportMatch] = Field(
         default_factory=list,
         description="rows without id or external_ref found to be (or perhaps be) a stored "

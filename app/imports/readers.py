@@ -1,6 +1,7 @@
 """Files in: CSV (UTF-8 with or without BOM, UTF-16 with BOM, or Windows-1252; comma,
-semicolon or tab), XLSX (the first sheet or a named one) and iCalendar (app.imports.ics), as a
-header and numbered rows.
+semicolon or tab), XLSX (the first sheet or a named one), iCalendar (app.imports.ics) and IATI
+activity files (app.imports.iati), as a header and numbered rows.  A CSV or XLSX whose second
+row holds HXL hashtags (#activity+name, ...) keeps them, to name its columns by.
 
 A table has at most MAX_COLUMNS columns and MAX_ROWS rows: beyond, the file is refused (413)
 as soon as a reader meets the first cell past the limit, before it has spent more on it.  What
@@ -8,7 +9,8 @@ a reader may spend in all is bounded by app.imports.sandbox, which runs it."""
 
 import csv
 import io
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
@@ -23,6 +25,11 @@ MAX_ROWS = 100_000
 class Table:
     headers: list[str]
     rows: list[tuple[int, list[Any]]]  # (line or sheet row where it starts; values)
+    kind: str = "csv"  # what the file was read as: csv, xlsx, ics or iati
+    hxl: list[str] | None = None  # each column's HXL hashtag, when a hashtag row has them
+    fields: list[str | None] | None = None  # each column's field, when the reader knows it
+    # What rows could not take, as (row, the activity's reference, message): for the report.
+    notes: list[tuple[int, str, str]] = field(default_factory=list)
 
 
 def _bad(message: str) -> ValidationFailed:
@@ -63,11 +70,17 @@ def read(
         first = first or today - timedelta(days=365)
         last = last or today + timedelta(days=730)
         return ics.read(data, first, last)
+    if name.endswith(".xml") or data.lstrip(b"\xef\xbb\xbf \r\n\t").startswith(b"<"):
+        from app.imports import iati
+
+        return iati.read(data)
     if name.endswith(".xlsx") or data[:2] == b"PK":
-        return _xlsx(data, sheet)
+        table = _xlsx(data, sheet)
+        table.kind = "xlsx"
+        return table
     if name.endswith((".csv", ".txt")) or not name.rpartition(".")[1]:
         return _csv(data)
-    raise _bad(f"{filename!r}: send a .csv, .xlsx or .ics file")
+    raise _bad(f"{filename!r}: send a .csv, .xlsx, .ics or IATI .xml file")
 
 
 def _csv(data: bytes) -> Table:
@@ -172,4 +185,13 @@ def _table(records: list[tuple[int, list[Any]]]) -> Table:
     headers = ["" if h is None else str(h).strip() for h in header]
     if not any(headers):
         raise _bad("the first row must name the columns")
+    if rows and _hashtags(rows[0][1]):
+        tags = ["" if tag is None else str(tag).strip() for tag in rows[0][1]]
+        return Table(headers, rows[1:], hxl=tags + [""] * (len(headers) - len(tags)))
     return Table(headers, rows)
+
+
+def _hashtags(values: list[Any]) -> bool:
+    """An HXL hashtag row: every cell with a value holds a hashtag (#org+impl)."""
+    filled = [str(v).strip() for v in values if v is not None and str(v).strip()]
+    return bool(filled) and all(re.fullmatch(r"#[A-Za-z][\w+ ]*", v) for v in filled)

@@ -1,6 +1,6 @@
 """Reading an uploaded file in a child process that has a time and a memory limit.
 
-A file's reader runs library code (csv, openpyxl, icalendar, recurring_ical_events) on input
+A file's reader runs library code (csv, openpyxl, icalendar, recurring_ical_events, lxml) on input
 that anyone with a key can shape: a recurrence rule repeating every second since 1990, a sheet
 declaring 16,384 columns, a line of a million separators.  Each reader caps what it keeps, but
 only a separate process bounds what it spends: the child is forked from a server process that
@@ -32,7 +32,9 @@ from app.imports.readers import Table
 _CONTEXT = multiprocessing.get_context("forkserver")
 # The child starts from these modules already imported: a fork costs milliseconds, a fresh
 # interpreter importing openpyxl and icalendar half a second.
-_CONTEXT.set_forkserver_preload(["app.imports.readers", "app.imports.ics", "openpyxl"])
+_CONTEXT.set_forkserver_preload(
+    ["app.imports.readers", "app.imports.ics", "app.imports.iati", "openpyxl"]
+)
 
 
 class Options(TypedDict, total=False):

@@ -13,10 +13,14 @@ from sqlmodel import Session
 from app.core import tabular
 from app.core.principal import Principal
 from app.errors import ValidationFailed
+from app.exports import iati as iati_export
+from app.exports.columns import column_of_hashtag
 from app.imports import writing
-from app.imports.models import ImportReport, ImportRowError
+from app.imports.models import ImportNote, ImportReport, ImportRowError
 from app.imports.planning import Batch
 from app.imports.readers import Table
+from app.organizations import service as organizations
+from app.organizations.models import Organization
 
 
 @dataclass
@@ -111,11 +115,22 @@ def run(
     strays = sorted(set(options.choices) - numbers)
     if strays:
         raise ValidationFailed.on("choices", f"the file has no row {strays[0]}")
-    mapping, unused = tabular.map_headers(table.headers, options.mapping)
+    mapping, unused = map_columns(table, options.mapping)
+    if table.kind == "iati":
+        _reporting_orgs(session, table, mapping)
     headers = {name: table.headers[position] for position, name in mapping.items()}
     for name in options.defaults:
         headers.setdefault(name, f"defaults.{name}")
-    report = ImportReport(dry_run=options.dry_run, mapping=headers, unused_columns=unused)
+    report = ImportReport(
+        dry_run=options.dry_run,
+        source=table.kind + ("+hxl" if table.hxl else ""),
+        mapping=headers,
+        unused_columns=unused,
+        notes=[
+            ImportNote(row=row, activity=ref, message=text)
+            for row, ref, text in sorted(table.notes, key=lambda note: note[0])
+        ],
+    )
     for required in ("title", "start_date"):
         if required not in headers:
             report.errors.append(
@@ -154,3 +169,75 @@ def run(
     else:
         whole.commit()
     return report
+
+
+def map_columns(table: Table, explicit: dict[str, str] | None) -> tuple[dict[int, str], list[str]]:
+    """Which column holds which field ({position: field}) and the headers left unused: the
+    caller's mapping first, then what the file says (an IATI file's elements, the export
+    columns' HXL hashtags), then the headers."""
+    known = table.fields
+    if known is None and table.hxl is not None:
+        known = [column_of_hashtag(tag) for tag in table.hxl]
+    return tabular.map_headers(table.headers, explicit, known)
+
+
+def _reporting_orgs(session: Session, table: Table, mapping: dict[int, str]) -> None:
+    """An IATI file's reporting organisations as the service's providers, in the table's
+    cells: an organization with that IATI identifier (or this service's fallback ref of its
+    acronym, app.exports.iati) is the row's provider, and the iati-identifier less its prefix
+    is the activity's external_ref (or, when that is an activity's id, its id), as the
+    service's own export wrote them.  A reporting-org of no organization here leaves the row
+    to the import's provider, and the whole iati-identifier as external_ref."""
+    position = {name: index for index, name in mapping.items()}
+    where, ref_at, id_at = (
+        position.get("provider"),
+        position.get("external_ref"),
+        position.get("id"),
+    )
+    if where is None:
+        return
+    found: dict[str, Organization | None] = {}
+    for number, values in table.rows:
+        reporter = values[where]
+        if not reporter:
+            continue
+        if reporter not in found:
+            found[reporter] = _organization_of(session, reporter)
+        organization = found[reporter]
+        identifier = values[ref_at] if ref_at is not None else None
+        if organization is None:
+            values[where] = None
+            table.notes.append(
+                (
+                    number,
+                    identifier or "",
+                    f"reporting-org {reporter} is no organization of this service (none has "
+                    "it as its iati_identifier): imported as the provider's (the provider "
+                    "option, else the importer's organization), with the whole "
+                    "iati-identifier as its external_ref",
+                )
+            )
+            continue
+        values[where] = organization.acronym
+        if ref_at is None or not identifier or not identifier.startswith(reporter + "-"):
+            continue
+        local = identifier.removeprefix(reporter + "-")
+        if id_at is not None and _is_id(local):
+            values[id_at], values[ref_at] = local, None
+        else:
+            values[ref_at] = local
+
+
+def _organization_of(session: Session, ref: str) -> Organization | None:
+    found = organizations.by_iati_identifier(session, ref)
+    if found is None and ref.startswith(iati_export.FALLBACK_PREFIX):
+        found = organizations.find(session, ref.removeprefix(iati_export.FALLBACK_PREFIX))
+    return found
+
+
+def _is_id(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True

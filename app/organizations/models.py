@@ -24,6 +24,28 @@ def normalise_acronym(value: str) -> str:
 
 
 Acronym = Annotated[str, AfterValidator(normalise_acronym)]
+
+# An IATI organisation identifier: a registration agency's prefix (a country code or XM/XI,
+# a hyphen, the register's code) then the organization's number in that register, as in
+# XM-DAC-41301 or GB-GOV-1.  An IATI activity identifier starts with it and adds a hyphen, so
+# it holds none of the characters the IATI rules forbid there: spaces, "/", "&", "|", "?".
+IATI_IDENTIFIER_PATTERN = re.compile(r"^[A-Z]{2}-[A-Z0-9]{2,}-[A-Za-z0-9][A-Za-z0-9._-]{0,59}$")
+
+
+def normalise_iati_identifier(value: str | None) -> str | None:
+    if value is None:
+        return None
+    identifier = value.strip()
+    if not IATI_IDENTIFIER_PATTERN.match(identifier):
+        raise ValueError(
+            "an IATI organisation identifier is a registration agency's prefix and the "
+            "organization's number in its register, such as XM-DAC-41301 or GB-GOV-1 "
+            "(letters, digits, '.', '_' and '-'; no spaces)"
+        )
+    return identifier
+
+
+IatiIdentifier = Annotated[str | None, AfterValidator(normalise_iati_identifier)]
 Alias = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
@@ -32,6 +54,14 @@ class OrganizationBase(SQLModel):
     kind: OrgKind = Field(default="other", sa_type=AutoString)
     aliases: list[Alias] = Field(default_factory=list, sa_type=JSONValue, max_length=50)
     contact_email: EmailStr | None = Field(default=None, sa_type=AutoString, max_length=254)
+    iati_identifier: IatiIdentifier = Field(
+        default=None,
+        sa_type=AutoString,
+        max_length=80,
+        unique=True,
+        description="its IATI organisation identifier (XM-DAC-41301, GB-GOV-1): the IATI "
+        "export names its activities with it",
+    )
 
 
 class Organization(OrganizationBase, table=True):
@@ -51,6 +81,7 @@ class OrganizationUpdate(SQLModel):
     kind: OrgKind | None = None
     aliases: list[Alias] | None = Field(default=None, max_length=50)
     contact_email: EmailStr | None = Field(default=None, max_length=254)
+    iati_identifier: IatiIdentifier = Field(default=None, max_length=80)
 
 
 class OrganizationPublic(OrganizationBase):

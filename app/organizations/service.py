@@ -35,6 +35,12 @@ def find(session: Session, acronym: str) -> Organization | None:
     ).first()
 
 
+def by_iati_identifier(session: Session, identifier: str) -> Organization | None:
+    return session.exec(
+        select(Organization).where(Organization.iati_identifier == identifier.strip())
+    ).first()
+
+
 def contact_emails(session: Session, acronyms: Iterable[str]) -> dict[str, str | None]:
     """Each organization's contact address (None when it has none), by acronym."""
     wanted = {acronym.strip().upper() for acronym in acronyms}
@@ -68,6 +74,7 @@ def list_page(
 def create(session: Session, data: OrganizationCreate, *, actor: Principal | None) -> Organization:
     if find(session, data.acronym) is not None:
         raise Conflict(f"organization {data.acronym} exists already")
+    _check_iati_identifier(session, data.iati_identifier, organization=None)
     organization = Organization.model_validate(data)
     session.add(organization)
     try:
@@ -93,7 +100,8 @@ def update(
     the feeds: the caller also calls `app.feeds.event_texts.provider_renamed` (as
     app/api/organizations.py does), which raises their SEQUENCE."""
     changes = data.model_dump(exclude_unset=True, mode="json")
-    reject_nulls(changes, nullable={"contact_email"})
+    reject_nulls(changes, nullable={"contact_email", "iati_identifier"})
+    _check_iati_identifier(session, changes.get("iati_identifier"), organization=organization)
     old = organization.model_dump(mode="json")
     organization.sqlmodel_update(changes)
     session.add(organization)
@@ -107,6 +115,19 @@ def update(
         changes={k: [old.get(k), v] for k, v in changes.items() if old.get(k) != v},
     )
     return organization
+
+
+def _check_iati_identifier(
+    session: Session, identifier: str | None, *, organization: Organization | None
+) -> None:
+    """An IATI identifier names one organization: another's is a 409 naming the field."""
+    if not identifier:
+        return
+    holder = by_iati_identifier(session, identifier)
+    if holder is not None and holder is not organization:
+        raise Conflict(
+            f"iati_identifier: {identifier} is already the IATI identifier of {holder.acronym}"
+        )
 
 
 def ensure(

@@ -120,3 +120,21 @@ def confirm_raw(web: TestClient, page: str, **choices: str) -> Any:
     assert pending
     data = {"csrf": csrf_of(page), "pending": pending.group(1), "confirm": "true", **choices}
     return web.post("/import", data=data)
+
+
+def test_an_iati_file_shows_what_it_could_not_import(web: TestClient, make_key: KeyMaker) -> None:
+    key = make_key("UNLIREC", "provider")
+    sign_in(web, key)
+    form = web.get("/import").text
+    iati = (
+        b'<iati-activities version="2.03"><iati-activity xml:lang="en">'
+        b"<iati-identifier>XM-DAC-1-A</iati-identifier>"
+        b'<reporting-org ref="XM-DAC-1" type="40"><narrative>Donor</narrative></reporting-org>'
+        b"<title><narrative>Export control workshop</narrative></title>"
+        b'<activity-date type="1" iso-date="2025-05-05"/>'
+        b'<recipient-country code="TT"/><sector vocabulary="99" code="export_control"/>'
+        b'<budget type="1"/></iati-activity></iati-activities>'
+    )
+    answer = web.post("/import", data={"csrf": csrf_of(form)}, files={"file": ("donor.xml", iati)})
+    assert answer.status_code == 200, answer.text
+    assert "Row 2 (XM-DAC-1-A): not imported (no field holds them): budget" in answer.text
