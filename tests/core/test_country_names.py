@@ -34,7 +34,7 @@ def test_the_other_un_languages_and_the_fallbacks() -> None:
     assert vocab.country_name("DZ", "ru") == "Алжир"
     assert vocab.country_name("DZ", "ar") == "الجزائر"
     assert vocab.country_name("DZ", "zh") == "阿尔及利亚"
-    assert vocab.country_name("DZ", "pt") == "Algeria"  # not a UN language: English
+    assert vocab.country_name("DZ", "pt") == "Argélia"  # not a UN language: CLDR's name
     taiwan = vocab.geography().countries["TW"].name
     assert vocab.country_name("TW", "es") == taiwan  # the UN names it in no language
     assert vocab.country_name("XX", "es") == "XX"

@@ -97,4 +97,8 @@ def page_values(server: Server, links: dict[str, str]) -> dict[str, str]:
         "request_id": str(request.json()["id"]),
         "token": links["reader"],
         "acronym": "ASSISTCAL",
+        # an e-mail's unsubscribe link, made up: its page says the link does not work
+        "person_id": "00000000-0000-4000-8000-000000000000",
+        "kinds": "findings",
+        "signature": "x" * 43,
     }
