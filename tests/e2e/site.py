@@ -7,12 +7,14 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi.routing import iter_route_contexts
 
 from app.config import Settings
 from app.main import create_app
+from tests.e2e.browser import expect
 from tests.e2e.live import Server, start
 
 # Not pages: the API, the feeds and the operations routes answer programs, not people.
@@ -102,3 +104,16 @@ def page_values(server: Server, links: dict[str, str]) -> dict[str, str]:
         "kinds": "findings",
         "signature": "x" * 43,
     }
+
+
+def signed_in(browser: Any, server: Server, token: str) -> Any:
+    """The browser state of a person who accepted their invitation (`token`, once): the
+    storage state a signed-in context starts from."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{server.url}/auth/link/{token}")
+    page.get_by_role("button", name="Accept the invitation and sign in").click()
+    expect(page.locator("#account-link")).to_be_visible()
+    state = context.storage_state()
+    context.close()
+    return state

@@ -4,36 +4,19 @@ desktop and on a 375 px screen, signed out and signed in as an admin (who sees e
 The pages are listed from the app's routes (tests/e2e/site.py), so a new page is checked
 without touching this test.
 
-axe-core comes from `npm install --prefix .ci/node axe-core` (.ci/run does it); without it
-the test is skipped with a reason, unless ASSISTCAL_REQUIRE_AXE=1."""
+axe-core comes from `npm install --prefix .ci/node axe-core` (tests/e2e/axe.py)."""
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.browser import expect, needs_browser, shot
+from tests.e2e.axe import needs_axe, violations
+from tests.e2e.browser import needs_browser, shot
 from tests.e2e.live import Server, stop
-from tests.e2e.site import demo_site, fill, is_page, page_values, site_paths
+from tests.e2e.site import demo_site, fill, is_page, page_values, signed_in, site_paths
 
-AXE = (
-    Path(__file__).resolve().parents[2]
-    / ".ci"
-    / "node"
-    / "node_modules"
-    / "axe-core"
-    / "axe.min.js"
-)
-if not AXE.exists() and os.environ.get("ASSISTCAL_REQUIRE_AXE") == "1":
-    raise RuntimeError(f"no axe-core at {AXE} (npm install --prefix .ci/node axe-core)")
-pytestmark = [
-    needs_browser,
-    pytest.mark.skipif(
-        not AXE.exists(), reason="needs axe-core (npm install --prefix .ci/node axe-core)"
-    ),
-]
+pytestmark = [needs_browser, needs_axe]
 SERIOUS = ("serious", "critical")
 # (language, viewport, signed in)
 PASSES = [
@@ -56,36 +39,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, dic
     stop(process)
 
 
-def violations(page: Any, skipped: tuple[str, ...] = ()) -> list[str]:
-    """What axe finds serious or critical on the page as it stands (`skipped`: rules not
-    run)."""
-    page.add_script_tag(path=str(AXE))
-    found = page.evaluate(
-        """async skipped => (await axe.run(document, {
-               resultTypes: ['violations'],
-               rules: Object.fromEntries(skipped.map(id => [id, {enabled: false}])),
-             })).violations
-             .filter(v => ['serious', 'critical'].includes(v.impact))
-             .map(v => `${v.id} (${v.impact}): ${v.help} — ` +
-                  v.nodes.slice(0, 3).map(n => n.target.join(' ')).join('; '))""",
-        list(skipped),
-    )
-    return list(found)
-
-
 @pytest.fixture(scope="module")
 def admin(browser: Any, site: tuple[Server, dict[str, str]]) -> Any:
     """The admin signed in, with their invitation's link (once): the browser state each
     signed-in pass starts from."""
     server, links = site
-    context = browser.new_context()
-    page = context.new_page()
-    page.goto(f"{server.url}/auth/link/{links['admin']}")
-    page.get_by_role("button", name="Accept the invitation and sign in").click()
-    expect(page.locator("#account-link")).to_be_visible()
-    state = context.storage_state()
-    context.close()
-    return state
+    return signed_in(browser, server, links["admin"])
 
 
 @pytest.mark.parametrize(("lang", "viewport", "signed_in"), PASSES)
