@@ -62,6 +62,8 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("GET", "/api/v1/feeds/links"): (200, 200, 200, 200, 200),
     ("GET", "/api/v1/exports/activities.csv"): (200, 200, 200, 200, 200),
     ("GET", "/api/v1/exports/activities.xlsx"): (200, 200, 200, 200, 200),
+    ("GET", "/api/v1/exports/activities.iati.xml"): (200, 200, 200, 200, 200),
+    ("GET", "/api/v1/exports/iati-themes"): (200, 200, 200, 200, 200),
     ("POST", "/api/v1/imports"): (401, 200, 422, 200, 200),
     ("GET", "/api/v1/reports/coverage"): (401, 200, 200, 200, 200),
     ("POST", "/api/v1/assistance-requests"): (401, 403, 403, 201, 201),

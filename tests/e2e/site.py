@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 from fastapi.routing import iter_route_contexts
+from sqlmodel import select
 
 from app.config import Settings
 from app.main import create_app
@@ -99,11 +100,28 @@ def page_values(server: Server, links: dict[str, str]) -> dict[str, str]:
         "request_id": str(request.json()["id"]),
         "token": links["reader"],
         "acronym": "ASSISTCAL",
-        # an e-mail's unsubscribe link, made up: its page says the link does not work
-        "person_id": "00000000-0000-4000-8000-000000000000",
-        "kinds": "findings",
-        "signature": "x" * 43,
+        **_unsubscribe_link(server),
     }
+
+
+def _unsubscribe_link(server: Server) -> dict[str, str]:
+    """An e-mail's one-click unsubscribe link (its page asks before it changes anything),
+    made as the service makes it, for a person of the site's database."""
+    from app.auth.models import Person
+    from app.db.engine import make_engine, open_session
+    from app.notices import choices
+
+    engine = make_engine(server.env["ASSISTCAL_DATABASE_URL"])
+    try:
+        with open_session(engine, write=True) as session:
+            person = session.exec(select(Person).limit(1)).first()
+            assert person is not None, "the site has no person"
+            path = choices.unsubscribe_path(choices.choice(session, person.id), ["findings"])
+            session.commit()
+    finally:
+        engine.dispose()
+    _, _, person_id, kinds, signature = path.split("/")
+    return {"person_id": person_id, "kinds": kinds, "signature": signature}
 
 
 def signed_in(browser: Any, server: Server, token: str) -> Any:
