@@ -133,6 +133,7 @@ def test_the_pages_fit_a_phone_and_the_organization_edits_its_profile(
         labelled(page)
     page.goto(f"{server.url}/requests")
     page.locator(".request-card a").first.click()
+    page.wait_for_url(re.compile(r"/requests/[^/]+$"))  # the request's own page, loaded
     labelled(page)
     shot(page, "request-390")
 
