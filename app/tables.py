@@ -7,7 +7,7 @@ from app.assistance.models import AssistanceRequest, RequestActivity, RequestSta
 from app.audit.models import AuditEntry
 from app.auth.models import ApiKey, AuthLink, Membership, Person
 from app.db.stamp import ChangeStamp
-from app.feeds.models import FeedEvent, FeedToken
+from app.feeds.models import FeedEvent, FeedEventText, FeedToken
 from app.findings.models import Finding, TextVector
 from app.mail.models import Notice, OutboxMail
 from app.notices.models import DigestSent, NoticeChoice
@@ -28,6 +28,7 @@ __all__ = [
     "ChangeStamp",
     "DigestSent",
     "FeedEvent",
+    "FeedEventText",
     "FeedToken",
     "Finding",
     "IdempotencyRecord",

@@ -10,6 +10,7 @@ from app.api.activities import ListFilters
 from app.api.caller import OptionalPrincipal
 from app.api.feeds import base_url
 from app.core import i18n, vocab
+from app.core.i18n import Language
 from app.db.session import SessionDep
 from app.exports import service
 
@@ -17,6 +18,13 @@ router = APIRouter(tags=["exports"])
 
 HxlQuery = Annotated[
     bool, Query(description="add a row of HXL hashtags under the header (#activity+name, ...)")
+]
+LangQuery = Annotated[
+    Language,
+    Query(
+        description="the language of the readable-name columns (theme_names, country_names, "
+        f"region_names): {', '.join(i18n.LANGUAGES)}; codes stay codes"
+    ),
 ]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -28,22 +36,30 @@ def download(body: bytes, media_type: str, filename: str) -> Response:
 
 @router.get("/exports/activities.csv", response_class=Response)
 def export_activities_csv(
-    session: SessionDep, viewer: OptionalPrincipal, filters: ListFilters, hxl: HxlQuery = False
+    session: SessionDep,
+    viewer: OptionalPrincipal,
+    filters: ListFilters,
+    hxl: HxlQuery = False,
+    lang: LangQuery = "en",
 ) -> Response:
     """One row per activity (UTF-8 with a byte order mark, comma-separated); without a key,
     public activities only."""
     items = service.activities(session, filters, viewer=viewer)
-    body = service.to_csv(items, hxl=hxl)
+    body = service.to_csv(items, hxl=hxl, language=lang)
     return download(body, "text/csv; charset=utf-8", "activities.csv")
 
 
 @router.get("/exports/activities.xlsx", response_class=Response)
 def export_activities_xlsx(
-    session: SessionDep, viewer: OptionalPrincipal, filters: ListFilters, hxl: HxlQuery = False
+    session: SessionDep,
+    viewer: OptionalPrincipal,
+    filters: ListFilters,
+    hxl: HxlQuery = False,
+    lang: LangQuery = "en",
 ) -> Response:
     """The same as the CSV export, as a workbook with one sheet, "activities"."""
     items = service.activities(session, filters, viewer=viewer)
-    return download(service.to_xlsx(items, hxl=hxl), XLSX, "activities.xlsx")
+    return download(service.to_xlsx(items, hxl=hxl, language=lang), XLSX, "activities.xlsx")
 
 
 THEMES_PATH = "/api/v1/exports/iati-themes"
@@ -72,8 +88,8 @@ class ThemeVocabulary(BaseModel):
 
 
 @router.get(THEMES_PATH.removeprefix("/api/v1"), response_model=ThemeVocabulary)
-def iati_themes() -> ThemeVocabulary:
+def iati_themes(lang: LangQuery = "en") -> ThemeVocabulary:
     """The 1540 themes: the vocabulary (99, the reporting organisation's own) of the IATI
     export's sectors, which name this page as their vocabulary-uri."""
-    codes = [Theme(code=theme, name=i18n.label(theme, "en")) for theme in vocab.THEMES]
+    codes = [Theme(code=theme, name=i18n.label(theme, lang)) for theme in vocab.THEMES]
     return ThemeVocabulary(name="UNSCR 1540 themes (assistcal)", codes=codes)

@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.api.caller import CurrentPrincipal
+from app.core import i18n
+from app.core.i18n import Language
 from app.core.timeutil import as_utc, utcnow
 from app.core.types import CountryCode, RegionCode
 from app.core.vocab import ActivityType, Domain, Status, Theme
@@ -73,6 +75,13 @@ async def window(
 
 
 WindowDep = Annotated[Window, Depends(window)]
+LangQuery = Annotated[
+    Language | None,
+    Query(
+        description="the language of the feed's name and of its events' descriptions: "
+        f"{', '.join(i18n.LANGUAGES)} (default: English; a private feed, its owner's)"
+    ),
+]
 
 
 def _not_modified(request: Request, rendered: service.Rendered) -> bool:
@@ -122,10 +131,12 @@ def _serve(
     session: SessionDep,
     filters: FeedFilters,
     when: Window,
+    lang: str | None,
     *,
     private_name: str | None = None,
 ) -> Response:
-    """A feed; with `private_name`, a private one (restricted activities included)."""
+    """A feed in `lang` (English if None); with `private_name`, a private one (restricted
+    activities included)."""
     feed = spec.spec_for(
         filters,
         date_from=when.date_from,
@@ -133,6 +144,7 @@ def _serve(
         hide_cancelled=when.hide_cancelled,
         include_restricted=private_name is not None,
         name=private_name,
+        language=lang or "en",
     )
     rendered = service.serve(session, feed, request.app.state.feed_cache, request.app.state.engine)
     return _respond(request, rendered, private=private_name is not None)
@@ -143,9 +155,10 @@ def get_all_activities_feed(
     request: Request,
     session: SessionDep,
     when: WindowDep,
+    lang: LangQuery = None,
 ) -> Response:
     """Every public activity."""
-    return _serve(request, session, FeedFilters(), when)
+    return _serve(request, session, FeedFilters(), when, lang)
 
 
 @feed_route("/feeds/countries/{code}.ics")
@@ -154,10 +167,11 @@ def get_country_feed(
     request: Request,
     session: SessionDep,
     when: WindowDep,
+    lang: LangQuery = None,
 ) -> Response:
     """Activities for one beneficiary State, including regional ones that cover it."""
     filters = FeedFilters(country=[code])
-    return _serve(request, session, filters, when)
+    return _serve(request, session, filters, when, lang)
 
 
 @feed_route("/feeds/regions/{m49}.ics")
@@ -166,10 +180,11 @@ def get_region_feed(
     request: Request,
     session: SessionDep,
     when: WindowDep,
+    lang: LangQuery = None,
 ) -> Response:
     """Activities for a UN M49 region: for the region itself or any of its member States."""
     filters = FeedFilters(region=[m49])
-    return _serve(request, session, filters, when)
+    return _serve(request, session, filters, when, lang)
 
 
 @feed_route("/feeds/providers/{acronym}.ics")
@@ -178,12 +193,13 @@ def get_provider_feed(
     request: Request,
     session: SessionDep,
     when: WindowDep,
+    lang: LangQuery = None,
 ) -> Response:
     """One provider's activities."""
     if organizations.find(session, acronym) is None:
         raise NotFound(f"no organization with acronym {acronym!r}")
     filters = FeedFilters(provider=[acronym.strip().upper()])
-    return _serve(request, session, filters, when)
+    return _serve(request, session, filters, when, lang)
 
 
 @feed_route("/feeds/themes/{theme}.ics")
@@ -192,10 +208,11 @@ def get_theme_feed(
     request: Request,
     session: SessionDep,
     when: WindowDep,
+    lang: LangQuery = None,
 ) -> Response:
     """Activities on one theme."""
     filters = FeedFilters(theme=[theme])
-    return _serve(request, session, filters, when)
+    return _serve(request, session, filters, when, lang)
 
 
 def query_filters(
@@ -234,9 +251,10 @@ def get_filtered_feed(
     session: SessionDep,
     filters: QueryFilters,
     when: WindowDep,
+    lang: LangQuery = None,
 ) -> Response:
     """The list API's filters as a feed."""
-    return _serve(request, session, filters, when)
+    return _serve(request, session, filters, when, lang)
 
 
 @feed_route("/feeds/private/{token}.ics")
@@ -245,11 +263,13 @@ def get_private_feed(
     request: Request,
     session: SessionDep,
     when: WindowDep,
+    lang: LangQuery = None,
 ) -> Response:
     """A private feed: its token's filters, restricted activities included."""
     row = tokens.by_token(session, token)
     filters = FeedFilters.model_validate(row.filters)
-    return _serve(request, session, filters, when, private_name=row.label)
+    language = lang or tokens.language_of(session, row)
+    return _serve(request, session, filters, when, language, private_name=row.label)
 
 
 # API ------------------------------------------------------------------------------------------
@@ -286,15 +306,16 @@ def revoke_feed_token(
 
 
 @api.get("/feeds/links", response_model=FeedLinks)
-def get_feed_links(request: Request, filters: QueryFilters, when: WindowDep) -> FeedLinks:
-    """The http(s)://, webcal:// and Google Calendar addresses of the feed for these filters
-    and window."""
-    query = spec.filter_query(filters)
+def get_feed_links(
+    request: Request, filters: QueryFilters, when: WindowDep, lang: LangQuery = None
+) -> FeedLinks:
+    """The http(s)://, webcal:// and Google Calendar addresses of the feed for these filters,
+    window and language."""
+    query = spec.feed_query(filters, lang)
     if when.date_from:
         query["from"] = [when.date_from.isoformat()]
     if when.date_to:
         query["to"] = [when.date_to.isoformat()]
     if when.hide_cancelled:
         query["cancelled"] = ["hide"]
-    path = "/feeds/all.ics" if not query else "/feeds/calendar.ics"
-    return spec.links(base_url(request), path, query)
+    return spec.links(base_url(request), spec.public_path(query), query)

@@ -7,7 +7,7 @@ from functools import cache
 from typing import Any
 
 from app.activities.models import ActivityPublic
-from app.core import vocab
+from app.core import i18n
 
 LIST_SEPARATOR = "; "
 # A cell starting with one of these is a formula to Excel and LibreOffice (OWASP "CSV
@@ -18,26 +18,25 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 @dataclass(frozen=True)
 class Column:
     name: str
-    value: Callable[[ActivityPublic], Any]
+    value: Callable[..., Any]  # of the activity; a readable-name column's, and the language
     hxl: str = ""
+    named: bool = False  # a readable-name column: in the reader's language
 
 
 def _joined(values: list[str]) -> str:
     return LIST_SEPARATOR.join(values)
 
 
-def _country_names(activity: ActivityPublic) -> str:
-    countries = vocab.geography().countries
-    return _joined([countries[c].name if c in countries else c for c in activity.countries])
+def _country_names(activity: ActivityPublic, language: str) -> str:
+    return _joined([i18n.country(c, language) for c in activity.countries])
 
 
-def _region_names(activity: ActivityPublic) -> str:
-    names = vocab.geography().region_names
-    return _joined([names.get(r, r) for r in activity.regions])
+def _region_names(activity: ActivityPublic, language: str) -> str:
+    return _joined([i18n.region(r, language) for r in activity.regions])
 
 
-def _label(code: str) -> str:
-    return code.replace("_", " ")
+def _theme_names(activity: ActivityPublic, language: str) -> str:
+    return _joined([i18n.label(t, language) for t in activity.themes])
 
 
 def _venue(field: str) -> Callable[[ActivityPublic], Any]:
@@ -53,7 +52,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("language", lambda a: a.language, "#meta+lang"),
     Column("activity_type", lambda a: a.activity_type, "#activity+type"),
     Column("themes", lambda a: _joined(a.themes), "#sector+code"),
-    Column("theme_names", lambda a: _joined([_label(t) for t in a.themes]), "#sector"),
+    Column("theme_names", _theme_names, "#sector", named=True),
     Column("domains", lambda a: _joined(a.domains), "#sector+domain"),
     Column("audiences", lambda a: _joined(a.audiences), "#group+audience"),
     Column("start_date", lambda a: a.start_date, "#date+start"),
@@ -62,9 +61,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("end_time", lambda a: a.end_time),
     Column("timezone", lambda a: a.timezone),
     Column("countries", lambda a: _joined(a.countries), "#country+code"),
-    Column("country_names", _country_names, "#country+name"),
+    Column("country_names", _country_names, "#country+name", named=True),
     Column("regions", lambda a: _joined(a.regions), "#region+code"),
-    Column("region_names", _region_names, "#region+name"),
+    Column("region_names", _region_names, "#region+name", named=True),
     Column("venue_city", _venue("city"), "#loc+city"),
     Column("venue_country", _venue("country"), "#loc+country+code"),
     Column("modality", _venue("modality")),
@@ -105,5 +104,9 @@ def neutralised(value: Any) -> Any:
     return value
 
 
-def row(activity: ActivityPublic) -> list[Any]:
-    return [neutralised(column.value(activity)) for column in COLUMNS]
+def row(activity: ActivityPublic, language: str = "en") -> list[Any]:
+    """The activity's cells; the readable names in `language`."""
+    return [
+        neutralised(column.value(activity, language) if column.named else column.value(activity))
+        for column in COLUMNS
+    ]

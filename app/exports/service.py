@@ -54,23 +54,23 @@ def _text(value: object) -> str:
     return str(value)
 
 
-def to_csv(items: Iterator[ActivityPublic], *, hxl: bool) -> bytes:
+def to_csv(items: Iterator[ActivityPublic], *, hxl: bool, language: str = "en") -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerows(_header(hxl))
     for activity in items:
-        writer.writerow([_text(value) for value in row(activity)])
+        writer.writerow([_text(value) for value in row(activity, language)])
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
-def to_xlsx(items: Iterator[ActivityPublic], *, hxl: bool) -> bytes:
+def to_xlsx(items: Iterator[ActivityPublic], *, hxl: bool, language: str = "en") -> bytes:
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("activities")
     try:
         for header in _header(hxl):
             sheet.append(header)
         for activity in items:
-            sheet.append(row(activity))
+            sheet.append(row(activity, language))
         buffer = io.BytesIO()
         workbook.save(buffer)
     except BaseException:

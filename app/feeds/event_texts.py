@@ -14,38 +14,38 @@ from app.core.timeutil import utcnow
 from app.db.engine import SQLITE_BUSY_MS
 from app.db.sql import chunks, insert_for
 from app.feeds import events, render
-from app.feeds.models import FeedEvent
+from app.feeds.models import FeedEvent, FeedEventText
 from app.feeds.spec import FeedSpec
 
 log = logging.getLogger(__name__)
 
 
 def stored(
-    session: Session, wanted: list[render.EventRef], spec: FeedSpec | None = None
+    session: Session, wanted: list[render.EventRef], language: str, spec: FeedSpec | None = None
 ) -> dict[str, bytes]:
-    """The texts kept in the database for these events, where still theirs.  With `spec`,
-    read with the feed's own conditions rather than by id: for many events, cheaper than a
-    list of thousands of ids."""
+    """The texts in `language` kept in the database for these events, where still theirs.
+    With `spec`, read with the feed's own conditions rather than by id: for many events,
+    cheaper than a list of thousands of ids."""
     digests = {ref.id: ref.digest for ref in wanted}
     statements = []
-    columns = (col(FeedEvent.activity_id), col(FeedEvent.text_key), col(FeedEvent.text))
+    columns = (col(FeedEventText.activity_id), col(FeedEventText.text_key), col(FeedEventText.text))
+    kept = sa.select(*columns).where(col(FeedEventText.language) == language)
     if spec is not None:
         statements.append(
-            sa.select(*columns)
-            .join(Activity, col(Activity.id) == FeedEvent.activity_id)
-            .where(*events.shown(session, spec))
+            kept.join(Activity, col(Activity.id) == FeedEventText.activity_id).where(
+                *events.shown(session, spec)
+            )
         )
     else:
         ids = [uuid.UUID(ref.id) for ref in wanted]
         statements += [
-            sa.select(*columns).where(col(FeedEvent.activity_id).in_(chunk))
-            for chunk in chunks(ids, 1_000)
+            kept.where(col(FeedEventText.activity_id).in_(chunk)) for chunk in chunks(ids, 1_000)
         ]
     found: dict[str, bytes] = {}
     for statement in statements:
         for activity_id, text_key, text in session.execute(statement):
             activity = str(activity_id)
-            if text is not None and text_key == digests.get(activity):
+            if text_key == digests.get(activity):
                 found[activity] = text.encode()
     return found
 
@@ -60,13 +60,13 @@ def store(engine: sa.Engine, rendered: list[tuple[render.EventRef, bytes]]) -> N
     if not rendered:
         return
     postgresql = engine.dialect.name == "postgresql"
-    table = FeedEvent.__table__  # type: ignore[attr-defined]
+    table = FeedEventText.__table__  # type: ignore[attr-defined]
     # One order for every writer, so that two never wait for each other's rows.
-    ordered = sorted(rendered, key=lambda pair: pair[0].id)
+    ordered = sorted(rendered, key=lambda pair: (pair[0].id, pair[0].language))
     rows = [
         {
             "activity_id": uuid.UUID(ref.id),
-            "renamed": 0,
+            "language": ref.language,
             "text_key": ref.digest,
             "text": text.decode(),
         }
@@ -74,7 +74,7 @@ def store(engine: sa.Engine, rendered: list[tuple[render.EventRef, bytes]]) -> N
     ]
     statement = insert_for(engine.dialect.name, table)
     statement = statement.on_conflict_do_update(
-        index_elements=["activity_id"],
+        index_elements=["activity_id", "language"],
         set_={"text_key": statement.excluded.text_key, "text": statement.excluded.text},
     )
     try:
@@ -120,7 +120,9 @@ def texts(
             found[ref.id] = text
     kept = [ref for ref in missing if ref.stored == ref.digest]
     # Many (a new process): read with the feed's conditions; a few (after an edit): by id.
-    from_database = stored(session, kept, spec if len(kept) > 500 else None) if kept else {}
+    from_database = (
+        stored(session, kept, spec.language, spec if len(kept) > 500 else None) if kept else {}
+    )
     rendered = []
     to_render = [ref for ref in missing if ref.id not in from_database]
     by_id = {ref.id: ref for ref in to_render}

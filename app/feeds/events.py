@@ -10,11 +10,11 @@ from sqlmodel import Session, col, select
 from app.activities.models import Activity
 from app.activities.queries import Filters, conditions
 from app.activities.queries import links as links_of
-from app.core import vocab
+from app.core import i18n, vocab
 from app.core.timeutil import as_utc
 from app.db.sql import chunks
 from app.feeds import render
-from app.feeds.models import FeedEvent
+from app.feeds.models import FeedEvent, FeedEventText
 from app.feeds.spec import CANCELLED_STAY, FeedSpec, start_of
 from app.organizations.models import Organization
 
@@ -71,7 +71,7 @@ def refs(session: Session, spec: FeedSpec) -> list[render.EventRef]:
             col(Organization.name),
             col(FeedEvent.renamed),
             col(FeedEvent.renamed_at),
-            col(FeedEvent.text_key),
+            col(FeedEventText.text_key),
             col(Activity.start_date),
             col(Activity.end_date),
             col(Activity.start_time),
@@ -79,6 +79,13 @@ def refs(session: Session, spec: FeedSpec) -> list[render.EventRef]:
         )
         .join(Organization, col(Organization.id) == Activity.provider_id)
         .outerjoin(FeedEvent, col(FeedEvent.activity_id) == Activity.id)
+        .outerjoin(
+            FeedEventText,
+            sa.and_(
+                col(FeedEventText.activity_id) == Activity.id,
+                col(FeedEventText.language) == spec.language,
+            ),
+        )
         .where(*shown(session, spec))
         .order_by(col(Activity.start_date), col(Activity.id))
     )
@@ -95,6 +102,7 @@ def refs(session: Session, spec: FeedSpec) -> list[render.EventRef]:
             start_date=start_date,
             end_date=end_date,
             zone=zone if start_time else None,
+            language=spec.language,
         )
         for (
             activity_id,
@@ -117,8 +125,10 @@ def load(session: Session, spec: FeedSpec, wanted: list[render.EventRef]) -> lis
     """Everything these events show, in chunks of 5,000.  The feed's conditions and each
     event's revision are checked again: on PostgreSQL each statement sees the latest
     commits, and an activity made restricted since `refs` must not reach a public feed."""
+    language = spec.language
     geography = vocab.geography()
-    country_names = {code: c.name for code, c in geography.countries.items()}
+    country_names = {code: i18n.country(code, language) for code in geography.countries}
+    region_names = {code: i18n.region(code, language) for code in geography.region_names}
     by_id = {uuid.UUID(ref.id): ref for ref in wanted}
     ids = list(by_id)
     loaded: list[render.EventData] = []
@@ -150,23 +160,25 @@ def load(session: Session, spec: FeedSpec, wanted: list[render.EventRef]) -> lis
                     renamed_at=ref.renamed_at,
                     partners=tuple(a.partners),
                     states=render.names(states[a.id], country_names),
-                    regions=render.names(regions[a.id], geography.region_names),
+                    regions=render.names(regions[a.id], region_names),
                     themes=tuple(a.themes),
                     activity_type=a.activity_type,
                     audiences=tuple(a.audiences),
-                    location=_location(a, country_names),
+                    location=_location(a, country_names, language),
                     contact_email=a.contact_email,
                     url=a.url,
+                    language=language,
                 )
             )
     return loaded
 
 
-def _location(activity: Activity, country_names: dict[str, str]) -> str | None:
+def _location(activity: Activity, country_names: dict[str, str], language: str) -> str | None:
+    _ = i18n.translator(language)
     parts = [activity.venue_city, country_names.get(activity.venue_country or "")]
     place = ", ".join(p for p in parts if p)
     if activity.modality == "virtual":
-        return f"Online ({place})" if place else "Online"
+        return _("Online (%(place)s)") % {"place": place} if place else _("Online")
     if activity.modality == "hybrid":
-        return f"{place} and online" if place else "Online"
+        return _("%(place)s and online") % {"place": place} if place else _("Online")
     return place or None

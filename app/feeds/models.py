@@ -10,6 +10,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict
 from pydantic import Field as PydanticField
 from sqlmodel import Field, SQLModel
 
+from app.core.i18n import Language
 from app.core.timeutil import UtcDatetime, utcnow
 from app.core.types import CountryCode, RegionCode
 from app.core.vocab import ActivityType, Domain, Status, Theme
@@ -18,14 +19,9 @@ from app.db.types import JSONValue, owned_by
 
 
 class FeedEvent(SQLModel, table=True):
-    """An activity's event as feeds show it: its text, kept so that a new process assembles a
-    feed without rendering it again, and how often its provider was renamed.
-
-    `text` is app.feeds.render.event's output for the key whose digest is `text_key`
-    (render.EventRef.key: the activity's revision, its provider's name, the renames, the
-    format); a text whose key is no longer the event's is rendered again, and so replaced,
-    when a feed next shows it.  `renamed` and `renamed_at` are no cache: each rename of the
-    provider adds one to its events' SEQUENCE and moves their LAST-MODIFIED."""
+    """How often an activity's provider was renamed since it had this one: no cache, each
+    rename adds one to the event's SEQUENCE and moves its LAST-MODIFIED (its texts, in each
+    language, are `FeedEventText`)."""
 
     __tablename__ = "feed_event"
 
@@ -36,8 +32,27 @@ class FeedEvent(SQLModel, table=True):
     )
     renamed: int = Field(default=0)
     renamed_at: datetime | None = None
-    text_key: str | None = Field(default=None, max_length=32)
-    text: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class FeedEventText(SQLModel, table=True):
+    """An activity's event as feeds in one language show it, kept so that a new process
+    assembles a feed without rendering it again.
+
+    `text` is app.feeds.render.event's output for the key whose digest is `text_key`
+    (render.EventRef.key: the activity's revision, its provider's name, the renames, the
+    language, the format); a text whose key is no longer the event's is rendered again, and
+    so replaced, when a feed next shows it."""
+
+    __tablename__ = "feed_event_text"
+
+    activity_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid, sa.ForeignKey("activity.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    language: str = Field(primary_key=True, max_length=5)
+    text_key: str = Field(max_length=32)
+    text: str = Field(sa_type=sa.Text)
 
 
 class FeedToken(SQLModel, table=True):
@@ -55,6 +70,9 @@ class FeedToken(SQLModel, table=True):
     membership_id: uuid.UUID | None = Field(default=None, sa_column=owned_by("membership.id"))
     created_by: str = Field(max_length=260)
     filters: dict[str, Any] = Field(default_factory=dict, sa_type=JSONValue)
+    # The feed's language; None: its owner's (the person's, as it is when the feed is read),
+    # else English.
+    language: str | None = Field(default=None, max_length=5)
     created_at: datetime = Field(default_factory=utcnow)
     revoked_at: datetime | None = None
 
@@ -95,6 +113,12 @@ class FeedTokenIn(BaseModel):
         description="The feed's name in calendars; one line, no control characters.",
     )
     filters: FeedFilters = PydanticField(default_factory=FeedFilters)
+    language: Language | None = PydanticField(
+        default=None,
+        description="The language of the feed's name and event descriptions; default: that "
+        "of the person who made it, as it is when the feed is read (English for a program's "
+        "key).",
+    )
 
 
 class FeedLinks(BaseModel):
@@ -115,6 +139,7 @@ class FeedTokenPublic(BaseModel):
     created_by: str
     created_at: UtcDatetime
     revoked_at: UtcDatetime | None
+    language: str | None
 
 
 # A revoked token's cached feed must end (app.db.stamp).

@@ -24,6 +24,8 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 
+from app.core import i18n
+
 PRODID = "-//assistcal//UNSCR 1540 assistance calendar//EN"
 REFRESH = timedelta(hours=1)
 UID_DOMAIN = "assistcal"
@@ -31,7 +33,7 @@ UID_DOMAIN = "assistcal"
 # The version of what `event` writes: raise it when the text of an event changes for the
 # same data (this module, the country and region names of app.core.vocab), so that the texts
 # kept in the database are rendered again.
-FORMAT = 2
+FORMAT = 3
 
 # DOMAIN.md: planned and postponed are TENTATIVE, confirmed and completed CONFIRMED.
 STATUS = {
@@ -59,6 +61,7 @@ class EventRef:
     end_date: date
     zone: str | None  # the IANA zone of a timed activity
     stored: str | None = None  # the `digest` of the text kept in the database, if any
+    language: str = "en"  # of the feed, so of the event's description
 
     @property
     def key(self) -> tuple[object, ...]:
@@ -71,6 +74,7 @@ class EventRef:
             self.provider,
             self.provider_name,
             self.renamed,
+            self.language,
             FORMAT,
         )
 
@@ -110,6 +114,7 @@ class EventData:
     location: str | None
     contact_email: str | None
     url: str | None
+    language: str = "en"  # of the description and categories (the title is the provider's)
 
     @property
     def sequence(self) -> int:
@@ -131,31 +136,34 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _label(code: str) -> str:
-    return code.replace("_", " ")
-
-
 def _description(data: EventData) -> str:
+    """What the event is, with its provider, States, themes, contact, in the feed's language
+    (after the activity's own description, as written)."""
+    _ = i18n.translator(data.language)
+
+    def labels(codes: Iterable[str]) -> str:
+        return ", ".join(i18n.label(code, data.language) for code in codes)
+
     lines = []
     if data.description:
         lines += [data.description, ""]
-    lines.append(f"Provider: {data.provider_name} ({data.provider})")
+    lines.append(_("Provider: %(name)s") % {"name": f"{data.provider_name} ({data.provider})"})
     if data.partners:
-        lines.append("Partners: " + ", ".join(data.partners))
+        lines.append(_("Partners: %(names)s") % {"names": ", ".join(data.partners)})
     if data.states:
-        lines.append("Beneficiary States: " + ", ".join(data.states))
+        lines.append(_("Beneficiary States: %(names)s") % {"names": ", ".join(data.states)})
     if data.regions:
-        lines.append("Regions: " + ", ".join(data.regions))
-    lines.append("Themes: " + ", ".join(_label(t) for t in data.themes))
-    lines.append("Type: " + _label(data.activity_type))
+        lines.append(_("Regions: %(names)s") % {"names": ", ".join(data.regions)})
+    lines.append(_("Themes: %(names)s") % {"names": labels(data.themes)})
+    lines.append(_("Type: %(name)s") % {"name": i18n.label(data.activity_type, data.language)})
     if data.audiences:
-        lines.append("Audiences: " + ", ".join(_label(a) for a in data.audiences))
+        lines.append(_("Audiences: %(names)s") % {"names": labels(data.audiences)})
     if data.contact_email:
-        lines.append(f"Contact: {data.contact_email}")
+        lines.append(_("Contact: %(address)s") % {"address": data.contact_email})
     if data.url:
-        lines.append(f"More: {data.url}")
+        lines.append(_("More: %(url)s") % {"url": data.url})
     if data.withdrawn:
-        lines.append("Withdrawn by its provider.")
+        lines.append(_("Withdrawn by its provider."))
     return "\n".join(lines)
 
 
@@ -206,7 +214,8 @@ def component(data: EventData) -> icalendar.Event:
     vevent.add("description", _description(data))
     if data.location:
         vevent.add("location", data.location)
-    vevent.add("categories", [*(_label(t) for t in data.themes), data.provider])
+    themes = [i18n.label(theme, data.language) for theme in data.themes]
+    vevent.add("categories", [*themes, data.provider])
     vevent.add("status", "CANCELLED" if cancelled else STATUS[data.status])
     vevent.add("transp", "TRANSPARENT")
     if data.url:

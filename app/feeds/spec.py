@@ -8,13 +8,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import quote, urlencode
 
-from app.core import timeutil, vocab
+from app.core import i18n, timeutil
 from app.feeds.models import FeedFilters, FeedLinks
 
 CANCELLED_STAY = timedelta(days=60)
 MONTHS_BACK = 3
 MONTHS_AHEAD = 24
-APP_NAME = "1540 assistance activities"
 
 
 def months_from(day: date, months: int) -> date:
@@ -35,6 +34,7 @@ class FeedSpec:
     date_to: date | None = None  # None: MONTHS_AHEAD after today
     hide_cancelled: bool = False
     include_restricted: bool = False
+    language: str = "en"  # of its name, description and events' descriptions
 
     @property
     def window(self) -> tuple[date, date]:
@@ -53,6 +53,7 @@ class FeedSpec:
             [d.isoformat() for d in self.window],
             self.hide_cancelled,
             self.include_restricted,
+            self.language,
         ]
         return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
 
@@ -62,24 +63,25 @@ def start_of(day: date) -> datetime:
     return datetime.combine(day, datetime.min.time(), UTC)
 
 
-def describe(filters: FeedFilters) -> tuple[str, str]:
-    """A feed's readable name and description from its filters, e.g. "Trinidad and Tobago -
-    1540 assistance activities".  Pure: it runs on every request, cached feed or not."""
-    geography = vocab.geography()
-    parts: list[str] = []
-    parts += [geography.countries[c].name for c in filters.country if c in geography.countries]
-    parts += [geography.region_names.get(r, r) for r in filters.region]
+def describe(filters: FeedFilters, language: str = "en") -> tuple[str, str]:
+    """A feed's readable name and description from its filters, in `language`, e.g.
+    "Trinidad and Tobago - 1540 assistance activities".  Pure: it runs on every request,
+    cached feed or not."""
+    _ = i18n.translator(language)
+    parts: list[str] = [i18n.country(c, language) for c in filters.country]
+    parts += [i18n.region(r, language) for r in filters.region]
     parts += [acronym.strip().upper() for acronym in filters.provider]  # acronyms are upper case
-    parts += [t.replace("_", " ").capitalize() for t in filters.theme]
-    parts += [d.replace("_", " ") for d in filters.domain]
-    parts += [t.replace("_", " ") for t in filters.type]
-    parts += list(filters.status)
-    name = f"{', '.join(parts)} - {APP_NAME}" if parts else f"All {APP_NAME}"
-    description = (
+    for codes in (filters.theme, filters.domain, filters.type, filters.status):
+        parts += [i18n.label(code, language) for code in codes]
+    chosen = ", ".join(parts)
+    if parts:
+        name = _("%(chosen)s - 1540 assistance activities") % {"chosen": chosen}
+    else:
+        name = _("All 1540 assistance activities")
+    description = _(
         "Planned activities of assistance for the implementation of UN Security Council "
-        f"resolution 1540 (2004): {', '.join(parts) if parts else 'all States and themes'}. "
-        "Shared by the providers in assistcal."
-    )
+        "resolution 1540 (2004): %(chosen)s. Shared by the providers in assistcal."
+    ) % {"chosen": chosen or _("all States and themes")}
     return name, description
 
 
@@ -91,12 +93,15 @@ def spec_for(
     hide_cancelled: bool,
     include_restricted: bool = False,
     name: str | None = None,
+    language: str = "en",
 ) -> FeedSpec:
-    """What a feed shows; `name` replaces the name made from the filters (private feeds are
-    named by their label)."""
-    feed_name, description = describe(filters)
+    """What a feed shows, named in `language`; `name` replaces the name made from the
+    filters (private feeds are named by their label)."""
+    feed_name, description = describe(filters, language)
     if name is not None:
-        feed_name = f"{name} - {APP_NAME}"
+        feed_name = i18n.translator(language)("%(chosen)s - 1540 assistance activities") % {
+            "chosen": name
+        }
     return FeedSpec(
         filters=filters,
         name=feed_name,
@@ -106,6 +111,7 @@ def spec_for(
         date_to=date_to,
         hide_cancelled=hide_cancelled,
         include_restricted=include_restricted,
+        language=language,
     )
 
 
@@ -116,6 +122,20 @@ def filter_query(filters: FeedFilters) -> dict[str, list[str]]:
         if value:
             query[name] = [str(v) for v in value] if isinstance(value, list) else [str(value)]
     return query
+
+
+def feed_query(filters: FeedFilters, language: str | None) -> dict[str, list[str]]:
+    """The query of a public feed: its filters, and its language unless English (the
+    default)."""
+    query = filter_query(filters)
+    if language and language != "en":
+        query["lang"] = [language]
+    return query
+
+
+def public_path(query: dict[str, list[str]]) -> str:
+    """The public feed for this query: all.ics when it chooses nothing (a language aside)."""
+    return "/feeds/calendar.ics" if set(query) - {"lang"} else "/feeds/all.ics"
 
 
 def links(base_url: str, path: str, query: dict[str, list[str]] | None = None) -> FeedLinks:

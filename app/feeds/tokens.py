@@ -8,7 +8,8 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from app.audit import service as audit
-from app.auth.models import ApiKey
+from app.auth.models import ApiKey, Membership, Person
+from app.core.i18n import LANGUAGES
 from app.core.keys import hash_key
 from app.core.principal import Principal
 from app.core.timeutil import utcnow
@@ -37,6 +38,7 @@ def create_token(
         membership_id=actor.membership_id,
         created_by=actor.label,
         filters=data.filters.model_dump(mode="json"),
+        language=data.language,
     )
     session.add(row)
     session.flush()
@@ -46,7 +48,7 @@ def create_token(
         action="feed_token.create",
         entity_type="feed_token",
         entity_id=row.id,
-        changes={"label": data.label, "filters": row.filters},
+        changes={"label": data.label, "filters": row.filters, "language": data.language},
     )
     found = links(base_url, f"/feeds/private/{token}.ics")
     return FeedTokenCreated(id=row.id, token=token, **found.model_dump())
@@ -60,6 +62,7 @@ def _public(row: FeedToken) -> FeedTokenPublic:
         created_by=row.created_by,
         created_at=row.created_at,
         revoked_at=row.revoked_at,
+        language=row.language,
     )
 
 
@@ -130,3 +133,19 @@ def by_token(session: Session, token: str) -> FeedToken:
     if row is None:
         raise NotFound("no such feed")
     return row
+
+
+def language_of(session: Session, row: FeedToken) -> str:
+    """The language a private feed is read in: its own, else its owner's as it is now (the
+    person who made it in the pages or with their key), else English."""
+    if row.language is not None:
+        return row.language
+    if row.membership_id is not None:
+        owner = session.exec(
+            select(Person.language)
+            .join(Membership, col(Membership.person_id) == Person.id)
+            .where(Membership.id == row.membership_id)
+        ).first()
+        if owner in LANGUAGES:
+            return owner
+    return "en"

@@ -200,18 +200,25 @@ DOWNLOAD_FILTERS = ("region", "country", "theme", "provider", "status", "type")
 
 
 @router.get("/calendar.csv")
-def calendar_csv(session: SessionDep, reader: ViewerDep, picked: ChoiceDep) -> Response:
+def calendar_csv(
+    request: Request, session: SessionDep, reader: ViewerDep, picked: ChoiceDep
+) -> Response:
     """The calendar's activities as the API's CSV export makes them, for the page's reader
-    (signed in: restricted ones too, which the API gives only to a key)."""
+    (signed in: restricted ones too, which the API gives only to a key), the names in the
+    page's language."""
     items = exports.activities(session, picked.filters, viewer=reader.principal)
-    return download(exports.to_csv(items, hxl=False), "text/csv; charset=utf-8", "calendar.csv")
+    body = exports.to_csv(items, hxl=False, language=language(request))
+    return download(body, "text/csv; charset=utf-8", "calendar.csv")
 
 
 @router.get("/calendar.xlsx")
-def calendar_xlsx(session: SessionDep, reader: ViewerDep, picked: ChoiceDep) -> Response:
+def calendar_xlsx(
+    request: Request, session: SessionDep, reader: ViewerDep, picked: ChoiceDep
+) -> Response:
     """The same as a workbook."""
     items = exports.activities(session, picked.filters, viewer=reader.principal)
-    return download(exports.to_xlsx(items, hxl=False), XLSX, "calendar.xlsx")
+    body = exports.to_xlsx(items, hxl=False, language=language(request))
+    return download(body, XLSX, "calendar.xlsx")
 
 
 @router.get("/calendar.pdf")
@@ -357,11 +364,11 @@ def _subscribe(
 ) -> HTMLResponse:
     """The subscribe page: the public feed of the chosen filters, and a signed-in reader's
     private feeds."""
-    query = feeds.filter_query(chosen)
-    path = "/feeds/calendar.ics" if query else "/feeds/all.ics"
-    links = feeds.links(base_url(request), path, query or None)
-    name, _ = feeds.describe(chosen)
     lang = language(request)
+    # The feed speaks the page's language: its name and its events' descriptions.
+    query = feeds.feed_query(chosen, lang)
+    links = feeds.links(base_url(request), feeds.public_path(query), query or None)
+    name, _ = feeds.describe(chosen, lang)
     private = []
     if reader.principal is not None:
         private = [

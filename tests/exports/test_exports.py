@@ -58,7 +58,7 @@ def test_csv_has_every_field_and_readable_names(client: TestClient, make_key: Ke
     assert row["regions"] == "029"
     assert row["region_names"] == "Caribbean"
     assert row["themes"] == "export_control; outreach"
-    assert row["theme_names"] == "export control; outreach"
+    assert row["theme_names"] == "Export control; Outreach"
     assert row["partners"] == "OAS; US-STATE"
     assert (row["start_date"], row["start_time"], row["timezone"]) == (
         "2025-03-10",
@@ -146,3 +146,31 @@ def test_xlsx_and_the_hxl_row(client: TestClient, make_key: KeyMaker) -> None:
 def test_an_empty_export_has_its_header(client: TestClient) -> None:
     rows = client.get(f"{API}/exports/activities.csv").content.decode("utf-8-sig").splitlines()
     assert rows == [",".join(column.name for column in COLUMNS)]
+
+
+def test_the_readable_names_in_the_readers_language(client: TestClient, make_key: KeyMaker) -> None:
+    key = make_key("UNLIREC", "provider")
+    post(client, key, countries=["TT", "HT"], regions=["029"], themes=["export_control"])
+    french = client.get(f"{API}/exports/activities.csv", params={"lang": "fr"})
+    assert french.status_code == 200
+    [row] = read_csv(french.content)
+    assert row["country_names"] == "Haïti; Trinité-et-Tobago"
+    assert row["region_names"] == "Caraïbes"
+    assert row["theme_names"] == "Contrôles à l'exportation"
+    assert (row["countries"], row["themes"]) == ("HT; TT", "export_control")  # codes stay
+    assert row["title"] == read_csv(client.get(f"{API}/exports/activities.csv").content)[0]["title"]
+
+    arabic = client.get(f"{API}/exports/activities.xlsx", params={"lang": "ar", "hxl": "true"})
+    assert arabic.status_code == 200
+    sheet = openpyxl.load_workbook(io.BytesIO(arabic.content))["activities"]
+    header, _tags, values = ([cell.value for cell in r] for r in sheet.iter_rows(max_row=3))
+    cells = dict(zip(header, values, strict=True))
+    assert cells["country_names"] == "هايتي; ترينيداد وتوباغو"
+    assert cells["theme_names"] == "مراقبة الصادرات"
+
+    themes = client.get(f"{API}/exports/iati-themes", params={"lang": "zh"}).json()
+    assert {"code": "export_control", "name": "出口管制"} in themes["codes"]
+    for path in ("activities.csv", "activities.xlsx", "iati-themes"):
+        refused = client.get(f"{API}/exports/{path}", params={"lang": "klingon"})
+        assert refused.status_code == 422
+        assert "lang" in refused.text

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from app.db.engine import IMMEDIATE
 from app.feeds import render
-from app.feeds.models import FeedEvent
+from app.feeds.models import FeedEventText
 from app.main import create_app
 from tests.conftest import KeyMaker
 from tests.helpers import activity_body, auth
@@ -53,9 +53,10 @@ def new_process(
             yield other, rendered
 
 
-def stored(engine: Engine) -> dict[str, str | None]:
+def stored(engine: Engine, language: str = "en") -> dict[str, str | None]:
+    text = FeedEventText.__table__.c  # type: ignore[attr-defined]
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(FeedEvent.activity_id, FeedEvent.text))  # type: ignore[call-overload]
+        rows = conn.execute(sa.select(text.activity_id, text.text).where(text.language == language))
         return {str(activity_id): text for activity_id, text in rows}
 
 
@@ -181,3 +182,26 @@ def test_a_feed_does_not_queue_for_sqlites_write_lock_to_keep_its_texts(
     assert response.content.count(b"BEGIN:VEVENT") == 1
     assert seconds < 2
     assert stored(engine) == {}
+
+
+def test_each_language_keeps_its_own_texts(
+    client: TestClient,
+    provider: str,
+    settings: Any,
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    one = post(client, provider, title="One")["id"]
+    english = client.get("/feeds/all.ics", params=WINDOW).content
+    spanish = client.get("/feeds/all.ics", params={**WINDOW, "lang": "es"}).content
+    assert english != spanish
+    assert "Proveedor: " in stored(engine, "es")[one]  # type: ignore[operator]
+    assert "Provider: " in stored(engine, "en")[one]  # type: ignore[operator]
+
+    with new_process(settings, monkeypatch) as (other, rendered):
+        assert other.get("/feeds/all.ics", params={**WINDOW, "lang": "es"}).content == spanish
+        assert other.get("/feeds/all.ics", params=WINDOW).content == english
+        assert rendered == []  # both from the database
+        assert other.get("/feeds/all.ics", params={**WINDOW, "lang": "zh"}).status_code == 200
+        assert rendered == [one]  # a language not read before: rendered once, then kept
+    assert "提供方：" in stored(engine, "zh")[one]  # type: ignore[operator]  # noqa: RUF001

@@ -294,6 +294,13 @@ def test_a_csv_export_comes_back_unchanged(client: TestClient, make_key: KeyMake
     exported = client.get(f"{API}/exports/activities.csv", headers=auth(key)).content
     report = upload(client, key, exported).json()
     assert (report["created"], report["updated"], report["unchanged"]) == (0, 0, 3), report
+    # Names in another language or script change nothing: the codes beside them decide.
+    for language in ("fr", "ar", "zh"):
+        named = client.get(
+            f"{API}/exports/activities.csv", params={"lang": language}, headers=auth(key)
+        ).content
+        report = upload(client, key, named).json()
+        assert (report["created"], report["updated"], report["unchanged"]) == (0, 0, 3), report
 
 
 def test_an_xlsx_with_formulas_and_merged_cells(client: TestClient, make_key: KeyMaker) -> None:

@@ -30,7 +30,7 @@ from tests.helpers import auth, submit
 # Tables that cached answers read without showing a change of their own: the stamp itself,
 # and the feeds' kept texts, keyed by the activity's revision and its provider's renames
 # (both watched).
-DERIVED = {"feed_state", "feed_event"}
+DERIVED = {"feed_state", "feed_event", "feed_event_text"}
 
 
 def test_the_watched_tables_are_declared_beside_their_models() -> None:

@@ -199,6 +199,11 @@ def test_csv_and_xlsx_downloads_keep_the_reader_and_the_filters(
     mexico = {a["title"] for a in activities if "MX" in states(a)}
     assert shown == mexico
 
+    # Names in the page's language.
+    spanish = web.get(f"/calendar.csv?country=MX&{YEAR}", headers={"Accept-Language": "es"})
+    assert "México" in spanish.content.decode("utf-8-sig")
+    assert "Mexico" not in spanish.content.decode("utf-8-sig").replace("Mexico City", "")
+
 
 def test_the_pages_link_their_downloads_with_their_filters(
     web: TestClient, make_key: KeyMaker
