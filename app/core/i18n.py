@@ -2,7 +2,7 @@
 locale/<language>.po (Babel's; bash .ci/catalogs keeps them up to date), vocabulary labels,
 State names (the UN's, from app.core.vocab), region names and dates in the reader's format."""
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from functools import cache, lru_cache
 from io import BytesIO
@@ -140,6 +140,19 @@ def _locale(tag: str) -> Locale:
     return Locale.parse(tag)
 
 
+@cache
+def separator(language: str) -> str:
+    """What stands between two items of a list in `language` (CLDR's list pattern, the
+    middle of a standard list): ", " in English, "、" in Chinese, " و" in Arabic."""
+    middle = str(_locale(language).list_patterns["standard"]["middle"])
+    return middle.replace("{0}", "").replace("{1}", "")
+
+
+def listed(items: Iterable[str], language: str) -> str:
+    """Names in a list the reader's way: "Haiti, Jamaica"; "هايتي وجامايكا"; "海地、牙买加"."""
+    return separator(language).join(items)
+
+
 @lru_cache(maxsize=4096)
 def _decimal(value: float, language: str) -> str:
     """A number in `language` (a page of warnings writes the same few hundred again)."""
@@ -191,7 +204,7 @@ def _difference(p: dict[str, Any], language: str) -> str:
 
     def said(value: Any) -> str:
         values = value if isinstance(value, list) else [value]
-        return ", ".join(label(str(v), language) if coded else str(v) for v in values)
+        return listed((label(str(v), language) if coded else str(v) for v in values), language)
 
     template = translator(language)(_DIFFERENCES[p["difference"]])
     return template % {"first": said(p.get("first", "")), "second": said(p.get("second", ""))}
@@ -235,7 +248,7 @@ def _reason(code: str, p: dict[str, Any], language: str) -> str | None:
             shared=_decimal(p["shared"], language),
         )
     if code == "same_country" and "states" in p:
-        names = ", ".join(country(c, language) for c in p["states"])
+        names = listed((country(c, language) for c in p["states"]), language)
         return _("Both for %(states)s") % {"states": names + ("…" if p.get("more") else "")}
     if code == "same_theme" and "themes" in p:
         if not p["themes"]:
@@ -245,7 +258,7 @@ def _reason(code: str, p: dict[str, Any], language: str) -> str | None:
             "Themes shared: %(themes)s",
             len(p["themes"]),
             language,
-            themes=", ".join(label(t, language) for t in p["themes"]),
+            themes=listed((label(t, language) for t in p["themes"]), language),
         )
     if code == "same_type" and "types" in p:
         first, second = (label(t, language) for t in p["types"])

@@ -141,19 +141,22 @@ def _description(data: EventData) -> str:
     (after the activity's own description, as written)."""
     _ = i18n.translator(data.language)
 
+    def joined(items: Iterable[str]) -> str:
+        return i18n.listed(items, data.language)
+
     def labels(codes: Iterable[str]) -> str:
-        return ", ".join(i18n.label(code, data.language) for code in codes)
+        return joined(i18n.label(code, data.language) for code in codes)
 
     lines = []
     if data.description:
         lines += [data.description, ""]
     lines.append(_("Provider: %(name)s") % {"name": f"{data.provider_name} ({data.provider})"})
     if data.partners:
-        lines.append(_("Partners: %(names)s") % {"names": ", ".join(data.partners)})
+        lines.append(_("Partners: %(names)s") % {"names": joined(data.partners)})
     if data.states:
-        lines.append(_("Beneficiary States: %(names)s") % {"names": ", ".join(data.states)})
+        lines.append(_("Beneficiary States: %(names)s") % {"names": joined(data.states)})
     if data.regions:
-        lines.append(_("Regions: %(names)s") % {"names": ", ".join(data.regions)})
+        lines.append(_("Regions: %(names)s") % {"names": joined(data.regions)})
     lines.append(_("Themes: %(names)s") % {"names": labels(data.themes)})
     lines.append(_("Type: %(name)s") % {"name": i18n.label(data.activity_type, data.language)})
     if data.audiences:

@@ -73,7 +73,7 @@ def describe(filters: FeedFilters, language: str = "en") -> tuple[str, str]:
     parts += [acronym.strip().upper() for acronym in filters.provider]  # acronyms are upper case
     for codes in (filters.theme, filters.domain, filters.type, filters.status):
         parts += [i18n.label(code, language) for code in codes]
-    chosen = ", ".join(parts)
+    chosen = i18n.listed(parts, language)
     if parts:
         name = _("%(chosen)s - 1540 assistance activities") % {"chosen": chosen}
     else:

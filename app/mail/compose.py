@@ -4,7 +4,7 @@ HTML part that adds nothing the text lacks (docs: PAGES.md, E-mails), in the rea
 Each mail is `<name>.txt`, whose top-level `subject` is the subject, and `<name>.html`
 (autoescaped), both extending the layout that says why the reader gets it.  Besides the
 caller's context, a template has `language` and, in that language, `_` (a message), `plural`,
-`label` (a vocabulary code), `day`, `country` and `region`."""
+`label` (a vocabulary code), `day`, `country`, `region` and `listed` (names in a list)."""
 
 import textwrap
 from dataclasses import dataclass
@@ -55,6 +55,8 @@ def compose(template: str, language: str, **context: Any) -> Composed:
         "day": lambda value, style="medium": i18n.day(value, language, style),
         "country": lambda code: i18n.country(code, language),
         "region": lambda code: i18n.region(code, language),
+        "listed": lambda items: i18n.listed(items, language),
+        "sep": i18n.separator(language),  # between two items of a list
         "plural": lambda one, many, n, **more: i18n.plural(one, many, n, language, **more),
     }
     text = environment.get_template(f"{template}.txt").make_module(values)

@@ -127,7 +127,7 @@ class _Reader:
     def shown(self, activity: Activity, language: str) -> Shown:
         provider = self.organization(activity.provider_id)
         names = [i18n.country(code, language) for code in self._states.get(activity.id, [])]
-        states = ", ".join(names[:STATES_SHOWN])
+        states = i18n.listed(names[:STATES_SHOWN], language)
         if len(names) > STATES_SHOWN:
             more = len(names) - STATES_SHOWN
             states = i18n.plural(
@@ -169,7 +169,7 @@ def _where(reader: _Reader, activities: list[Activity], language: str) -> str:
     names = [i18n.country(code, language) for code in codes[:2]]
     if len(codes) > 2:
         names.append(f"+{len(codes) - 2}")
-    return ", ".join(names)
+    return i18n.listed(names, language)
 
 
 def _item(reader: _Reader, notice: Notice, organization_id: int, language: str) -> Item | None:

@@ -269,7 +269,7 @@ def states(codes: Iterable[str], language: str, limit: int = 6) -> str:
     """States by their names in `language`, alphabetically: the first `limit` of them and
     how many more."""
     ordered = sorted(i18n.country(code, language) for code in codes)
-    shown = ", ".join(ordered[:limit])
+    shown = i18n.listed(ordered[:limit], language)
     if len(ordered) > limit:
         more = len(ordered) - limit
         shown += " " + i18n.plural("and %(n)s more", "and %(n)s more", more, language)

@@ -401,7 +401,7 @@ def _in_words(filters: FeedFilters, lang: str) -> str:
     parts += [i18n.label(s, lang) for s in filters.status]
     if filters.q:
         parts.append(f"“{filters.q}”")
-    return ", ".join(parts)
+    return i18n.listed(parts, lang)
 
 
 @router.post("/subscribe/feeds", response_class=HTMLResponse)

@@ -355,11 +355,11 @@ def _conflict(mine: Values, theirs: Values, lang: str) -> list[tuple[str, str, s
     def shown(values: Values, name: str) -> str:
         value = values.get(name) or ""
         if name == "countries":
-            return ", ".join(i18n.country(c, lang) for c in value)
+            return i18n.listed((i18n.country(c, lang) for c in value), lang)
         if name == "regions":
-            return ", ".join(i18n.region(r, lang) for r in value)
+            return i18n.listed((i18n.region(r, lang) for r in value), lang)
         if isinstance(value, list):
-            return ", ".join(i18n.label(v, lang) for v in value)
+            return i18n.listed((i18n.label(v, lang) for v in value), lang)
         return str(value)
 
     rows = []

@@ -44,6 +44,8 @@ def helpers(request: Request, reader: auth.Viewer) -> dict[str, Any]:
         "country": lambda code: i18n.country(code, lang),
         "region": lambda code: i18n.region(code, lang),
         "day": lambda value, style="medium": i18n.day(value, dates, style),
+        "listed": lambda items: i18n.listed(items, lang),
+        "sep": i18n.separator(lang),  # between two items of a list
         "reason": lambda r: i18n.reason(
             _get(r, "code"), _get(r, "message"), _get(r, "params"), lang
         ),

@@ -47,13 +47,13 @@ def _compared(activity: ActivityPublic, lang: str) -> dict[str, str]:
         "dates": i18n.day(activity.start_date, lang)
         + " \u2013 "
         + i18n.day(activity.end_date, lang),
-        "countries": ", ".join(i18n.country(c, lang) for c in activity.countries),
-        "regions": ", ".join(i18n.region(r, lang) for r in activity.regions),
-        "themes": ", ".join(i18n.label(t, lang) for t in activity.themes),
+        "countries": i18n.listed((i18n.country(c, lang) for c in activity.countries), lang),
+        "regions": i18n.listed((i18n.region(r, lang) for r in activity.regions), lang),
+        "themes": i18n.listed((i18n.label(t, lang) for t in activity.themes), lang),
         "activity_type": i18n.label(activity.activity_type, lang),
         "language": activity.language,
         "venue": ", ".join(v for v in (venue.city, venue.country) if v) if venue else "",
-        "partners": ", ".join(activity.partners),
+        "partners": i18n.listed(activity.partners, lang),
         "external_ref": activity.external_ref or "",
     }
 

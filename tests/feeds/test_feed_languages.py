@@ -39,18 +39,20 @@ ENGLISH_LABELS = (
 
 def post(client: TestClient, key: str, **fields: Any) -> dict[str, Any]:
     body = activity_body(
-        start_date="2027-03-01",
-        end_date="2027-03-03",
-        title="Taller sobre controles de exportación",
-        countries=["TT"],
-        regions=["029"],
-        themes=["export_control"],
-        audiences=["customs"],
-        partners=["OAS"],
-        contact_email="desk@unlirec.org",
-        url="https://unlirec.org/w1",
-        venue={"city": "Port of Spain", "country": "TT", "modality": "hybrid"},
-        **fields,
+        **{
+            "start_date": "2027-03-01",
+            "end_date": "2027-03-03",
+            "title": "Taller sobre controles de exportación",
+            "countries": ["TT"],
+            "regions": ["029"],
+            "themes": ["export_control"],
+            "audiences": ["customs"],
+            "partners": ["OAS"],
+            "contact_email": "desk@unlirec.org",
+            "url": "https://unlirec.org/w1",
+            "venue": {"city": "Port of Spain", "country": "TT", "modality": "hybrid"},
+            **fields,
+        }
     )
     response = client.post(f"{API}/activities", json=body, headers=auth(key))
     assert response.status_code == 201, response.text
@@ -199,3 +201,20 @@ def test_links_and_the_subscribe_page_give_the_readers_language(client: TestClie
     assert page.status_code == 200
     assert "Trinidad y Tabago - Actividades de asistencia 1540" in page.text
     assert "/feeds/calendar.ics?country=TT&amp;lang=es" in page.text
+
+
+def test_lists_are_written_each_languages_way(client: TestClient, provider: str) -> None:
+    post(client, provider, countries=["HT", "TT"], regions=[], partners=["OAS", "CARICOM"])
+    expected = {
+        "en": "Beneficiary States: Haiti, Trinidad and Tobago",
+        "fr": "États bénéficiaires\u00a0: Haïti, Trinité-et-Tobago",
+        "ar": "الدول المستفيدة: هايتي وترينيداد وتوباغو",
+        "zh": "受益国：海地、特立尼达和多巴哥",
+    }
+    for language, line in expected.items():
+        _, calendar = read(client, "/feeds/all.ics", lang=language)
+        assert line in str(calendar.events[0]["description"]).splitlines()
+    _, calendar = read(client, "/feeds/calendar.ics", country=["HT", "TT"], lang="zh")
+    assert str(calendar["x-wr-calname"]) == "海地、特立尼达和多巴哥 - 1540援助活动"
+    assert i18n.listed([], "ar") == ""
+    assert i18n.listed(["OAS"], "zh") == "OAS"
