@@ -148,6 +148,18 @@ def separator(language: str) -> str:
     return middle.replace("{0}", "").replace("{1}", "")
 
 
+# The colon after a label, by language: French puts a no-break space before it, Chinese writes
+# a full-width one with no space after.
+_COLONS = {"fr": "\u00a0:", "zh": "\uff1a"}
+
+
+def colon(language: str, space: str = "") -> str:
+    """The colon after a label in `language` ("Activities: 3", "Activités : 3", Chinese's
+    full-width one), and `space` after it where the language puts one."""
+    mark = _COLONS.get(language, ":")
+    return mark if language == "zh" else mark + space
+
+
 def listed(items: Iterable[str], language: str) -> str:
     """Names in a list the reader's way: "Haiti, Jamaica"; "هايتي وجامايكا"; "海地、牙买加"."""
     return separator(language).join(items)

@@ -57,6 +57,7 @@ def compose(template: str, language: str, **context: Any) -> Composed:
         "region": lambda code: i18n.region(code, language),
         "listed": lambda items: i18n.listed(items, language),
         "sep": i18n.separator(language),  # between two items of a list
+        "colon": lambda space="": i18n.colon(language, space),  # after a label
         "plural": lambda one, many, n, **more: i18n.plural(one, many, n, language, **more),
     }
     text = environment.get_template(f"{template}.txt").make_module(values)

@@ -206,7 +206,7 @@ def _item(reader: _Reader, notice: Notice, organization_id: int, language: str) 
             "review_url": f"{reader.base}/review",
         }
         if notice.event == "finding.created":
-            subject = f"{kind_words}: {where}"
+            subject = f"{kind_words}{i18n.colon(language, ' ')}{where}"
         else:
             decision = data["decision"]
             decision_words = {
@@ -223,7 +223,7 @@ def _item(reader: _Reader, notice: Notice, organization_id: int, language: str) 
                 "by": data.get("by"),
                 "stays": canonical.title if canonical else None,
             }
-            subject = f"{decision_words}: {kind_words.lower()}, {where}"
+            subject = f"{decision_words}{i18n.colon(language, ' ')}{kind_words.lower()}, {where}"
         return Item(
             notice.event,
             "findings" if notice.event == "finding.created" else "decisions",
@@ -245,7 +245,7 @@ def _item(reader: _Reader, notice: Notice, organization_id: int, language: str) 
             ", ".join(
                 part
                 for part in (
-                    f"{verb}: {activity.title}",
+                    f"{verb}{i18n.colon(language, ' ')}{activity.title}",
                     _where(reader, [activity], language),
                     shown.dates,
                 )

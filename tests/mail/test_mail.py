@@ -395,3 +395,21 @@ def test_mail_test_sends_a_message_and_says_so(
     refused = CliRunner().invoke(app, ["mail", "test", "nobody@example.net"], env=env)
     assert refused.exit_code == 1
     assert "failed: SMTP 550 5.1.1 No such user" in refused.output
+
+
+@pytest.mark.parametrize("language", i18n.LANGUAGES)
+def test_labels_and_lists_are_punctuated_each_languages_way(language: str) -> None:
+    """A label's colon (French: a no-break space before it; Chinese: full width) and the
+    separator of a list (Chinese "、", Arabic " و") are the reader's language's."""
+    mail = compose("digest", language, **DIGEST)
+    _ = i18n.translator(language)
+    total = DIGEST["digest"].findings_total
+    assert f"{_('Open findings')}{i18n.colon(language, ' ')}{total}" in mail.text
+    kinds = [f"{i18n.label(k, language)} {n}" for k, n in DIGEST["digest"].findings_by_kind.items()]
+    assert len(kinds) > 1
+    assert i18n.listed(kinds, language) in mail.text
+    if language == "zh":
+        assert "、" in i18n.listed(kinds, language)  # noqa: RUF001
+        assert f"{_('Open findings')}\uff1a{total}" in mail.text
+    if language == "fr":
+        assert f"{_('Open findings')}\u00a0: {total}" in mail.text
