@@ -409,7 +409,7 @@ def test_labels_and_lists_are_punctuated_each_languages_way(language: str) -> No
     assert len(kinds) > 1
     assert i18n.listed(kinds, language) in mail.text
     if language == "zh":
-        assert "、" in i18n.listed(kinds, language)  # noqa: RUF001
+        assert "、" in i18n.listed(kinds, language)
         assert f"{_('Open findings')}\uff1a{total}" in mail.text
     if language == "fr":
         assert f"{_('Open findings')}\u00a0: {total}" in mail.text
