@@ -1,7 +1,9 @@
 """A real `assistcal serve` process (on a fresh SQLite file unless told another database),
 for end-to-end tests."""
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -49,6 +51,7 @@ def start(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # its own process group: its workers end with it (stop)
     )
     output: list[str] = []
     assert process.stdout is not None
@@ -69,7 +72,7 @@ def start(
                 return process, Server(url, output, env, folder)
         except httpx.TransportError:
             time.sleep(0.1)
-    process.kill()
+    _kill_group(process)
     raise AssertionError("the service did not become healthy:\n" + "\n".join(output))
 
 
@@ -80,8 +83,18 @@ def _drain(process: subprocess.Popen[str], output: list[str]) -> None:
 
 
 def stop(process: subprocess.Popen[str]) -> None:
+    """Stop the server as a supervisor would (SIGTERM); one that does not stop within 20 s is
+    killed with every process it started, so that no worker outlives the test."""
     process.terminate()
     try:
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
-        process.kill()
+        _kill_group(process)
+    else:
+        _kill_group(process)  # a worker left behind by a server that stopped badly
+
+
+def _kill_group(process: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError):  # the group is gone already
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=20)
