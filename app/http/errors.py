@@ -11,7 +11,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.errors import AppError, FieldError, Unavailable, ValidationFailed
+from app.core.i18n import N_
+from app.errors import AppError, FieldError, NotFound, Unavailable, ValidationFailed
 from app.http.operations import is_page
 
 log = logging.getLogger("assistcal")
@@ -67,6 +68,20 @@ def render(exc: AppError) -> JSONResponse:
     )
 
 
+class MethodNotAllowed(AppError):
+    status_code = 405
+    code = "method_not_allowed"
+
+
+# What a page address that answers nothing tells a reader (translated on the error page).
+PAGE_MISSES: dict[int, AppError] = {
+    404: NotFound(N_("There is no page at this address: the link may be mistyped or out of date.")),
+    405: MethodNotAllowed(
+        N_("This address receives a form; open the page the form is on and send it from there.")
+    ),
+}
+
+
 def install(app: FastAPI, *, page_error: PageError) -> None:
     """Answer every error in JSON, or with `page_error` on the pages (`is_page`)."""
 
@@ -84,9 +99,16 @@ def install(app: FastAPI, *, page_error: PageError) -> None:
             return page_error(request, ValidationFailed(message, details=details))
         return JSONResponse(_error_body("validation_error", message, details), 422)
 
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if is_page(request.url.path) and exc.status_code in PAGE_MISSES:
+            # A mistyped or stale link, or a form's address opened: a page, not JSON.
+            return page_error(request, PAGE_MISSES[exc.status_code])
+        return await _on_http_error(request, exc)
+
     app.add_exception_handler(AppError, on_app_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
-    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(OperationalError, _on_database_unavailable)
     app.add_exception_handler(PoolTimeout, _on_database_unavailable)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -34,8 +34,9 @@ ANONYMOUS = [
     ("activity", "/activity/{activity_id}"),
     ("subscribe", "/subscribe"),
     ("sign-in", "/sign-in"),
-    # The error page, for an activity that does not exist (an unknown path answers JSON).
+    # The error pages: an activity that does not exist, and an address that names nothing.
     ("not-found", "/activity/999999"),
+    ("no-such-page", "/no-such-page"),
 ]
 SIGNED_IN = [
     ("review", "/review"),

@@ -375,3 +375,31 @@ def test_the_demo_shows_at_once_on_the_default_pages(
     feed = icalendar.Calendar.from_ical(web.get("/feeds/all.ics").content)
     public = {a["title"] for a in activities if a["visibility"] == "public"}
     assert {str(event["summary"]) for event in feed.events} == public
+
+
+@pytest.mark.parametrize("language", i18n.LANGUAGES)
+def test_an_address_that_names_nothing_is_a_page_in_the_readers_language(
+    web: TestClient, language: str
+) -> None:
+    """A mistyped or stale link, or a form's address opened by hand, gets a page saying so in
+    the reader's language; the API and the feeds keep answering JSON."""
+    _ = i18n.translator(language)
+    headers = {"Accept-Language": language, "Accept": "text/html"}
+    missing = web.get("/no-such-page/at/all", headers=headers)
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("text/html")
+    assert f'<html lang="{language}" dir="{i18n.direction(language)}"' in missing.text
+    message = "There is no page at this address: the link may be mistyped or out of date."
+    assert _(message) in html.unescape(missing.text)
+    assert _("Back to the home page") in html.unescape(missing.text)
+
+    form = web.get("/subscribe/feeds", headers=headers)  # the address a form sends to
+    assert form.status_code == 405
+    assert form.headers["content-type"].startswith("text/html")
+    message = "This address receives a form; open the page the form is on and send it from there."
+    assert _(message) in html.unescape(form.text)
+
+    for path in ("/api/v1/no-such-thing", "/feeds/no-such-feed.ics"):
+        answer = web.get(path, headers=headers)
+        assert answer.status_code == 404
+        assert answer.json()["error"]["code"] == "not_found"
