@@ -2,6 +2,8 @@
 locale/<language>.po (Babel's; bash .ci/catalogs keeps them up to date), vocabulary labels,
 State names (the UN's, from app.core.vocab), region names and dates in the reader's format."""
 
+import hashlib
+import importlib.metadata
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from functools import cache, lru_cache
@@ -64,6 +66,19 @@ def _translations(language: str) -> NullTranslations:
     write_mo(compiled, catalog)
     compiled.seek(0)
     return Translations(compiled)
+
+
+@cache
+def texts_version(language: str) -> str:
+    """What the words of `language` come from, as a short digest: its catalog, Babel's CLDR
+    data (dates, lists, Portuguese State names) and hdx-python-country's State names.  Texts
+    kept for later (a feed's events) are made again when it changes."""
+    catalog = (LOCALE_DIR / f"{language}.po").read_bytes() if language != "en" else b""
+    sources = [
+        f"{package} {importlib.metadata.version(package)}"
+        for package in ("babel", "hdx-python-country")
+    ]
+    return hashlib.sha256(catalog + "\n".join(sources).encode()).hexdigest()[:16]
 
 
 def N_(message: str) -> str:
@@ -140,12 +155,27 @@ def _locale(tag: str) -> Locale:
     return Locale.parse(tag)
 
 
+# Arabic's own comma: CLDR's standard list joins every item with "و" ("and"), which cannot be
+# read when the names hold "and" themselves (ترينيداد وتوباغو, أنتيغوا وبربودا).
+_SEPARATORS = {"ar": "\u060c "}
+# Between two parts of a sentence ("Port of Spain, 12 Mar 2027"): Chinese's full-width comma.
+_COMMAS = {"ar": "\u060c ", "zh": "\uff0c"}
+
+
 @cache
 def separator(language: str) -> str:
     """What stands between two items of a list in `language` (CLDR's list pattern, the
-    middle of a standard list): ", " in English, "、" in Chinese, " و" in Arabic."""
+    middle of a standard list): ", " in English, "、" in Chinese; Arabic's comma."""
+    if language in _SEPARATORS:
+        return _SEPARATORS[language]
     middle = str(_locale(language).list_patterns["standard"]["middle"])
     return middle.replace("{0}", "").replace("{1}", "")
+
+
+def comma(language: str) -> str:
+    """What stands between two parts of a sentence in `language`: ", ", Arabic's comma,
+    Chinese's full-width one."""
+    return _COMMAS.get(language, ", ")
 
 
 # The colon after a label, by language: French puts a no-break space before it, Chinese writes
@@ -161,7 +191,7 @@ def colon(language: str, space: str = "") -> str:
 
 
 def listed(items: Iterable[str], language: str) -> str:
-    """Names in a list the reader's way: "Haiti, Jamaica"; "هايتي وجامايكا"; "海地、牙买加"."""
+    """Names in a list the reader's way: "Haiti, Jamaica"; "هايتي، جامايكا"; "海地、牙买加"."""
     return separator(language).join(items)
 
 

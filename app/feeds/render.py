@@ -30,9 +30,10 @@ PRODID = "-//assistcal//UNSCR 1540 assistance calendar//EN"
 REFRESH = timedelta(hours=1)
 UID_DOMAIN = "assistcal"
 
-# The version of what `event` writes: raise it when the text of an event changes for the
-# same data (this module, the country and region names of app.core.vocab), so that the texts
-# kept in the database are rendered again.
+# The version of what `event` writes: raise it when this module changes the text of an event
+# for the same data, so that the texts kept in the database are rendered again.  A change of
+# the words (a catalog, Babel's or hdx-python-country's names) does the same by itself:
+# `EventRef.key` holds i18n.texts_version.
 FORMAT = 3
 
 # DOMAIN.md: planned and postponed are TENTATIVE, confirmed and completed CONFIRMED.
@@ -75,6 +76,7 @@ class EventRef:
             self.provider_name,
             self.renamed,
             self.language,
+            i18n.texts_version(self.language),
             FORMAT,
         )
 

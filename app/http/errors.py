@@ -74,11 +74,14 @@ class MethodNotAllowed(AppError):
 
 
 # What a page address that answers nothing tells a reader (translated on the error page).
-PAGE_MISSES: dict[int, AppError] = {
-    404: NotFound(N_("There is no page at this address: the link may be mistyped or out of date.")),
-    405: MethodNotAllowed(
+PAGE_MISSES: dict[str, AppError] = {
+    "missing": NotFound(
+        N_("There is no page at this address: the link may be mistyped or out of date.")
+    ),
+    "a form": MethodNotAllowed(
         N_("This address receives a form; open the page the form is on and send it from there.")
     ),
+    "a page": MethodNotAllowed(N_("This address is a page to open, not one to send a form to.")),
 }
 
 
@@ -101,9 +104,17 @@ def install(app: FastAPI, *, page_error: PageError) -> None:
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
-        if is_page(request.url.path) and exc.status_code in PAGE_MISSES:
+        if is_page(request.url.path) and exc.status_code in (404, 405):
             # A mistyped or stale link, or a form's address opened: a page, not JSON.
-            return page_error(request, PAGE_MISSES[exc.status_code])
+            headers = dict(getattr(exc, "headers", None) or {})  # a 405's Allow
+            allowed = {m.strip() for m in headers.get("Allow", "").split(",")}
+            if exc.status_code == 404:
+                error = PAGE_MISSES["missing"]
+            else:
+                error = PAGE_MISSES["a page" if "GET" in allowed else "a form"]
+            response = page_error(request, error)
+            response.headers.update(headers)
+            return response
         return await _on_http_error(request, exc)
 
     app.add_exception_handler(AppError, on_app_error)

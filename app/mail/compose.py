@@ -57,6 +57,7 @@ def compose(template: str, language: str, **context: Any) -> Composed:
         "region": lambda code: i18n.region(code, language),
         "listed": lambda items: i18n.listed(items, language),
         "sep": i18n.separator(language),  # between two items of a list
+        "comma": i18n.comma(language),  # between two parts of a sentence
         "colon": lambda space="": i18n.colon(language, space),  # after a label
         "plural": lambda one, many, n, **more: i18n.plural(one, many, n, language, **more),
     }

@@ -147,9 +147,9 @@ class _Reader:
             provider_name=name,
             provider_id=activity.provider_id,
             dates=when,
-            details=f"{acronym} ({name}), {when}{zone}"
+            details=f"{acronym} ({name}){i18n.comma(language)}{when}{zone}"
             if name != acronym
-            else f"{acronym}, {when}{zone}",
+            else f"{acronym}{i18n.comma(language)}{when}{zone}",
             states=states,
             url=f"{self.base}/activity/{activity.id}",
             contact=activity.contact_email or (provider.contact_email if provider else None),
@@ -194,7 +194,9 @@ def _item(reader: _Reader, notice: Notice, organization_id: int, language: str) 
             "clash": _("Clash"),
         }[finding.kind]
         when = dates(activities[0].start_date, activities[0].end_date, language)
-        where = ", ".join(part for part in (_where(reader, activities, language), when) if part)
+        where = i18n.comma(language).join(
+            part for part in (_where(reader, activities, language), when) if part
+        )
         values: dict[str, Any] = {
             "finding_kind": finding.kind,
             "kind_words": kind_words,
@@ -223,7 +225,8 @@ def _item(reader: _Reader, notice: Notice, organization_id: int, language: str) 
                 "by": data.get("by"),
                 "stays": canonical.title if canonical else None,
             }
-            subject = f"{decision_words}{i18n.colon(language, ' ')}{kind_words.lower()}, {where}"
+            colon, comma = i18n.colon(language, " "), i18n.comma(language)
+            subject = f"{decision_words}{colon}{kind_words.lower()}{comma}{where}"
         return Item(
             notice.event,
             "findings" if notice.event == "finding.created" else "decisions",
@@ -242,7 +245,7 @@ def _item(reader: _Reader, notice: Notice, organization_id: int, language: str) 
             notice.event,
             "changes",
             notice.topic,
-            ", ".join(
+            i18n.comma(language).join(
                 part
                 for part in (
                     f"{verb}{i18n.colon(language, ' ')}{activity.title}",

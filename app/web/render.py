@@ -46,6 +46,7 @@ def helpers(request: Request, reader: auth.Viewer) -> dict[str, Any]:
         "day": lambda value, style="medium": i18n.day(value, dates, style),
         "listed": lambda items: i18n.listed(items, lang),
         "sep": i18n.separator(lang),  # between two items of a list
+        "comma": i18n.comma(lang),  # between two parts of a sentence
         "colon": lambda space="": i18n.colon(lang, space),  # after a label
         "reason": lambda r: i18n.reason(
             _get(r, "code"), _get(r, "message"), _get(r, "params"), lang

@@ -208,7 +208,7 @@ def test_lists_are_written_each_languages_way(client: TestClient, provider: str)
     expected = {
         "en": "Beneficiary States: Haiti, Trinidad and Tobago",
         "fr": "États bénéficiaires\u00a0: Haïti, Trinité-et-Tobago",
-        "ar": "الدول المستفيدة: هايتي وترينيداد وتوباغو",
+        "ar": "الدول المستفيدة: هايتي، ترينيداد وتوباغو",  # Arabic's comma: "و" is "and"
         "zh": "受益国：海地、特立尼达和多巴哥",
     }
     for language, line in expected.items():

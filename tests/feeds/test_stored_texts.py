@@ -1,9 +1,11 @@
 """Events' texts are kept in the database: a new process assembles a feed from them, and a
 text is rendered again only when what it depends on changed."""
 
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +13,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from app.core import i18n
 from app.db.engine import IMMEDIATE
 from app.feeds import render
 from app.feeds.models import FeedEventText
@@ -205,3 +208,43 @@ def test_each_language_keeps_its_own_texts(
         assert other.get("/feeds/all.ics", params={**WINDOW, "lang": "zh"}).status_code == 200
         assert rendered == [one]  # a language not read before: rendered once, then kept
     assert "提供方：" in stored(engine, "zh")[one]  # type: ignore[operator]  # noqa: RUF001
+
+
+def test_a_changed_translation_renders_the_texts_again(
+    client: TestClient,
+    provider: str,
+    settings: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A translator's fix reaches every event of a feed, not only its name: the texts kept in
+    the database are keyed by what their words came from."""
+    one = post(client, provider, title="One")["id"]
+    spanish = {**WINDOW, "lang": "es"}
+    before = client.get("/feeds/all.ics", params=spanish).content.replace(b"\r\n ", b"")
+    assert b"Proveedor: " in before
+
+    corrected = tmp_path / "locale"
+    shutil.copytree(i18n.LOCALE_DIR, corrected)
+    po = corrected / "es.po"
+    po.write_text(
+        po.read_text(encoding="utf-8").replace(
+            'msgstr "Proveedor: %(name)s"', 'msgstr "Entidad proveedora: %(name)s"'
+        ),
+        encoding="utf-8",
+    )
+    caches = (i18n._catalog, i18n._translations, i18n.texts_version)
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr(i18n, "LOCALE_DIR", corrected)
+            for cached in caches:
+                cached.cache_clear()
+            with new_process(settings, monkeypatch) as (other, rendered):
+                after = other.get("/feeds/all.ics", params=spanish).content
+                assert rendered == [one]
+        after = after.replace(b"\r\n ", b"")
+        assert b"Entidad proveedora: " in after
+        assert b"Proveedor: " not in after
+    finally:
+        for cached in caches:
+            cached.cache_clear()

@@ -396,8 +396,14 @@ def test_an_address_that_names_nothing_is_a_page_in_the_readers_language(
     form = web.get("/subscribe/feeds", headers=headers)  # the address a form sends to
     assert form.status_code == 405
     assert form.headers["content-type"].startswith("text/html")
+    assert form.headers["allow"] == "POST"
     message = "This address receives a form; open the page the form is on and send it from there."
     assert _(message) in html.unescape(form.text)
+    page = web.post("/calendar", headers=headers)  # a page, sent a form
+    assert page.status_code == 405
+    assert page.headers["allow"] == "GET"
+    message = "This address is a page to open, not one to send a form to."
+    assert _(message) in html.unescape(page.text)
 
     for path in ("/api/v1/no-such-thing", "/feeds/no-such-feed.ics"):
         answer = web.get(path, headers=headers)
