@@ -25,6 +25,22 @@ def submit(client: Any, key: str, **fields: Any) -> dict[str, Any]:
     return {**body["activity"], "findings": body["findings"]}
 
 
+def record_request(client: Any, key: str, **overrides: Any) -> dict[str, Any]:
+    """POST /assistance-requests: Trinidad and Tobago asks for a workshop on export control
+    (`overrides` change it); the request as recorded."""
+    body = {
+        "country": "TT",
+        "themes": ["export_control"],
+        "help_sought": "workshop",
+        "language": "en",
+        **overrides,
+    }
+    answer = client.post("/api/v1/assistance-requests", json=body, headers=auth(key))
+    assert answer.status_code == 201, answer.text
+    recorded: dict[str, Any] = answer.json()
+    return recorded
+
+
 def activity_body(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "title": "National workshop on 1540 implementation",

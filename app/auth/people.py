@@ -141,8 +141,8 @@ def invite(
     member again sends a new link when they have not joined yet, else it is a 409."""
     if actor is not None:
         _check_manager(actor, organization, data.role)
-    if data.language is not None and data.language not in LANGUAGES:
-        raise ValidationFailed.on("language", f"one of {', '.join(LANGUAGES)}")
+    if data.language is not None:
+        _check_language(data.language)
     email = normalise_email(str(data.email))
     person = by_email(session, email)
     if person is None:
@@ -420,12 +420,23 @@ def describe(session: Session, person: Person) -> PersonPublic:
     )
 
 
+def _check_language(language: str) -> None:
+    if language not in LANGUAGES:
+        raise ValidationFailed.on("language", f"one of {', '.join(LANGUAGES)}")
+
+
+def set_language(session: Session, person_id: uuid.UUID, language: str) -> None:
+    """The person's language (their e-mails, and the pages wherever they sign in), as the
+    language menu of the pages sets it."""
+    _check_language(language)
+    session.execute(sa.update(Person).where(col(Person.id) == person_id).values(language=language))
+
+
 def update_profile(session: Session, person: Person, *, name: str, language: str) -> Person:
     name = name.strip()
     if not 1 <= len(name) <= 200 or not PRINTABLE.match(name):
         raise ValidationFailed.on("name", "a name of 1 to 200 characters, on one line")
-    if language not in LANGUAGES:
-        raise ValidationFailed.on("language", f"one of {', '.join(LANGUAGES)}")
+    _check_language(language)
     person.name = name
     person.language = language
     session.add(person)

@@ -20,7 +20,7 @@ from babel.support import NullTranslations, Translations
 
 from app.core import vocab
 
-LANGUAGES = ("en", "es", "fr", "pt", "ru", "ar", "zh")
+LANGUAGES = vocab.LANGUAGES
 # The same, as a type for requests' fields and parameters (a 422 names any other).
 Language = Literal["en", "es", "fr", "pt", "ru", "ar", "zh"]
 assert get_args(Language) == LANGUAGES

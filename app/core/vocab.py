@@ -9,7 +9,6 @@ from the IANA database that zoneinfo sees.
 """
 
 import threading
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -244,30 +243,26 @@ def warm() -> None:
     time_zones()
 
 
-SEARCH_LANGUAGES = ("en", "es", "fr", "pt", "ru", "ar", "zh")
-
-
-def _folded(text: str) -> str:
-    """Text as a search compares it: without case, accents or punctuation ("Trinité-et-Tobago"
-    -> "trinite et tobago"); letters of other scripts are kept."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return " ".join("".join(c if c.isalnum() else " " for c in plain).split())
+# The languages the service speaks (app.core.i18n): a search knows States by their names in
+# each of them.
+LANGUAGES = ("en", "es", "fr", "pt", "ru", "ar", "zh")
 
 
 @cache
 def _searchable_names() -> tuple[tuple[str, str], ...]:
-    """(folded name, code) of every country, by every name it goes by here: the UN's in its
-    six languages, and the common names of the seven languages of the service (Babel's CLDR:
+    """(name as titles compare it, code) of every country, by every name it goes by here: the
+    UN's in its six languages, and the common names of the service's languages (Babel's CLDR:
     "Trinidad y Tobago" beside the UN's "Trinidad y Tabago", Portuguese's own)."""
     from babel import Locale
 
+    from app.core.titles import normalise
+
     found: set[tuple[str, str]] = set()
-    cldr = [Locale.parse(language).territories for language in SEARCH_LANGUAGES]
+    cldr = [Locale.parse(language).territories for language in LANGUAGES]
     for code, country in geography().countries.items():
         for name in (country.name, *country.names.values(), *(t.get(code, "") for t in cldr)):
             if name:
-                found.add((_folded(name), code))
+                found.add((normalise(name), code))
     return tuple(sorted(found))
 
 
@@ -275,7 +270,9 @@ def countries_named(text: str) -> frozenset[str]:
     """The countries one of whose names contains `text` (three letters or more; any case,
     accents optional): what a search for "Trinidad y Tobago", "trinite-et-tobago" or
     "Тринидад" means."""
-    wanted = _folded(text)
+    from app.core.titles import normalise  # it reads this module's vocabularies
+
+    wanted = normalise(text)
     if len(wanted) < 3:
         return frozenset()
     return frozenset(code for name, code in _searchable_names() if wanted in name)

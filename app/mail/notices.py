@@ -69,6 +69,11 @@ def _write(session: Session, rows: list[dict[str, Any]]) -> None:
         outbox.queued(session, TOPIC)
 
 
+def _tell(session: Session, organizations: Iterable[int], **notice: Any) -> None:
+    """One event, for these organizations (`notice`: what `_add` takes)."""
+    _write(session, _add(organizations, **notice))
+
+
 def findings_found(
     session: Session,
     rows: Iterable[Mapping[str, Any]],
@@ -112,7 +117,8 @@ def decided(
         "canonical_id": str(canonical_id) if canonical_id else None,
         "by": actor.label,
     }
-    rows = _add(
+    _tell(
+        session,
         providers,
         kind="decisions",
         event="finding.decided",
@@ -120,7 +126,6 @@ def decided(
         data=data,
         actor=actor,
     )
-    _write(session, rows)
 
 
 def activity_changed(
@@ -145,7 +150,8 @@ def activity_changed(
         "reason": changes.get("reason"),
         "by": actor.label,
     }
-    rows = _add(
+    _tell(
+        session,
         told,
         kind="changes",
         event=event,
@@ -153,7 +159,6 @@ def activity_changed(
         data=data,
         actor=actor,
     )
-    _write(session, rows)
 
 
 def request_told(
@@ -172,7 +177,8 @@ def request_told(
         "activity_ids": sorted(str(a) for a in providers),
         "by": actor.label,
     }
-    rows = _add(
+    _tell(
+        session,
         (p for p in providers.values() if p != actor.organization_id),
         kind="requests",
         event=event,
@@ -180,4 +186,3 @@ def request_told(
         data=data,
         actor=actor,
     )
-    _write(session, rows)

@@ -8,12 +8,10 @@ the others in a module per area."""
 from typing import Annotated
 from urllib.parse import urlencode
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlmodel import col
 
-from app.auth.models import Person
+from app.auth import people as auth_people
 from app.core import i18n
 from app.db.engine import open_session
 from app.db.session import SessionDep
@@ -58,9 +56,7 @@ def switch_language(
         person_id = reader.principal.person_id if reader.principal else None
         if person_id is not None:
             with open_session(request.app.state.engine, write=True) as session:
-                session.execute(
-                    sa.update(Person).where(col(Person.id) == person_id).values(language=to)
-                )
+                auth_people.set_language(session, person_id, to)
                 session.commit()
     return response
 

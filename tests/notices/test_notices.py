@@ -32,7 +32,7 @@ from app.notices import batch
 from app.notices.models import NoticeChoice
 from app.organizations import service as organizations
 from tests.conftest import KeyMaker
-from tests.helpers import activity_body, auth, make_member
+from tests.helpers import activity_body, auth, make_member, record_request
 from tests.support.smtp import SmtpServer, start
 
 API = "/api/v1"
@@ -238,16 +238,7 @@ def test_a_request_matched_and_an_activity_linked_are_told_to_its_provider(
     make_member(engine, "OPCW", "bob@opcw.example", name="Bob")
     opcw, coordinator = make_key("OPCW", "provider"), make_key("OAS-CICTE", "coordinator")
     activity = submit(client, opcw, **WORKSHOP)["activity"]
-    request = client.post(
-        f"{API}/assistance-requests",
-        json={
-            "country": "TT",
-            "themes": ["export_control"],
-            "help_sought": "workshop",
-            "language": "en",
-        },
-        headers=auth(coordinator),
-    ).json()
+    request = record_request(client, coordinator)
     base = f"{API}/assistance-requests/{request['id']}"
     linked = client.post(
         f"{base}/activities", json={"activity_id": activity["id"]}, headers=auth(coordinator)
@@ -535,16 +526,7 @@ def test_what_the_review_found_is_told_right(
     url = f"{API}/activities/{ours['id']}"
     for change in ({"title": "National workshop on export controls"}, {"description": "Agenda"}):
         assert client.patch(url, json=change, headers=auth(coordinator)).status_code == 200
-    request = client.post(
-        f"{API}/assistance-requests",
-        json={
-            "country": "TT",
-            "themes": ["export_control"],
-            "help_sought": "workshop",
-            "language": "en",
-        },
-        headers=auth(coordinator),
-    ).json()
+    request = record_request(client, coordinator)
     linked = client.post(
         f"{API}/assistance-requests/{request['id']}/activities",
         json={"activity_id": ours["id"]},

@@ -28,7 +28,7 @@ from app.webhooks.delivery import MAX_ATTEMPTS, deliver_due
 from app.webhooks.destination import http_client
 from app.webhooks.models import WebhookDelivery
 from tests.conftest import KeyMaker
-from tests.helpers import activity_body, auth
+from tests.helpers import activity_body, auth, record_request
 
 API = "/api/v1"
 SECRET = "a-long-shared-secret-1540"
@@ -210,16 +210,7 @@ def test_every_event_type_is_queued(
         == 200
     )
     assert client.delete(activity_url, headers=auth(provider)).status_code in (200, 204)
-    request = client.post(
-        f"{API}/assistance-requests",
-        json={
-            "country": "TT",
-            "themes": ["export_control"],
-            "help_sought": "workshop",
-            "language": "en",
-        },
-        headers=auth(coordinator),
-    ).json()
+    request = record_request(client, coordinator)
     request_url = f"{API}/assistance-requests/{request['id']}"
     client.patch(request_url, json={"status": "circulated"}, headers=auth(coordinator))
     client.patch(request_url, json={"status": "matched"}, headers=auth(coordinator))
